@@ -1,0 +1,1 @@
+//! Media helpers for ferrostack workers (work in progress).

@@ -1,0 +1,1 @@
+//! Talks to the Docker Engine through bollard.
