@@ -1,6 +1,30 @@
 //! ferrostack: TOML stack definitions → layered Dockerfiles → content hashes → plans → builds.
 //!
-//! The pipeline reads top to bottom: [`load`] → [`validate`] → [`graph`] → [`render`] →
-//! [`hash`] → [`plan`] → build (in [`engine`]) → [`lock`].
+//! The pipeline reads top to bottom: [`load`](project::Project::load) (files → matrix →
+//! validate → graph) → [`render`] → [`hash`] → [`plan`] → build (through [`engine`]) → [`lock`].
 
+pub mod catalogue;
+pub mod context;
+mod definition_error;
 pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod hash;
+mod load;
+pub mod lock;
+mod matrix;
+pub mod plan;
+pub mod project;
+pub mod render;
+pub mod session;
+pub mod stack;
+mod stack_file;
+pub mod suite;
+pub mod templates;
+mod validate;
+
+pub use catalogue::Catalogue;
+pub use error::{Error, Result};
+pub use project::{Project, Settings};
+pub use session::Session;
+pub use stack::Stack;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `ferrostack` command: parses arguments, runs the library, renders reports.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main());
+}

@@ -1,0 +1,180 @@
+//! Command-line arguments (clap) and the dispatch to each subcommand.
+
+mod graph;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ferrostack::{Error, Project, Result, Session};
+
+/// Declarative worker stacks: TOML definitions → layered Dockerfiles → content hashes → builds.
+#[derive(Debug, Parser)]
+#[command(name = "ferrostack", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Project root (holds `stacks/`, `templates/`, `images.lock`).
+    #[arg(short = 'C', long = "root", global = true, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// Fail, with the reason, when `images.lock` would change.
+    #[arg(long, global = true)]
+    locked: bool,
+    /// Image repository stacks are tagged into (`<repository>:<stack>`); overrides
+    /// `ferrostack.toml` and FERROSTACK_REPOSITORY.
+    #[arg(long, global = true, value_name = "REPO")]
+    repository: Option<String>,
+    /// A PEM CA bundle the images trust (TLS-intercepting proxies); overrides
+    /// `ferrostack.toml` and FERROSTACK_CA_BUNDLE.
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every stack (after matrix expansion) with its parent, tags and source file.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write each stack's Dockerfile and build context to `DIR/<stack>/`.
+    Render {
+        /// Stacks to render (default: all).
+        stacks: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "rendered", value_name = "DIR")]
+        out: PathBuf,
+        /// Compare with the files in DIR instead of writing; exit 1 when they differ.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show each stack's hash and whether it needs building, and why.
+    Plan {
+        /// Stacks to plan (default: all); their parents are included.
+        stacks: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the stack tree.
+    Graph {
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Record the current hashes in `images.lock` without building (adopts existing images).
+    Lock,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.exit_code()
+        }
+    }
+}
+
+/// Prints an error as a miette report on stderr.
+pub(crate) fn report(e: &Error) {
+    let handler = miette::GraphicalReportHandler::new().with_theme(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    });
+    let mut out = String::new();
+    if handler.render_report(&mut out, e).is_err() {
+        out = format!("error: {e}\n");
+    }
+    eprint!("{out}");
+}
+
+fn open(cli: &Cli) -> Result<Session> {
+    let mut project = Project::open(&cli.root)?;
+    if let Some(r) = &cli.repository {
+        project.settings.repository = r.clone();
+    }
+    if let Some(c) = &cli.ca_bundle {
+        project.settings.ca_bundle = Some(c.clone());
+    }
+    project.check_settings()?;
+    let session = Session::open(project)?;
+    if cli.locked {
+        session.ensure_locked()?;
+    }
+    Ok(session)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let session = open(&cli)?;
+    match &cli.command {
+        Command::List { json } => list(&session, *json),
+        Command::Render { stacks, out, check } => render::run(&session, stacks, &cli.root.join(out), *check),
+        Command::Plan { stacks, json } => {
+            let (plan, _) = session.plan(stacks)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&plan).expect("a plan serialises"));
+            } else {
+                print!("{}", plan.to_text());
+            }
+            Ok(0)
+        }
+        Command::Graph { format } => {
+            print!("{}", graph::draw(&session, *format));
+            Ok(0)
+        }
+        Command::Lock => {
+            let _guard = ferrostack::lock::LockGuard::acquire(&session.project.state_dir().join("lock"), true)?;
+            let prepared = session.prepare(&[])?;
+            let names: Vec<String> = prepared.keys().cloned().collect();
+            let entries: Vec<_> = prepared.values().map(|p| session.entry_for(p)).collect();
+            let lock = session.updated_lock(entries, names);
+            lock.write_atomic(&session.project.lock_path())?;
+            eprintln!("wrote {} ({} stacks)", session.project.lock_path().display(), lock.stacks.len());
+            Ok(0)
+        }
+    }
+}
+
+fn list(session: &Session, json: bool) -> Result<i32> {
+    let stacks = session.catalogue.in_order();
+    if json {
+        let rows: Vec<serde_json::Value> = stacks
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "parent": s.parent(),
+                    "suite": s.suite,
+                    "tags": s.tags,
+                    "source": s.source,
+                    "description": s.description,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("rows serialise"));
+        return Ok(0);
+    }
+    let w = stacks.iter().map(|s| s.name.len()).max().unwrap_or(4).max(5);
+    let pw = stacks.iter().filter_map(|s| s.parent()).map(str::len).max().unwrap_or(6).max(6);
+    println!("{:<w$}  {:<pw$}  {:<18}  TAGS", "STACK", "PARENT", "SOURCE");
+    for s in stacks {
+        let parent = match &s.origin {
+            ferrostack::stack::Origin::Parent { name } => name.clone(),
+            ferrostack::stack::Origin::Image { .. } => "(image)".into(),
+            ferrostack::stack::Origin::Bootstrap(_) => "(bootstrap)".into(),
+        };
+        println!("{:<w$}  {:<pw$}  {:<18}  {}", s.name, parent, s.source, s.tags.join(", "));
+    }
+    Ok(0)
+}

@@ -1,0 +1,128 @@
+//! Content hashes: sha256 over a serialised, ordered key of everything that goes into an image.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::Catalogue;
+use crate::context::{self, ContextFile, ContextSource};
+use crate::error::Result;
+use crate::lock::Lockfile;
+use crate::project::Project;
+use crate::render::{render, CA_BUNDLE_FILE};
+use crate::stack::{Origin, Stack};
+use crate::templates::{digest, TemplateSet};
+
+/// Bumped whenever the key's meaning changes, so old locks rebuild instead of lying.
+pub const SCHEMA: u32 = 1;
+
+/// A stack rendered, with its build context and content hash: ready to plan and build.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub name: String,
+    pub dockerfile: String,
+    /// Context entries, sorted by path (generated ones included; the Dockerfile is not).
+    pub context: Vec<ContextFile>,
+    /// `sha256:<hex>`.
+    pub hash: String,
+    /// Digest of each input (`definition`, `dockerfile`, `origin`, `template:<name>`,
+    /// `file:<path>`, `pin:<package>`), recorded in the lock to explain rebuilds.
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// The hash key. Field order and `BTreeMap`s make the serialisation canonical.
+#[derive(Serialize)]
+struct BuildKey<'a> {
+    schema: u32,
+    origin: OriginKey<'a>,
+    definition: &'a str,
+    dockerfile: &'a str,
+    templates: BTreeMap<&'a str, &'a str>,
+    files: &'a BTreeMap<String, String>,
+    pins: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum OriginKey<'a> {
+    Parent { hash: &'a str },
+    Image { reference: &'a str },
+    Bootstrap { suite: &'a str, variant: &'a str, mirror: &'a str, components: &'a [String] },
+}
+
+/// Renders and hashes every stack in `stacks` (which must include each one's ancestors),
+/// parents first. Pins come from `lock`.
+pub fn prepare(project: &Project, catalogue: &Catalogue, templates: &TemplateSet, stacks: &[&Stack], lock: Option<&Lockfile>) -> Result<BTreeMap<String, Prepared>> {
+    let no_pins = BTreeMap::new();
+    let pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_pins, |e| &e.pins);
+    // Collect every context file first, then hash them all in parallel.
+    let mut contexts: Vec<Vec<ContextFile>> = Vec::with_capacity(stacks.len());
+    for stack in stacks {
+        let mut files = context::collect(&project.root.join(&stack.context))?;
+        if !matches!(stack.origin, Origin::Parent { .. }) {
+            if let Some(ca) = &project.settings.ca_bundle {
+                files.retain(|f| f.rel != CA_BUNDLE_FILE);
+                files.push(ContextFile { rel: CA_BUNDLE_FILE.into(), source: ContextSource::File(ca.clone()), mode: 0o644 });
+                files.sort_by(|a, b| a.rel.cmp(&b.rel));
+            }
+        }
+        contexts.push(files);
+    }
+    let digests: Vec<Vec<String>> = contexts
+        .par_iter()
+        .map(|files| files.par_iter().map(|f| f.digest()).collect::<Result<Vec<_>>>())
+        .collect::<Result<Vec<_>>>()?;
+    let mut out: BTreeMap<String, Prepared> = BTreeMap::new();
+    for ((stack, files), file_digests) in stacks.iter().zip(contexts).zip(digests) {
+        let pins = pins_of(&stack.name);
+        let dockerfile = render(templates, &project.settings, stack, pins)?;
+        let used: BTreeSet<String> = templates.used_by(stack, project.settings.ca_bundle.is_some());
+        let template_digests: BTreeMap<&str, &str> = used
+            .iter()
+            .filter_map(|n| templates.files().get(n).map(|f| (n.as_str(), f.digest.as_str())))
+            .collect();
+        let file_map: BTreeMap<String, String> = files.iter().zip(&file_digests).map(|(f, d)| (f.rel.clone(), format!("{:o}:{d}", f.mode))).collect();
+        let definition = digest(&serde_json::to_vec(stack).expect("a stack always serialises"));
+        let parent_hash;
+        let origin = match &stack.origin {
+            Origin::Parent { name } => {
+                parent_hash = catalogue_parent_hash(&out, name, catalogue);
+                OriginKey::Parent { hash: &parent_hash }
+            }
+            Origin::Image { reference } => OriginKey::Image { reference },
+            Origin::Bootstrap(b) => OriginKey::Bootstrap { suite: &b.suite, variant: &b.variant, mirror: &b.mirror, components: &b.components },
+        };
+        let key = BuildKey {
+            schema: SCHEMA,
+            origin,
+            definition: &definition,
+            dockerfile: &dockerfile,
+            templates: template_digests.clone(),
+            files: &file_map,
+            pins,
+        };
+        let key_bytes = serde_json::to_vec(&key).expect("a build key always serialises");
+        let hash = format!("sha256:{}", hex::encode(Sha256::digest(&key_bytes)));
+        let mut inputs = BTreeMap::new();
+        inputs.insert("origin".to_string(), digest(&serde_json::to_vec(&key.origin).expect("serialises")));
+        inputs.insert("definition".to_string(), definition.clone());
+        inputs.insert("dockerfile".to_string(), digest(dockerfile.as_bytes()));
+        for (n, d) in &template_digests {
+            inputs.insert(format!("template:{n}"), d.to_string());
+        }
+        for (f, d) in &file_map {
+            inputs.insert(format!("file:{f}"), d.clone());
+        }
+        for (p, v) in pins {
+            inputs.insert(format!("pin:{p}"), v.clone());
+        }
+        out.insert(stack.name.clone(), Prepared { name: stack.name.clone(), dockerfile, context: files, hash, inputs });
+    }
+    Ok(out)
+}
+
+fn catalogue_parent_hash(done: &BTreeMap<String, Prepared>, parent: &str, _catalogue: &Catalogue) -> String {
+    done.get(parent).map(|p| p.hash.clone()).expect("stacks are prepared parents first, with their ancestors")
+}

@@ -1,0 +1,219 @@
+//! The plan: for each stack, its hash, whether it needs building, and why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::hash::Prepared;
+use crate::lock::Lockfile;
+use crate::stack::Stack;
+
+/// What happens to a stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Build,
+    UpToDate,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Build => "build",
+            Action::UpToDate => "up-to-date",
+        })
+    }
+}
+
+/// Why a stack is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Reason {
+    /// There is no `images.lock` yet.
+    NotInLock,
+    /// The lock has no entry for this stack.
+    NewStack,
+    /// The stack's definition (its parsed TOML, not comments or layout) changed.
+    DefinitionChanged,
+    /// The origin (external image reference or bootstrap settings) changed.
+    OriginChanged,
+    /// A template the stack renders with changed.
+    TemplateChanged { template: String },
+    /// A context file changed, appeared or disappeared.
+    FileChanged { path: String },
+    FileAdded { path: String },
+    FileRemoved { path: String },
+    /// A pinned Debian package version changed.
+    PinChanged { package: String, from: Option<String>, to: Option<String> },
+    /// The parent stack is being rebuilt.
+    ParentRebuilt { parent: String },
+    /// The rendered Dockerfile changed for another reason (settings, ferrostack itself).
+    DockerfileChanged,
+    /// The hash changed with every recorded input equal (a new hash schema).
+    HashChanged,
+    /// The lock has the hash, but the engine has no image with it.
+    ImageNotInEngine,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::NotInLock => write!(f, "not in lock"),
+            Reason::NewStack => write!(f, "new stack"),
+            Reason::DefinitionChanged => write!(f, "definition changed"),
+            Reason::OriginChanged => write!(f, "origin changed"),
+            Reason::TemplateChanged { template } => write!(f, "template `{template}` changed"),
+            Reason::FileChanged { path } => write!(f, "file `{path}` changed"),
+            Reason::FileAdded { path } => write!(f, "file `{path}` added"),
+            Reason::FileRemoved { path } => write!(f, "file `{path}` removed"),
+            Reason::PinChanged { package, from, to } => write!(
+                f,
+                "{package} {} → {}",
+                from.as_deref().unwrap_or("(unpinned)"),
+                to.as_deref().unwrap_or("(unpinned)")
+            ),
+            Reason::ParentRebuilt { parent } => write!(f, "parent `{parent}` rebuilt"),
+            Reason::DockerfileChanged => write!(f, "Dockerfile changed"),
+            Reason::HashChanged => write!(f, "hash changed"),
+            Reason::ImageNotInEngine => write!(f, "image not in engine"),
+        }
+    }
+}
+
+/// One stack in the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStack {
+    pub name: String,
+    pub parent: Option<String>,
+    pub hash: String,
+    pub action: Action,
+    pub reasons: Vec<Reason>,
+    pub tags: Vec<String>,
+    pub source: String,
+}
+
+/// Every selected stack, parents first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub stacks: Vec<PlannedStack>,
+}
+
+impl Plan {
+    /// Compares each prepared stack with the lock. `stacks` is in build order.
+    pub fn new(stacks: &[&Stack], prepared: &BTreeMap<String, Prepared>, lock: Option<&Lockfile>) -> Plan {
+        let mut rebuilt: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for stack in stacks {
+            let p = &prepared[&stack.name];
+            let entry = lock.and_then(|l| l.stacks.get(&stack.name));
+            let mut reasons = Vec::new();
+            match (lock, entry) {
+                (None, _) => reasons.push(Reason::NotInLock),
+                (Some(_), None) => reasons.push(Reason::NewStack),
+                (Some(_), Some(e)) if e.hash != p.hash => reasons.extend(diff_inputs(&e.inputs, &p.inputs)),
+                _ => {}
+            }
+            if let Some(parent) = stack.parent() {
+                if rebuilt.contains(parent) && entry.is_some() {
+                    reasons.retain(|r| *r != Reason::HashChanged);
+                    reasons.push(Reason::ParentRebuilt { parent: parent.to_string() });
+                }
+            }
+            let action = if reasons.is_empty() { Action::UpToDate } else { Action::Build };
+            if action == Action::Build {
+                rebuilt.insert(&stack.name);
+            }
+            out.push(PlannedStack {
+                name: stack.name.clone(),
+                parent: stack.parent().map(str::to_string),
+                hash: p.hash.clone(),
+                action,
+                reasons,
+                tags: stack.tags.clone(),
+                source: stack.source.clone(),
+            });
+        }
+        Plan { stacks: out }
+    }
+
+    /// Stacks that will be built.
+    pub fn to_build(&self) -> impl Iterator<Item = &PlannedStack> {
+        self.stacks.iter().filter(|s| s.action == Action::Build)
+    }
+
+    /// Marks a stack (and everything below it in the plan) for building with `reason`.
+    pub fn force(&mut self, name: &str, reason: Reason) {
+        let mut below: BTreeSet<String> = BTreeSet::from([name.to_string()]);
+        for s in &mut self.stacks {
+            if s.name == name {
+                s.action = Action::Build;
+                if !s.reasons.contains(&reason) {
+                    s.reasons.push(reason.clone());
+                }
+            } else if s.parent.as_ref().is_some_and(|p| below.contains(p)) {
+                below.insert(s.name.clone());
+                let parent_reason = Reason::ParentRebuilt { parent: s.parent.clone().expect("checked") };
+                s.action = Action::Build;
+                if !s.reasons.contains(&parent_reason) {
+                    s.reasons.push(parent_reason);
+                }
+            }
+        }
+    }
+
+    /// The plan as text: one line per stack, reasons indented below.
+    pub fn to_text(&self) -> String {
+        let width = self.stacks.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for s in &self.stacks {
+            let short = s.hash.strip_prefix("sha256:").unwrap_or(&s.hash);
+            out.push_str(&format!("{:<10} {:<width$}  {}\n", s.action.to_string(), s.name, &short[..12.min(short.len())]));
+            for r in &s.reasons {
+                out.push_str(&format!("           {:<width$}  - {r}\n", ""));
+            }
+        }
+        let n = self.to_build().count();
+        out.push_str(&format!("{n} to build, {} up-to-date\n", self.stacks.len() - n));
+        out
+    }
+}
+
+/// Explains a hash change by comparing recorded input digests.
+fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    let changed = |k: &str| old.get(k) != new.get(k);
+    if changed("origin") {
+        reasons.push(Reason::OriginChanged);
+    }
+    if changed("definition") {
+        reasons.push(Reason::DefinitionChanged);
+    }
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for k in &keys {
+        let (o, n) = (old.get(*k), new.get(*k));
+        if o == n {
+            continue;
+        }
+        if let Some(t) = k.strip_prefix("template:") {
+            reasons.push(Reason::TemplateChanged { template: t.to_string() });
+        } else if let Some(f) = k.strip_prefix("file:") {
+            let path = f.to_string();
+            reasons.push(match (o, n) {
+                (None, _) => Reason::FileAdded { path },
+                (_, None) => Reason::FileRemoved { path },
+                _ => Reason::FileChanged { path },
+            });
+        } else if let Some(p) = k.strip_prefix("pin:") {
+            reasons.push(Reason::PinChanged { package: p.to_string(), from: o.cloned(), to: n.cloned() });
+        }
+    }
+    let explained = !reasons.is_empty();
+    if !explained && changed("dockerfile") {
+        reasons.push(Reason::DockerfileChanged);
+    }
+    if reasons.is_empty() {
+        reasons.push(Reason::HashChanged);
+    }
+    reasons
+}

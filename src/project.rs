@@ -1,0 +1,145 @@
+//! A ferrostack project on disk: its root, settings, and where everything lives.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::catalogue::Catalogue;
+use crate::error::{Error, Result};
+
+/// The settings file at the project root (optional).
+pub const SETTINGS_FILE: &str = "ferrostack.toml";
+
+/// Project-wide build settings: `ferrostack.toml`, then environment, then command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Image repository every stack is tagged into: `<repository>:<stack or tag>`.
+    pub repository: String,
+    /// A CA bundle the images trust (for TLS-intercepting proxies); its bytes are hashed.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { repository: "ferrostack".to_string(), ca_bundle: None }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    repository: Option<String>,
+    #[serde(default)]
+    build: BuildSection,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BuildSection {
+    ca_bundle: Option<PathBuf>,
+}
+
+/// A project: a directory holding `stacks/`, optionally `templates/` and `ferrostack.toml`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub settings: Settings,
+}
+
+impl Project {
+    /// Opens the project at `root`, reading `ferrostack.toml` and then the environment
+    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_CA_BUNDLE`).
+    pub fn open(root: impl AsRef<Path>) -> Result<Project> {
+        let root = root.as_ref();
+        let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
+        let mut settings = Settings::default();
+        let path = root.join(SETTINGS_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
+            let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
+                message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
+                help: Some("keys: `repository`, `[build] ca_bundle`".into()),
+            })?;
+            if let Some(r) = file.repository {
+                settings.repository = r;
+            }
+            settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
+        }
+        if let Ok(r) = std::env::var("FERROSTACK_REPOSITORY") {
+            if !r.is_empty() {
+                settings.repository = r;
+            }
+        }
+        if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
+            settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };
+        }
+        let project = Project { root, settings };
+        project.check_settings()?;
+        Ok(project)
+    }
+
+    /// Validates settings that came from any source.
+    pub fn check_settings(&self) -> Result<()> {
+        let r = &self.settings.repository;
+        let ok = !r.is_empty()
+            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '/' | ':'))
+            && !r.ends_with(':');
+        if !ok {
+            return Err(Error::Settings {
+                message: format!("`{r}` is not a valid image repository"),
+                help: Some("use lowercase letters, digits, `.`, `_`, `-` and `/`, e.g. `ferrostack` or `registry.local/stacks`".into()),
+            });
+        }
+        if let Some(ca) = &self.settings.ca_bundle {
+            if !ca.is_file() {
+                return Err(Error::Settings {
+                    message: format!("CA bundle `{}` does not exist", ca.display()),
+                    help: Some("point `ca_bundle` (or FERROSTACK_CA_BUNDLE, or --ca-bundle) at a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt".into()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `stacks/`.
+    pub fn stacks_dir(&self) -> PathBuf {
+        self.root.join("stacks")
+    }
+
+    /// The project's own `templates/` (overrides the bundled ones file by file).
+    pub fn templates_dir(&self) -> PathBuf {
+        self.root.join("templates")
+    }
+
+    /// `images.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("images.lock")
+    }
+
+    /// `target/ferrostack/`: logs, the lock guard, scratch space. Never committed.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("target").join("ferrostack")
+    }
+
+    /// Loads, expands and validates every stack definition.
+    pub fn load(&self) -> Result<Catalogue> {
+        let loaded = crate::load::load_stacks(&self.root, &self.stacks_dir())?;
+        let mut expanded = Vec::new();
+        let mut errors = Vec::new();
+        for file in &loaded {
+            match crate::matrix::expand(file) {
+                Ok(mut e) => expanded.append(&mut e),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if let Some(e) = Error::from_definitions(errors) {
+            return Err(e);
+        }
+        crate::validate::validate(&self.root, expanded)
+    }
+
+    /// The image reference of a stack or tag in this project's repository.
+    pub fn image_ref(&self, tag: &str) -> String {
+        format!("{}:{}", self.settings.repository, tag)
+    }
+}

@@ -1,0 +1,202 @@
+//! Renders a stack into its Dockerfile through the project's templates.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::project::Settings;
+use crate::stack::{Origin, Stack, Step};
+use crate::templates::{flatten, TemplateSet};
+
+/// Name of the CA bundle inside a root stack's build context.
+pub const CA_BUNDLE_FILE: &str = "ferrostack-ca.crt";
+/// Name of the root filesystem tar inside a bootstrap stack's build context.
+pub const ROOTFS_FILE: &str = "rootfs.tar";
+
+/// What the templates see.
+#[derive(Debug, Serialize)]
+struct View<'a> {
+    stack: &'a Stack,
+    source: &'a str,
+    parent_image: Option<String>,
+    bootstrap: Option<BootstrapView>,
+    ca_bundle: bool,
+    packages: Vec<String>,
+    runtimes: Vec<RuntimeView<'a>>,
+    ffmpeg: Option<FfmpegView<'a>>,
+    composer: Option<ComposerView<'a>>,
+    steps: Vec<StepView<'a>>,
+    env: &'a BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    workdir: Option<&'a str>,
+    user: Option<&'a str>,
+    entrypoint: Option<&'a Vec<String>>,
+    cmd: Option<&'a Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+struct BootstrapView {
+    suite: String,
+    variant: String,
+    mirror: String,
+    security_mirror: String,
+    components: Vec<String>,
+    command: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeView<'a> {
+    name: &'a str,
+    version: &'a str,
+    packages: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FfmpegView<'a> {
+    version: &'a str,
+    helper: bool,
+    packages: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ComposerView<'a> {
+    install: Option<&'a str>,
+    dest: &'a str,
+    packages: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct StepView<'a> {
+    kind: &'a str,
+    command: Option<&'a str>,
+    multiline: bool,
+    packages: Vec<String>,
+    src: Option<&'a str>,
+    dest: Option<&'a str>,
+}
+
+/// Renders `stack`'s Dockerfile. `pins` maps Debian package → version to install
+/// (`pkg=version`); packages without a pin install the mirror's current version.
+pub fn render(templates: &TemplateSet, settings: &Settings, stack: &Stack, pins: &BTreeMap<String, String>) -> Result<String> {
+    let pin = |pkgs: &[&str]| -> Vec<String> {
+        pkgs.iter()
+            .map(|p| match pins.get(*p) {
+                Some(v) if !p.contains('=') => format!("{p}={v}"),
+                _ => p.to_string(),
+            })
+            .collect()
+    };
+    let parent_image = match &stack.origin {
+        Origin::Parent { name } => Some(format!("{}:{}", settings.repository, name)),
+        Origin::Image { reference } => Some(reference.clone()),
+        Origin::Bootstrap(_) => None,
+    };
+    let bootstrap = match &stack.origin {
+        Origin::Bootstrap(b) => Some(BootstrapView {
+            suite: b.suite.clone(),
+            variant: b.variant.clone(),
+            mirror: b.mirror.clone(),
+            security_mirror: security_mirror(&b.mirror),
+            components: b.components.clone(),
+            command: format!(
+                "debootstrap --variant={} --components={} {} <rootfs> {}",
+                b.variant,
+                b.components.join(","),
+                b.suite,
+                b.mirror
+            ),
+        }),
+        _ => None,
+    };
+    // Copies come after the other steps: they change most often.
+    let mut steps: Vec<&Step> = stack.steps.iter().filter(|s| !matches!(s, Step::Copy { .. })).collect();
+    steps.extend(stack.steps.iter().filter(|s| matches!(s, Step::Copy { .. })));
+    let steps = steps
+        .into_iter()
+        .map(|s| match s {
+            Step::Run { command } => StepView { kind: "run", command: Some(command.trim_end()), multiline: command.trim_end().contains('\n'), packages: vec![], src: None, dest: None },
+            Step::Apt { packages } => StepView { kind: "apt", command: None, multiline: false, packages: pin(&strs(packages)), src: None, dest: None },
+            Step::Pip { packages } | Step::Npm { packages } | Step::Gem { packages } => {
+                StepView { kind: s.kind(), command: None, multiline: false, packages: packages.iter().map(|p| shell_word(p)).collect(), src: None, dest: None }
+            }
+            Step::Copy { src, dest } => StepView { kind: "copy", command: None, multiline: false, packages: vec![], src: Some(src), dest: Some(dest) },
+        })
+        .collect();
+    let mut labels = BTreeMap::new();
+    labels.insert("org.opencontainers.image.title".to_string(), stack.name.clone());
+    labels.insert("org.opencontainers.image.version".to_string(), stack.tags.first().unwrap_or(&stack.name).clone());
+    labels.insert("org.opencontainers.image.description".to_string(), stack.description.clone());
+    labels.insert("io.ferrostack.stack".to_string(), stack.name.clone());
+    for (k, v) in &stack.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    let root = !matches!(stack.origin, Origin::Parent { .. });
+    let view = View {
+        stack,
+        source: &stack.source,
+        parent_image,
+        bootstrap,
+        ca_bundle: root && settings.ca_bundle.is_some(),
+        packages: pin(&strs(&stack.packages)),
+        runtimes: stack.runtimes.iter().map(|r| RuntimeView { name: r.name.name(), version: &r.version, packages: pin(&strs(&r.packages)) }).collect(),
+        ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView { version: &f.version, helper: f.helper, packages: pin(&["ffmpeg"]) }),
+        composer: stack.composer.as_ref().map(|c| ComposerView { install: c.install.as_deref(), dest: &c.dest, packages: pin(&["composer"]) }),
+        steps,
+        env: &stack.env,
+        labels,
+        workdir: stack.workdir.as_deref(),
+        user: stack.user.as_deref(),
+        entrypoint: stack.entrypoint.as_ref(),
+        cmd: stack.cmd.as_ref(),
+    };
+    let context = tera::Context::from_serialize(&view).map_err(|e| Error::Template { template: "Dockerfile.tera".into(), stack: stack.name.clone(), message: flatten(&e) })?;
+    let text = templates
+        .tera()
+        .render("Dockerfile.tera", &context)
+        .map_err(|e| Error::Template { template: "Dockerfile.tera".into(), stack: stack.name.clone(), message: flatten(&e) })?;
+    Ok(tidy(&text))
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `http://deb.debian.org/debian` → `http://deb.debian.org/debian-security`.
+fn security_mirror(mirror: &str) -> String {
+    let m = mirror.trim_end_matches('/');
+    match m.strip_suffix("/debian") {
+        Some(base) => format!("{base}/debian-security"),
+        None => format!("{m}-security"),
+    }
+}
+
+/// Quotes a package spec for the shell when it holds shell metacharacters (`pkg>=1.0`).
+fn shell_word(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=@/:+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Trailing spaces removed, runs of blank lines collapsed, one final newline.
+fn tidy(text: &str) -> String {
+    let mut out = String::new();
+    let mut blank = 0;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let trimmed = out.trim_matches('\n');
+    format!("{trimmed}\n")
+}

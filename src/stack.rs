@@ -1,0 +1,127 @@
+//! A validated stack: everything needed to render, hash and build one image.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::suite::RuntimeKind;
+
+/// Where a stack's image starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// Another stack of the catalogue.
+    Parent { name: String },
+    /// An external image reference, used locally or pulled.
+    Image { reference: String },
+    /// A root filesystem made from Debian's mirror.
+    Bootstrap(Bootstrap),
+}
+
+/// debootstrap settings of a root stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bootstrap {
+    pub suite: String,
+    pub variant: String,
+    pub mirror: String,
+    pub components: Vec<String>,
+}
+
+/// A runtime resolved against the stack's suite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Runtime {
+    pub name: RuntimeKind,
+    pub version: String,
+    pub packages: Vec<String>,
+}
+
+/// `[ffmpeg]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ffmpeg {
+    pub version: String,
+    pub helper: bool,
+}
+
+/// `[composer]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Composer {
+    /// Directory (relative to the context) holding `composer.json`.
+    pub install: Option<String>,
+    /// Where that directory goes in the image.
+    pub dest: String,
+}
+
+/// One `[[step]]` layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Step {
+    Run { command: String },
+    Apt { packages: Vec<String> },
+    Pip { packages: Vec<String> },
+    Npm { packages: Vec<String> },
+    Gem { packages: Vec<String> },
+    Copy { src: String, dest: String },
+}
+
+impl Step {
+    /// The step's kind, as written in stack files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Run { .. } => "run",
+            Step::Apt { .. } => "apt",
+            Step::Pip { .. } => "pip",
+            Step::Npm { .. } => "npm",
+            Step::Gem { .. } => "gem",
+            Step::Copy { .. } => "copy",
+        }
+    }
+}
+
+/// `[[check]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub run: String,
+    /// Seconds before the check is killed.
+    pub timeout: u64,
+}
+
+/// One stack after matrix expansion and validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stack {
+    pub name: String,
+    pub description: String,
+    pub origin: Origin,
+    /// Debian codename the image is based on.
+    pub suite: String,
+    pub tags: Vec<String>,
+    pub packages: Vec<String>,
+    pub runtimes: Vec<Runtime>,
+    pub ffmpeg: Option<Ffmpeg>,
+    pub composer: Option<Composer>,
+    pub steps: Vec<Step>,
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub checks: Vec<Check>,
+    /// The matrix variables this stack was expanded with.
+    pub vars: BTreeMap<String, String>,
+    /// The definition file, relative to the project root, `/`-separated.
+    #[serde(skip)]
+    pub source: String,
+    /// The stack's context directory, relative to the project root, `/`-separated.
+    #[serde(skip)]
+    pub context: String,
+}
+
+impl Stack {
+    /// The parent stack's name, if the origin is a stack.
+    pub fn parent(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::Parent { name } => Some(name),
+            _ => None,
+        }
+    }
+}
