@@ -1,1 +1,28 @@
-//! Media helpers for ferrostack workers (work in progress).
+//! Media tasks for ferrostack workers on ffmpeg-next (system FFmpeg 5.1+): probe, transcode,
+//! resize/crop/aspect, loudness normalize and thumbnails, each a function with typed options,
+//! a progress callback, cancellation, atomic output and one typed error enum.
+//!
+//! Nothing here starts an `ffmpeg` or `ffprobe` process: all work goes through libav*.
+mod av;
+mod container;
+mod error;
+mod monitor;
+mod output_report;
+mod pipeline;
+mod preset;
+mod probe;
+mod serde_units;
+mod staged_output;
+mod stream_info;
+mod timecode;
+mod transcode;
+
+pub use error::MediaError;
+pub use monitor::{CancelFlag, Monitor, Progress};
+pub use output_report::OutputReport;
+pub use pipeline::StreamOutcome;
+pub use preset::Preset;
+pub use probe::{probe, MediaInfo};
+pub use stream_info::StreamInfo;
+pub use timecode::{parse_bitrate, parse_time};
+pub use transcode::{transcode, TranscodeOptions};

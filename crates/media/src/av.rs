@@ -1,0 +1,285 @@
+//! Thin safe wrappers over the few FFmpeg C calls ffmpeg-next does not expose; all `unsafe` lives here.
+use std::ffi::{CStr, CString};
+use std::path::Path;
+use std::sync::Once;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::ffi;
+use ffmpeg::{filter, format, Rational};
+
+use crate::MediaError;
+
+/// Initializes FFmpeg once and silences its logger: the library reports through values, not stderr.
+pub(crate) fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // init() only fails on ancient FFmpeg builds that need registration; ignore like ffmpeg-next does.
+        let _ = ffmpeg::init();
+        ffmpeg::log::set_level(ffmpeg::log::Level::Quiet);
+    });
+}
+
+/// Opens an input, turning FFmpeg's errors into a typed error that names the path.
+pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaError> {
+    init();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => MediaError::InputNotFound { path: path.to_owned() },
+        _ => MediaError::io(path, e),
+    })?;
+    if meta.is_dir() {
+        return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "it is a directory".into() });
+    }
+    if meta.len() == 0 {
+        return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "the file is empty".into() });
+    }
+    match format::input(&path) {
+        Ok(ictx) => {
+            if ictx.nb_streams() == 0 {
+                return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "no audio or video streams".into() });
+            }
+            Ok(ictx)
+        }
+        Err(ffmpeg::Error::Other { errno }) if errno == 13 => {
+            Err(MediaError::io(path, std::io::Error::from_raw_os_error(errno)))
+        }
+        Err(e) => Err(MediaError::InvalidInput { path: path.to_owned(), reason: e.to_string() }),
+    }
+}
+
+/// Human name of a codec profile (`High`, `LC`), if FFmpeg knows one.
+pub(crate) fn profile_name(id: ffmpeg::codec::Id, profile: i32) -> Option<String> {
+    // SAFETY: avcodec_profile_name returns a static string or NULL.
+    unsafe {
+        let p = ffi::avcodec_profile_name(id.into(), profile);
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+    }
+}
+
+/// Channel layout facts read from codec parameters: count and FFmpeg's description (`5.1(side)`).
+pub(crate) fn channel_layout(par: &ffmpeg::codec::Parameters) -> (u32, Option<String>) {
+    // SAFETY: the parameters pointer is valid for the borrow; ch_layout exists since FFmpeg 5.1.
+    unsafe {
+        let layout = &(*par.as_ptr()).ch_layout;
+        let channels = layout.nb_channels.max(0) as u32;
+        if layout.order == ffi::AVChannelOrder::AV_CHANNEL_ORDER_UNSPEC {
+            return (channels, None);
+        }
+        (channels, describe_layout(layout))
+    }
+}
+
+/// A layout string that abuffer/aformat accept for `channels` channels: the input's own layout
+/// when it is known, else FFmpeg's default layout for that count.
+pub(crate) fn layout_for(described: Option<&str>, channels: u32) -> String {
+    if let Some(d) = described {
+        return d.to_owned();
+    }
+    // SAFETY: av_channel_layout_default fills a stack AVChannelLayout; describe reads it.
+    unsafe {
+        let mut layout: ffi::AVChannelLayout = std::mem::zeroed();
+        ffi::av_channel_layout_default(&mut layout, channels as i32);
+        let s = describe_layout(&layout).unwrap_or_else(|| format!("{channels}c"));
+        ffi::av_channel_layout_uninit(&mut layout);
+        s
+    }
+}
+
+unsafe fn describe_layout(layout: *const ffi::AVChannelLayout) -> Option<String> {
+    let mut buf = [0 as std::os::raw::c_char; 128];
+    let n = ffi::av_channel_layout_describe(layout, buf.as_mut_ptr(), buf.len());
+    (n > 0).then(|| CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
+}
+
+/// Sets an encoder's channel layout from a layout string (`stereo`, `5.1`).
+pub(crate) fn set_encoder_layout(enc: &mut ffmpeg::codec::encoder::audio::Audio, layout: &str) -> Result<(), ffmpeg::Error> {
+    let c = CString::new(layout).map_err(|_| ffmpeg::Error::InvalidData)?;
+    // SAFETY: the context pointer is valid and owned by `enc`; the old layout is released first.
+    unsafe {
+        let ctx = enc.as_mut_ptr();
+        ffi::av_channel_layout_uninit(&mut (*ctx).ch_layout);
+        let r = ffi::av_channel_layout_from_string(&mut (*ctx).ch_layout, c.as_ptr());
+        if r < 0 {
+            return Err(ffmpeg::Error::from(r));
+        }
+    }
+    Ok(())
+}
+
+/// Channel layouts an audio encoder supports, as strings, or None when it takes any.
+pub(crate) fn encoder_layouts(codec: &ffmpeg::Codec) -> Option<Vec<(u32, String)>> {
+    // SAFETY: ch_layouts is NULL or an array terminated by a zeroed layout (nb_channels == 0).
+    unsafe {
+        #[allow(deprecated)]
+        let mut p = (*codec.as_ptr()).ch_layouts;
+        if p.is_null() {
+            return None;
+        }
+        let mut out = Vec::new();
+        while (*p).nb_channels != 0 {
+            if let Some(d) = describe_layout(p) {
+                out.push(((*p).nb_channels as u32, d));
+            }
+            p = p.add(1);
+        }
+        Some(out)
+    }
+}
+
+/// Tells the decoder the packet time base so frame timestamps come out in it.
+pub(crate) fn set_packet_time_base(ctx: &mut ffmpeg::codec::Context, tb: Rational) {
+    // SAFETY: plain field write on a context we own.
+    unsafe { (*ctx.as_mut_ptr()).pkt_timebase = tb.into() }
+}
+
+/// Clears the codec tag so a copied stream can go into a different container.
+pub(crate) fn clear_codec_tag(stream: &mut format::stream::StreamMut) {
+    // SAFETY: codecpar is valid for the stream's lifetime.
+    unsafe { (*(*stream.as_mut_ptr()).codecpar).codec_tag = 0 }
+}
+
+/// What a configured buffersink will output.
+pub(crate) struct SinkFormat {
+    pub width: u32,
+    pub height: u32,
+    pub sample_aspect_ratio: Rational,
+    pub time_base: Rational,
+    pub frame_rate: Rational,
+}
+
+pub(crate) fn sink_format(ctx: &mut filter::Context) -> SinkFormat {
+    // SAFETY: the graph is configured (validate() succeeded), so the sink's input link is set.
+    unsafe {
+        let p = ctx.as_mut_ptr();
+        SinkFormat {
+            width: ffi::av_buffersink_get_w(p).max(0) as u32,
+            height: ffi::av_buffersink_get_h(p).max(0) as u32,
+            sample_aspect_ratio: ffi::av_buffersink_get_sample_aspect_ratio(p).into(),
+            time_base: ffi::av_buffersink_get_time_base(p).into(),
+            frame_rate: ffi::av_buffersink_get_frame_rate(p).into(),
+        }
+    }
+}
+
+/// The display rotation a player applies, clockwise degrees in [0, 360), from a display matrix.
+pub(crate) fn stream_rotation(stream: &format::stream::Stream) -> Option<f64> {
+    for sd in stream.side_data() {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            // SAFETY: a display matrix is nine int32 values; we checked the length.
+            let r = unsafe { ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
+            if r.is_nan() {
+                return None;
+            }
+            let theta = (-r).round();
+            return Some(theta - 360.0 * (theta / 360.0).floor());
+        }
+    }
+    None
+}
+
+/// Copies the display matrix (rotation) of `from` onto the output stream `to`.
+pub(crate) fn copy_display_matrix(from: &format::stream::Stream, to: &mut format::stream::StreamMut) {
+    for sd in from.side_data() {
+        if sd.kind() != ffmpeg::codec::packet::side_data::Type::DisplayMatrix {
+            continue;
+        }
+        let data = sd.data();
+        // SAFETY: the new side data buffer has `data.len()` bytes; we copy exactly that many.
+        unsafe {
+            #[cfg(not(ffmpeg_7_0))]
+            #[allow(deprecated)]
+            let dst = ffi::av_stream_new_side_data(
+                to.as_mut_ptr(),
+                ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                data.len(),
+            );
+            #[cfg(ffmpeg_7_0)]
+            let dst = {
+                let par = (*to.as_mut_ptr()).codecpar;
+                let sd = ffi::av_packet_side_data_new(
+                    &mut (*par).coded_side_data,
+                    &mut (*par).nb_coded_side_data,
+                    ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                    data.len(),
+                    0,
+                );
+                if sd.is_null() { std::ptr::null_mut() } else { (*sd).data }
+            };
+            if !dst.is_null() {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+            }
+        }
+    }
+}
+
+/// Names of all encoders for a media type, sorted, for "available encoders" help.
+pub(crate) fn encoder_names(kind: ffmpeg::media::Type) -> Vec<String> {
+    init();
+    let mut names = Vec::new();
+    // SAFETY: av_codec_iterate walks FFmpeg's static codec table with an opaque cursor.
+    unsafe {
+        let mut opaque = std::ptr::null_mut();
+        loop {
+            let c = ffi::av_codec_iterate(&mut opaque);
+            if c.is_null() {
+                break;
+            }
+            if ffi::av_codec_is_encoder(c) != 0 && ffmpeg::media::Type::from((*c).type_) == kind {
+                names.push(CStr::from_ptr((*c).name).to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// An empty frame of any media type, to receive into.
+pub(crate) fn new_frame() -> ffmpeg::Frame {
+    // SAFETY: av_frame_alloc; the frame is owned and freed by the wrapper.
+    unsafe { ffmpeg::Frame::empty() }
+}
+
+/// Clears the picture type so the encoder picks its own key frames rather than copying the input's.
+pub(crate) fn clear_picture_type(frame: &mut ffmpeg::Frame) {
+    // SAFETY: plain field write on a frame we own.
+    unsafe { (*frame.as_mut_ptr()).pict_type = ffi::AVPictureType::AV_PICTURE_TYPE_NONE }
+}
+
+/// Name of a pixel format given as the raw integer from codec parameters.
+pub(crate) fn pixel_format_name(fmt: i32) -> Option<String> {
+    if !(0..ffi::AVPixelFormat::AV_PIX_FMT_NB as i32).contains(&fmt) {
+        return None;
+    }
+    // SAFETY: checked to be within the enum's range above; unknown formats give NULL.
+    unsafe {
+        let d = ffi::av_pix_fmt_desc_get(std::mem::transmute::<i32, ffi::AVPixelFormat>(fmt));
+        (!d.is_null()).then(|| CStr::from_ptr((*d).name).to_string_lossy().into_owned())
+    }
+}
+
+/// Name of a sample format given as the raw integer from codec parameters.
+pub(crate) fn sample_format_name(fmt: i32) -> Option<String> {
+    if !(0..ffi::AVSampleFormat::AV_SAMPLE_FMT_NB as i32).contains(&fmt) {
+        return None;
+    }
+    // SAFETY: checked to be within the enum's range above.
+    unsafe {
+        let p = ffi::av_get_sample_fmt_name(std::mem::transmute::<i32, ffi::AVSampleFormat>(fmt));
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+    }
+}
+
+/// The sample aspect ratio FFmpeg itself would use for a stream (container value first, then
+/// codec); 1:1 when unknown.
+pub(crate) fn stream_sar(stream: &format::stream::Stream) -> Rational {
+    // SAFETY: av_guess_sample_aspect_ratio only reads the stream and its codecpar (format may be NULL).
+    let r: Rational = unsafe {
+        ffi::av_guess_sample_aspect_ratio(std::ptr::null_mut(), stream.as_ptr() as *mut _, std::ptr::null_mut()).into()
+    };
+    if r.numerator() > 0 && r.denominator() > 0 { r } else { Rational(1, 1) }
+}
+
+/// Sets the container-level sample aspect ratio of an output stream.
+pub(crate) fn set_stream_sar(stream: &mut format::stream::StreamMut, sar: Rational) {
+    // SAFETY: plain field write on a stream owned by the output context.
+    unsafe { (*stream.as_mut_ptr()).sample_aspect_ratio = sar.into() }
+}

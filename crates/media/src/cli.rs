@@ -1,0 +1,198 @@
+//! Command line of `ferrostack-media`: raw clap arguments, turned once into the library's typed options.
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferrostack_media::{self as media, MediaError, Monitor, Preset, Progress};
+use serde::Serialize;
+
+/// Media tasks for workers: probe, transcode, resize, normalize, thumbnails.
+#[derive(Debug, Parser)]
+#[command(name = "ferrostack-media", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print the task's result (or error) as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Report progress on stderr: `json` prints one JSON object per line.
+    #[arg(long, global = true, value_enum)]
+    pub progress: Option<ProgressMode>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProgressMode {
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Container and stream facts.
+    Probe { input: PathBuf },
+    /// Re-encode or remux; streams that already match the target are copied.
+    Transcode(TranscodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TranscodeArgs {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// FFmpeg video encoder name, e.g. libx264, libvpx-vp9.
+    #[arg(long)]
+    pub video_codec: Option<String>,
+    /// FFmpeg audio encoder name, e.g. aac, libopus, libmp3lame.
+    #[arg(long)]
+    pub audio_codec: Option<String>,
+    #[arg(long)]
+    pub crf: Option<u32>,
+    /// Video bit rate such as 2M or 800k.
+    #[arg(long)]
+    pub bitrate: Option<String>,
+    /// Audio bit rate such as 128k.
+    #[arg(long)]
+    pub audio_bitrate: Option<String>,
+    /// Start time: seconds, [HH:]MM:SS[.mmm], or 1500ms.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Duration to keep, same forms as --start.
+    #[arg(long)]
+    pub duration: Option<String>,
+    #[arg(long)]
+    pub no_audio: bool,
+    #[arg(long)]
+    pub no_video: bool,
+}
+
+impl TranscodeArgs {
+    fn options(&self) -> Result<media::TranscodeOptions, MediaError> {
+        Ok(media::TranscodeOptions {
+            preset: self.preset,
+            video_codec: self.video_codec.clone(),
+            audio_codec: self.audio_codec.clone(),
+            crf: self.crf,
+            bitrate: self.bitrate.as_deref().map(|b| media::parse_bitrate("--bitrate", b)).transpose()?,
+            audio_bitrate: self.audio_bitrate.as_deref().map(|b| media::parse_bitrate("--audio-bitrate", b)).transpose()?,
+            start: self.start.as_deref().map(|t| media::parse_time("--start", t)).transpose()?,
+            duration: self.duration.as_deref().map(|t| media::parse_time("--duration", t)).transpose()?,
+            no_audio: self.no_audio,
+            no_video: self.no_video,
+        })
+    }
+}
+
+/// What a finished command prints.
+struct Outcome {
+    /// Pretty JSON in the documented field order.
+    json: String,
+    human: String,
+}
+
+fn done<T: Serialize>(value: &T, human: String) -> Result<Outcome, MediaError> {
+    let json = serde_json::to_string_pretty(value).expect("results serialize");
+    Ok(Outcome { json, human })
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let progress_json = matches!(cli.progress, Some(ProgressMode::Json));
+    let mut monitor = Monitor::new();
+    if progress_json {
+        monitor = monitor.on_progress(|p: &Progress| {
+            let line = serde_json::to_string(p).expect("progress serializes");
+            let _ = writeln!(std::io::stderr(), "{line}");
+        });
+    }
+    let result = execute(&cli.command, &mut monitor);
+    match result {
+        Ok(Outcome { json, human }) => {
+            if cli.json {
+                println!("{json}");
+            } else {
+                println!("{human}");
+            }
+            0
+        }
+        Err(err) => {
+            if cli.json {
+                let body = serde_json::json!({
+                    "error": { "kind": err.kind(), "message": err.to_string(), "retryable": err.retryable() }
+                });
+                println!("{}", serde_json::to_string_pretty(&body).expect("json"));
+            }
+            let code = if err.is_usage() { 2 } else { 1 };
+            eprintln!("{:?}", miette::Report::new(err));
+            code
+        }
+    }
+}
+
+fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaError> {
+    match command {
+        Command::Probe { input } => {
+            let info = media::probe(input)?;
+            let human = describe(&info);
+            done(&info, human)
+        }
+        Command::Transcode(args) => {
+            let report = media::transcode(&args.input, &args.output, &args.options()?, monitor)?;
+            let human = summary(&report);
+            done(&report, human)
+        }
+    }
+}
+
+fn summary(r: &media::OutputReport) -> String {
+    let streams: Vec<String> = r.streams.iter().map(|s| format!("{} {} ({})", s.kind, s.codec, s.action)).collect();
+    format!(
+        "wrote {} ({}, {} bytes, {:.2} s): {}",
+        r.output.display(),
+        r.format,
+        r.size,
+        r.duration.unwrap_or(0.0),
+        streams.join(", ")
+    )
+}
+
+fn describe(info: &media::MediaInfo) -> String {
+    let mut out = format!(
+        "{}: {} , {:.3} s, {} bytes, {} b/s",
+        info.path.display(),
+        info.container,
+        info.duration.unwrap_or(0.0),
+        info.size,
+        info.bit_rate.unwrap_or(0)
+    );
+    for s in &info.streams {
+        let detail = match s.kind.as_str() {
+            "video" => format!(
+                "{}x{} SAR {} DAR {} {:.3} fps {} rotation {}",
+                s.width.unwrap_or(0),
+                s.height.unwrap_or(0),
+                s.sample_aspect_ratio.as_deref().unwrap_or("?"),
+                s.display_aspect_ratio.as_deref().unwrap_or("?"),
+                s.frame_rate.unwrap_or(0.0),
+                s.pixel_format.as_deref().unwrap_or("?"),
+                s.rotation.unwrap_or(0.0)
+            ),
+            "audio" => format!(
+                "{} Hz {} ch {}",
+                s.sample_rate.unwrap_or(0),
+                s.channels.unwrap_or(0),
+                s.channel_layout.as_deref().unwrap_or("")
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "\n  #{} {} {}{} {}{}",
+            s.index,
+            s.kind,
+            s.codec,
+            s.profile.as_deref().map(|p| format!(" ({p})")).unwrap_or_default(),
+            detail,
+            s.language.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default()
+        ));
+    }
+    out
+}

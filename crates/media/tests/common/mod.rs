@@ -1,0 +1,117 @@
+//! Test media made with the real `ffmpeg` CLI from lavfi sources, and `ffprobe` as the oracle.
+//! A missing `ffmpeg`/`ffprobe` makes tests fail, never skip.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `ffmpeg -v error -y ARGS`, failing the test with FFmpeg's stderr when it fails.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("the ffmpeg CLI must be installed to make test media");
+    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `ffprobe -show_format -show_streams` as JSON.
+pub fn ffprobe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_format", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("the ffprobe CLI must be installed as the test oracle");
+    assert!(out.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON")
+}
+
+/// The first stream of `kind` in ffprobe's output.
+pub fn stream<'a>(probe: &'a Value, kind: &str) -> Option<&'a Value> {
+    probe["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind)
+}
+
+pub fn duration(probe: &Value) -> f64 {
+    probe["format"]["duration"].as_str().unwrap().parse().unwrap()
+}
+
+/// An `aevalsrc` tone of `channels` channels (one frequency each) at `amplitude`.
+pub fn tone(channels: usize, layout: &str, rate: u32, seconds: f64, amplitude: f64) -> String {
+    let exprs: Vec<String> = (0..channels).map(|c| format!("{amplitude}*sin(2*PI*{}*t)", 300 + 110 * c)).collect();
+    format!("aevalsrc=exprs={}:s={rate}:d={seconds}:c={layout}", exprs.join("|"))
+}
+
+/// Builder for lavfi-generated test files.
+pub struct Media {
+    pub video: Option<String>,
+    pub audio: Option<String>,
+    pub codec_args: Vec<String>,
+}
+
+impl Media {
+    /// 2 s, 320x240 at 25 fps with a stereo tone.
+    pub fn av() -> Self {
+        Media {
+            video: Some("testsrc2=size=320x240:rate=25:duration=2".into()),
+            audio: Some(tone(2, "stereo", 48000, 2.0, 0.25)),
+            codec_args: vec![],
+        }
+    }
+
+    pub fn video(mut self, lavfi: &str) -> Self {
+        self.video = Some(lavfi.into());
+        self
+    }
+
+    pub fn audio(mut self, lavfi: &str) -> Self {
+        self.audio = Some(lavfi.into());
+        self
+    }
+
+    pub fn no_audio(mut self) -> Self {
+        self.audio = None;
+        self
+    }
+
+    pub fn no_video(mut self) -> Self {
+        self.video = None;
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.codec_args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// H.264/AAC in MP4.
+    pub fn h264_aac(self) -> Self {
+        self.args(&["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+    }
+
+    /// VP9/Opus in WebM.
+    pub fn vp9_opus(self) -> Self {
+        self.args(&["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-c:a", "libopus"])
+    }
+
+    pub fn write(&self, path: &Path) -> PathBuf {
+        let mut args: Vec<String> = Vec::new();
+        for src in [&self.video, &self.audio].into_iter().flatten() {
+            args.extend(["-f".into(), "lavfi".into(), "-i".into(), src.clone()]);
+        }
+        args.extend(self.codec_args.iter().cloned());
+        args.push(path.display().to_string());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ffmpeg(&refs);
+        path.to_path_buf()
+    }
+}
+
+/// Files in `dir`, to check nothing (no temp file) was left behind.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
