@@ -1,1 +1,36 @@
-//! Talks to the Docker Engine through bollard.
+//! Talks to the Docker Engine through bollard: connect and negotiate ([`Engine`]), make base
+//! images without a registry ([`bootstrap_rootfs`] + [`Engine::import_image`]), build with the
+//! classic builder ([`Engine::build`]), find and tag images ([`ImageInfo`]), run commands in
+//! throwaway containers ([`Engine::run`]), and retry what is transient ([`retry`]).
+//!
+//! The library never prints: long operations take an `on_event` callback and a
+//! [`CancellationToken`].
+
+mod build;
+mod build_event;
+mod build_request;
+mod client;
+mod deterministic_tar;
+mod error;
+mod image_info;
+mod import;
+mod retry;
+mod rootfs;
+mod run;
+mod run_request;
+mod tar_stream;
+
+pub use build::BuiltImage;
+pub use build_event::BuildEvent;
+pub use build_request::{BuildRequest, ContextFile, DOCKERFILE_NAME};
+pub use client::{Engine, DEFAULT_ADDRESS};
+pub use deterministic_tar::{source_date_epoch, DeterministicTar};
+pub use error::{EngineError, Result};
+pub use image_info::{ImageInfo, HASH_LABEL};
+pub use import::ImportRequest;
+pub use retry::{retry, retry_with};
+pub use rootfs::{bootstrap_rootfs, BootstrapEvent, Rootfs, RootfsSpec};
+pub use run::{RunOutcome, RUN_LABEL};
+pub use run_request::{BindMount, RunRequest};
+pub use tar_stream::{ChannelWriter, TarStream};
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,262 @@
+//! `EngineError`: everything that can go wrong talking to a Docker engine, bootstrapping a root
+//! filesystem or writing a tar, and whether trying again can help.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+/// The one error type of [`crate::engine`]. Every variant answers [`EngineError::retryable`].
+#[derive(Debug, Error, Diagnostic)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// Nothing answered at the engine address.
+    #[error("no Docker engine answers at `{address}`: {reason}")]
+    #[diagnostic(
+        code(ferrostack::engine::unreachable),
+        help(
+            "start one with `bash scripts/setup` (or run `dockerd`), or point `DOCKER_HOST` at a running engine"
+        )
+    )]
+    Unreachable { address: String, reason: String },
+
+    /// `DOCKER_HOST` names a scheme we cannot speak.
+    #[error("cannot connect to `{address}`: only `unix://` and `tcp://`/`http://` addresses are supported")]
+    #[diagnostic(
+        code(ferrostack::engine::unsupported_address),
+        help("set `DOCKER_HOST` to e.g. `unix:///var/run/docker.sock`")
+    )]
+    UnsupportedAddress { address: String },
+
+    /// An Engine API call failed.
+    #[error("Docker engine API call `{operation}` failed: {source}")]
+    #[diagnostic(code(ferrostack::engine::api))]
+    Api {
+        operation: &'static str,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// A build step failed (e.g. a `RUN` exited non-zero); the daemon's message says why.
+    #[error("build failed: {message}")]
+    #[diagnostic(
+        code(ferrostack::engine::build_failed),
+        help("last build output:\n{log_tail}")
+    )]
+    BuildFailed { message: String, log_tail: String },
+
+    /// The build stream broke off for a reason that is not the Dockerfile's fault (a daemon race,
+    /// a reset connection). Trying again can help.
+    #[error("build interrupted: {message}")]
+    #[diagnostic(code(ferrostack::engine::build_interrupted))]
+    BuildInterrupted { message: String },
+
+    /// The build stream ended without naming the image it built.
+    #[error("the build finished without reporting an image ID")]
+    #[diagnostic(
+        code(ferrostack::engine::no_image_id),
+        help("last build output:\n{log_tail}")
+    )]
+    NoImageId { log_tail: String },
+
+    /// A path given for the build context is not a plain relative path, or is given twice.
+    #[error("build context path `{path}` {reason}")]
+    #[diagnostic(code(ferrostack::engine::context_path))]
+    ContextPath { path: PathBuf, reason: &'static str },
+
+    /// Reading or writing a file failed.
+    #[error("could not {action} `{path}`: {source}")]
+    #[diagnostic(code(ferrostack::engine::io))]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
+    #[error("`SOURCE_DATE_EPOCH` is `{value}`, not a whole number of seconds since 1970")]
+    #[diagnostic(
+        code(ferrostack::engine::source_date_epoch),
+        help("unset it or set e.g. `SOURCE_DATE_EPOCH=0`")
+    )]
+    SourceDateEpoch { value: String },
+
+    /// `debootstrap` could not be started.
+    #[error("could not start `{program}`: {source}")]
+    #[diagnostic(
+        code(ferrostack::engine::debootstrap_missing),
+        help("install it with `apt-get install debootstrap` (or run `bash scripts/setup`)")
+    )]
+    DebootstrapStart {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `debootstrap` ran and failed.
+    #[error("`debootstrap` of `{suite}` from `{mirror}` failed ({status})")]
+    #[diagnostic(
+        code(ferrostack::engine::debootstrap),
+        help("last output:\n{log_tail}")
+    )]
+    Bootstrap {
+        suite: String,
+        mirror: String,
+        status: String,
+        log_tail: String,
+    },
+
+    /// The engine refused a root filesystem import.
+    #[error("importing image `{reference}` failed: {message}")]
+    #[diagnostic(code(ferrostack::engine::import))]
+    ImportFailed { reference: String, message: String },
+
+    /// An image that was asked for does not exist on the engine.
+    #[error("image `{reference}` does not exist on the engine")]
+    #[diagnostic(code(ferrostack::engine::image_not_found))]
+    ImageNotFound { reference: String },
+
+    /// A pull failed: no registry reachable, unknown image, or no permission.
+    #[error("pulling `{reference}` failed: {message}")]
+    #[diagnostic(
+        code(ferrostack::engine::pull),
+        help(
+            "base images can be made without a registry from a `[bootstrap]` stack (debootstrap)"
+        )
+    )]
+    PullFailed {
+        reference: String,
+        message: String,
+        transient: bool,
+    },
+
+    /// The caller cancelled the operation.
+    #[error("{operation} cancelled")]
+    #[diagnostic(code(ferrostack::engine::cancelled))]
+    Cancelled { operation: &'static str },
+
+    /// A background task (tar writer, process reader) panicked or was aborted.
+    #[error("background task `{task}` failed: {reason}")]
+    #[diagnostic(code(ferrostack::engine::task))]
+    Task { task: &'static str, reason: String },
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    /// Whether the same call may succeed if made again (a transient daemon or network fault).
+    /// Errors caused by the input (a failing `RUN`, a missing file, a bad address) are not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            EngineError::Api { source, .. } => bollard_error_is_transient(source),
+            EngineError::BuildInterrupted { .. } => true,
+            EngineError::PullFailed { transient, .. } => *transient,
+            EngineError::Unreachable { .. }
+            | EngineError::UnsupportedAddress { .. }
+            | EngineError::BuildFailed { .. }
+            | EngineError::NoImageId { .. }
+            | EngineError::ContextPath { .. }
+            | EngineError::Io { .. }
+            | EngineError::SourceDateEpoch { .. }
+            | EngineError::DebootstrapStart { .. }
+            | EngineError::Bootstrap { .. }
+            | EngineError::ImportFailed { .. }
+            | EngineError::ImageNotFound { .. }
+            | EngineError::Cancelled { .. }
+            | EngineError::Task { .. } => false,
+        }
+    }
+
+    /// Wraps a bollard error from the call named `operation`.
+    pub(crate) fn api(operation: &'static str, source: bollard::errors::Error) -> Self {
+        EngineError::Api { operation, source }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        EngineError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status of an Engine API error, when there is one.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            EngineError::Api {
+                source: bollard::errors::Error::DockerResponseServerError { status_code, .. },
+                ..
+            } => Some(*status_code),
+            _ => None,
+        }
+    }
+}
+
+/// Connection faults, timeouts and 5xx answers are transient; 4xx answers and malformed requests
+/// are not.
+pub(crate) fn bollard_error_is_transient(error: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match error {
+        B::DockerResponseServerError { status_code, .. } => *status_code >= 500,
+        B::HyperResponseError { .. }
+        | B::HttpClientError { .. }
+        | B::RequestTimeoutError
+        | B::IOError { .. } => true,
+        B::DockerStreamError { error } => message_is_transient(error),
+        _ => false,
+    }
+}
+
+/// The few daemon messages that are known to mean "try again": a container removed under the
+/// builder's feet, or a connection that dropped. Everything else is taken as final.
+pub(crate) fn message_is_transient(message: &str) -> bool {
+    const TRANSIENT: [&str; 5] = [
+        "No such container",
+        "connection reset by peer",
+        "unexpected EOF",
+        "i/o timeout",
+        "TLS handshake timeout",
+    ];
+    TRANSIENT.iter().any(|needle| message.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(status_code: u16) -> EngineError {
+        EngineError::api(
+            "test",
+            bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message: "boom".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn server_errors_retry_client_errors_do_not() {
+        assert!(server_error(500).retryable());
+        assert!(server_error(503).retryable());
+        assert!(!server_error(404).retryable());
+        assert!(!server_error(400).retryable());
+    }
+
+    #[test]
+    fn a_failing_run_is_final_a_vanished_container_is_not() {
+        let failed = EngineError::BuildFailed {
+            message: "The command '/bin/sh -c false' returned a non-zero code: 1".into(),
+            log_tail: String::new(),
+        };
+        assert!(!failed.retryable());
+        assert!(message_is_transient("No such container: 0123abcd"));
+        assert!(!message_is_transient("returned a non-zero code: 1"));
+    }
+}

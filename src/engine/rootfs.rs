@@ -1,0 +1,383 @@
+//! `Rootfs`: a Debian root file system made by `debootstrap` straight from a Debian mirror (no
+//! registry), cleaned of run-specific files and archived as a deterministic tar for import.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::error::{EngineError, Result};
+use super::tar_stream::TarStream;
+
+/// Lines of debootstrap output kept for an error report.
+const LOG_TAIL: usize = 30;
+
+/// What to bootstrap: `debootstrap --variant=V --components=a,b SUITE DIR MIRROR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsSpec {
+    /// e.g. `bookworm`.
+    pub suite: String,
+    /// e.g. `minbase`; `None` for debootstrap's default variant.
+    pub variant: Option<String>,
+    /// e.g. `http://deb.debian.org/debian`.
+    pub mirror: String,
+    /// e.g. `["main"]`; empty for debootstrap's default.
+    pub components: Vec<String>,
+}
+
+impl RootfsSpec {
+    /// A minbase system of `suite` from Debian's main mirror.
+    pub fn minbase(suite: &str) -> Self {
+        RootfsSpec {
+            suite: suite.to_string(),
+            variant: Some("minbase".to_string()),
+            mirror: "http://deb.debian.org/debian".to_string(),
+            components: vec!["main".to_string()],
+        }
+    }
+
+    /// The debootstrap arguments for a target directory.
+    pub fn debootstrap_args(&self, target: &Path) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(variant) = &self.variant {
+            args.push(format!("--variant={variant}"));
+        }
+        if !self.components.is_empty() {
+            args.push(format!("--components={}", self.components.join(",")));
+        }
+        args.push(self.suite.clone());
+        args.push(target.display().to_string());
+        args.push(self.mirror.clone());
+        args
+    }
+}
+
+/// Progress of a bootstrap, for the caller to draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootstrapEvent {
+    /// One line of debootstrap output (`I: Retrieving ...`).
+    Log(String),
+    /// debootstrap finished; run-specific files are being removed.
+    Cleaning,
+}
+
+/// A bootstrapped root file system in a temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct Rootfs {
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+}
+
+/// Runs debootstrap for `spec` in a fresh temporary directory under `work_dir` (the system temp
+/// dir when `None`), then removes apt lists and caches, logs and host-specific files.
+pub async fn bootstrap_rootfs(
+    spec: &RootfsSpec,
+    work_dir: Option<&Path>,
+    cancel: &CancellationToken,
+    mut on_event: impl FnMut(BootstrapEvent),
+) -> Result<Rootfs> {
+    let base = work_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("ferrostack-rootfs-")
+        .tempdir_in(&base)
+        .map_err(|error| EngineError::io("create a temporary directory in", &base, error))?;
+    let root = dir.path().join("root");
+    let mut rootfs = Rootfs {
+        dir: Some(dir),
+        root,
+    };
+
+    let program = "debootstrap";
+    let mut child = tokio::process::Command::new(program)
+        .args(spec.debootstrap_args(&rootfs.root))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| EngineError::DebootstrapStart {
+            program: program.to_string(),
+            source,
+        })?;
+
+    let (lines_tx, mut lines) = mpsc::channel::<String>(64);
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(forward_lines(stdout, lines_tx.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_lines(stderr, lines_tx.clone()));
+    }
+    drop(lines_tx);
+
+    let mut tail = VecDeque::with_capacity(LOG_TAIL);
+    loop {
+        tokio::select! {
+            line = lines.recv() => match line {
+                Some(line) => {
+                    if tail.len() == LOG_TAIL {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.clone());
+                    on_event(BootstrapEvent::Log(line));
+                }
+                None => break,
+            },
+            () = cancel.cancelled() => {
+                let _ = child.kill().await;
+                rootfs.release_mounts();
+                return Err(EngineError::Cancelled { operation: "debootstrap" });
+            }
+        }
+    }
+    let status = tokio::select! {
+        status = child.wait() => status.map_err(|source| EngineError::DebootstrapStart {
+            program: program.to_string(),
+            source,
+        })?,
+        () = cancel.cancelled() => {
+            let _ = child.kill().await;
+            rootfs.release_mounts();
+            return Err(EngineError::Cancelled { operation: "debootstrap" });
+        }
+    };
+    if !status.success() {
+        rootfs.release_mounts();
+        return Err(EngineError::Bootstrap {
+            suite: spec.suite.clone(),
+            mirror: spec.mirror.clone(),
+            status: status.to_string(),
+            log_tail: Vec::from(tail).join("\n"),
+        });
+    }
+
+    on_event(BootstrapEvent::Cleaning);
+    rootfs.release_mounts();
+    let root = rootfs.root.clone();
+    tokio::task::spawn_blocking(move || clean(&root))
+        .await
+        .map_err(|error| EngineError::Task {
+            task: "rootfs cleanup",
+            reason: error.to_string(),
+        })??;
+    Ok(rootfs)
+}
+
+impl Rootfs {
+    /// The root directory of the file system.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Streams the file system as a deterministic tar, every mtime clamped to `clamp`
+    /// (see [`super::source_date_epoch`]).
+    pub fn tar_stream(&self, clamp: u64) -> TarStream {
+        let root = self.root.clone();
+        TarStream::spawn(clamp, move |tar| tar.append_tree(&root))
+    }
+
+    /// Writes the deterministic tar to `path` (e.g. to cache it).
+    pub fn write_tar(&self, path: &Path, clamp: u64) -> Result<()> {
+        let file =
+            fs::File::create(path).map_err(|error| EngineError::io("create", path, error))?;
+        let mut tar = super::DeterministicTar::new(std::io::BufWriter::new(file), clamp);
+        tar.append_tree(&self.root)?;
+        let mut out = tar.finish()?;
+        std::io::Write::flush(&mut out).map_err(|error| EngineError::io("write", path, error))
+    }
+
+    /// Unmounts whatever debootstrap left mounted below the root (it mounts `/proc` and `/sys`,
+    /// and in containers may bind `/dev` nodes). If anything stays mounted, the directory is kept
+    /// rather than deleted, so removal can never reach into a mounted host file system.
+    fn release_mounts(&mut self) {
+        let mut mounted = mounts_below(&self.root);
+        // Deepest first.
+        mounted.sort_by(|a, b| b.cmp(a));
+        for mount_point in &mounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mount_point)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        if !mounts_below(&self.root).is_empty() {
+            if let Some(dir) = self.dir.take() {
+                let _ = dir.keep();
+            }
+        }
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        self.release_mounts();
+    }
+}
+
+/// Mount points at or below `root`, from `/proc/self/mountinfo`.
+fn mounts_below(root: &Path) -> Vec<PathBuf> {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|escaped| PathBuf::from(escaped.replace("\\040", " ")))
+        .filter(|mount_point| mount_point.starts_with(root))
+        .collect()
+}
+
+async fn forward_lines(reader: impl AsyncRead + Unpin, lines_tx: mpsc::Sender<String>) {
+    let mut lines = BufReader::new(reader).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if lines_tx.send(line).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Removes what differs between two bootstraps of the same packages, or describes the build
+/// host: downloaded packages and lists, logs, backup files, the host's name and resolver.
+fn clean(root: &Path) -> Result<()> {
+    remove_children(&root.join("var/cache/apt/archives"), |path| {
+        path.extension().is_some_and(|ext| ext == "deb")
+    })?;
+    remove_children(&root.join("var/cache/apt/archives/partial"), |_| true)?;
+    remove_children(&root.join("var/cache/apt"), |path| {
+        path.extension().is_some_and(|ext| ext == "bin")
+    })?;
+    remove_children(&root.join("var/lib/apt/lists"), |path| path.is_file())?;
+    remove_children(&root.join("var/lib/apt/lists/partial"), |_| true)?;
+    remove_children(&root.join("var/cache/debconf"), is_backup)?;
+    remove_children(&root.join("var/lib/dpkg"), is_backup)?;
+    remove_children(&root.join("tmp"), |_| true)?;
+    remove_children(&root.join("var/tmp"), |_| true)?;
+    for file in ["var/cache/ldconfig/aux-cache", "root/.bash_history"] {
+        remove_if_exists(&root.join(file))?;
+    }
+    // The engine mounts its own; an empty file keeps the path (and its mode) in the image.
+    for file in [
+        "etc/hostname",
+        "etc/resolv.conf",
+        "etc/hosts",
+        "etc/machine-id",
+    ] {
+        truncate_if_exists(&root.join(file))?;
+    }
+    for entry in walkdir::WalkDir::new(root.join("var/log")) {
+        let Ok(entry) = entry else { continue };
+        if entry.file_type().is_file() {
+            truncate_if_exists(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn is_backup(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.ends_with("-old"))
+}
+
+fn remove_children(dir: &Path, select: impl Fn(&Path) -> bool) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(EngineError::io("list", dir, error)),
+    };
+    for entry in entries {
+        let path = entry
+            .map_err(|error| EngineError::io("list", dir, error))?
+            .path();
+        if !select(&path) {
+            continue;
+        }
+        let is_dir = fs::symlink_metadata(&path)
+            .map(|meta| meta.is_dir())
+            .unwrap_or(false);
+        let removed = if is_dir {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|error| EngineError::io("remove", &path, error))?;
+    }
+    Ok(())
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(EngineError::io("remove", path, error))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn truncate_if_exists(path: &Path) -> Result<()> {
+    match fs::OpenOptions::new().write(true).truncate(true).open(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(EngineError::io("truncate", path, error))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debootstrap_arguments() {
+        let args = RootfsSpec::minbase("bookworm").debootstrap_args(Path::new("/t/root"));
+        assert_eq!(
+            args,
+            [
+                "--variant=minbase",
+                "--components=main",
+                "bookworm",
+                "/t/root",
+                "http://deb.debian.org/debian"
+            ]
+        );
+    }
+
+    #[test]
+    fn cleaning_removes_caches_and_empties_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for path in [
+            "var/cache/apt/archives/partial",
+            "var/lib/apt/lists/partial",
+            "var/log/apt",
+            "etc",
+            "tmp",
+        ] {
+            fs::create_dir_all(root.join(path)).unwrap();
+        }
+        fs::write(root.join("var/cache/apt/archives/a_1_amd64.deb"), "deb").unwrap();
+        fs::write(root.join("var/cache/apt/pkgcache.bin"), "bin").unwrap();
+        fs::write(root.join("var/lib/apt/lists/deb.debian.org_InRelease"), "x").unwrap();
+        fs::write(root.join("var/log/dpkg.log"), "log").unwrap();
+        fs::write(root.join("var/log/apt/history.log"), "log").unwrap();
+        fs::write(root.join("etc/resolv.conf"), "nameserver 10.0.0.1").unwrap();
+        fs::write(root.join("tmp/junk"), "junk").unwrap();
+        clean(root).unwrap();
+        assert!(!root.join("var/cache/apt/archives/a_1_amd64.deb").exists());
+        assert!(root.join("var/cache/apt/archives/partial").is_dir());
+        assert!(!root.join("var/cache/apt/pkgcache.bin").exists());
+        assert!(!root
+            .join("var/lib/apt/lists/deb.debian.org_InRelease")
+            .exists());
+        assert!(root.join("var/lib/apt/lists/partial").is_dir());
+        assert_eq!(fs::read(root.join("var/log/dpkg.log")).unwrap(), b"");
+        assert_eq!(fs::read(root.join("var/log/apt/history.log")).unwrap(), b"");
+        assert_eq!(fs::read(root.join("etc/resolv.conf")).unwrap(), b"");
+        assert!(!root.join("tmp/junk").exists());
+    }
+}

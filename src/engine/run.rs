@@ -1,0 +1,327 @@
+//! `RunOutcome` and `Engine::run`: create, start, wait (bounded by a timeout and a cancellation
+//! token), inspect and always remove a container — also when the caller's future is dropped.
+
+use std::collections::HashMap;
+
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountTypeEnum};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::client::Engine;
+use super::error::{EngineError, Result};
+use super::run_request::RunRequest;
+
+/// The label on every container `run` creates, to find strays after a crash.
+pub const RUN_LABEL: &str = "io.ferrostack.run";
+
+/// How a command in a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The exit code (137 after a kill).
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+    /// The timeout was reached and the container killed.
+    pub timed_out: bool,
+    /// The kernel's OOM killer ended it (the memory limit was reached).
+    pub oom_killed: bool,
+}
+
+impl RunOutcome {
+    /// Exited 0 within its limits.
+    pub fn success(&self) -> bool {
+        self.exit_code == 0 && !self.timed_out && !self.oom_killed
+    }
+}
+
+impl Engine {
+    /// Runs `request` to completion, kills it at its timeout or on `cancel`, and removes the
+    /// container whatever happens.
+    pub async fn run(
+        &self,
+        request: &RunRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        let created = self
+            .docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                container_config(request),
+            )
+            .await
+            .map_err(|error| match error {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => EngineError::ImageNotFound {
+                    reference: request.image.clone(),
+                },
+                other => EngineError::api("create container", other),
+            })?;
+        let guard = ContainerGuard {
+            docker: self.docker.clone(),
+            id: Some(created.id.clone()),
+        };
+        let outcome = self.run_created(&created.id, request, cancel).await;
+        let removed = guard.remove().await;
+        let outcome = outcome?;
+        removed?;
+        Ok(outcome)
+    }
+
+    async fn run_created(
+        &self,
+        id: &str,
+        request: &RunRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(|error| EngineError::api("start container", error))?;
+
+        let deadline = async {
+            match request.timeout {
+                Some(timeout) => tokio::time::sleep(timeout).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut timed_out = false;
+        tokio::select! {
+            waited = self.wait_stopped(id) => waited?,
+            () = deadline => {
+                timed_out = true;
+                self.kill_and_wait(id).await?;
+            }
+            () = cancel.cancelled() => {
+                // The guard in `run` removes the container (forcefully) on the way out.
+                return Err(EngineError::Cancelled { operation: "run" });
+            }
+        }
+
+        let state = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|error| EngineError::api("inspect container", error))?
+            .state
+            .unwrap_or_default();
+        let (stdout, stderr) = self.collect_logs(id).await?;
+        Ok(RunOutcome {
+            exit_code: state.exit_code.unwrap_or(-1),
+            stdout,
+            stderr,
+            timed_out,
+            oom_killed: state.oom_killed.unwrap_or(false),
+        })
+    }
+
+    /// Waits until the container is not running; its exit code is read by inspecting it.
+    async fn wait_stopped(&self, id: &str) -> Result<()> {
+        let mut wait = self.docker.wait_container(
+            id,
+            Some(bollard::query_parameters::WaitContainerOptions {
+                condition: "not-running".to_string(),
+            }),
+        );
+        while let Some(item) = wait.next().await {
+            match item {
+                // bollard reports a non-zero exit as an error; it is an outcome here.
+                Ok(_) | Err(bollard::errors::Error::DockerContainerWaitError { .. }) => {}
+                Err(error) => return Err(EngineError::api("wait for container", error)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn kill_and_wait(&self, id: &str) -> Result<()> {
+        let killed = self
+            .docker
+            .kill_container(
+                id,
+                Some(bollard::query_parameters::KillContainerOptions {
+                    signal: "SIGKILL".to_string(),
+                }),
+            )
+            .await;
+        match killed {
+            // 409: it stopped by itself in the meantime.
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {}
+            Err(error) => return Err(EngineError::api("kill container", error)),
+        }
+        self.wait_stopped(id).await
+    }
+
+    async fn collect_logs(&self, id: &str) -> Result<(String, String)> {
+        let mut logs = self.docker.logs(
+            id,
+            Some(bollard::query_parameters::LogsOptions {
+                stdout: true,
+                stderr: true,
+                tail: "all".to_string(),
+                ..Default::default()
+            }),
+        );
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        while let Some(item) = logs.next().await {
+            match item.map_err(|error| EngineError::api("read container logs", error))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        Ok((
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        ))
+    }
+
+    /// Removes containers left behind by `run` (e.g. after a crash of the whole process).
+    /// Returns how many were removed.
+    pub async fn remove_stray_run_containers(&self) -> Result<usize> {
+        let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+        let containers = self
+            .docker
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|error| EngineError::api("list containers", error))?;
+        let mut removed = 0;
+        for id in containers.into_iter().filter_map(|container| container.id) {
+            remove_container(&self.docker, &id).await?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// IDs of containers on the engine, running or not, sorted; only those made from `ancestor`
+    /// (an image or any image built on it) when given.
+    pub async fn container_ids(&self, ancestor: Option<&str>) -> Result<Vec<String>> {
+        let filters = ancestor
+            .map(|image| HashMap::from([("ancestor".to_string(), vec![image.to_string()])]));
+        let containers = self
+            .docker
+            .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            }))
+            .await
+            .map_err(|error| EngineError::api("list containers", error))?;
+        let mut ids: Vec<String> = containers
+            .into_iter()
+            .filter_map(|container| container.id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn container_config(request: &RunRequest) -> ContainerCreateBody {
+    let memory = request
+        .memory_limit
+        .map(|bytes| i64::try_from(bytes).unwrap_or(i64::MAX));
+    let mounts: Vec<Mount> = request
+        .mounts
+        .iter()
+        .map(|mount| Mount {
+            source: Some(mount.host.display().to_string()),
+            target: Some(mount.container.clone()),
+            typ: Some(MountTypeEnum::BIND),
+            read_only: Some(mount.read_only),
+            ..Default::default()
+        })
+        .collect();
+    ContainerCreateBody {
+        image: Some(request.image.clone()),
+        cmd: Some(request.cmd.clone()),
+        env: Some(
+            request
+                .env
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+        ),
+        user: request.user.clone(),
+        working_dir: request.workdir.clone(),
+        labels: Some(HashMap::from([(RUN_LABEL.to_string(), "1".to_string())])),
+        attach_stdout: Some(false),
+        attach_stderr: Some(false),
+        tty: Some(false),
+        host_config: Some(HostConfig {
+            memory,
+            // Equal to `memory`: no swap on top, so the limit is a real limit.
+            memory_swap: memory,
+            mounts: Some(mounts),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Force-removes a container; "already gone" counts as removed.
+async fn remove_container(docker: &Docker, id: &str) -> Result<()> {
+    let options = bollard::query_parameters::RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
+    let mut attempt = 0;
+    loop {
+        match docker.remove_container(id, Some(options.clone())).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Ok(());
+            }
+            // 409: removal already in progress; wait for it to finish.
+            Err(error) if attempt < 5 => {
+                let _ = error;
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            Err(error) => return Err(EngineError::api("remove container", error)),
+        }
+    }
+}
+
+/// Removes its container on `remove`, or — if the future running it is dropped first — from a
+/// task spawned by `Drop`, so no container outlives its run.
+struct ContainerGuard {
+    docker: Docker,
+    id: Option<String>,
+}
+
+impl ContainerGuard {
+    async fn remove(mut self) -> Result<()> {
+        match self.id.take() {
+            Some(id) => remove_container(&self.docker, &id).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let docker = self.docker.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = remove_container(&docker, &id).await;
+            });
+        }
+    }
+}
