@@ -283,3 +283,13 @@ pub(crate) fn set_stream_sar(stream: &mut format::stream::StreamMut, sar: Ration
     // SAFETY: plain field write on a stream owned by the output context.
     unsafe { (*stream.as_mut_ptr()).sample_aspect_ratio = sar.into() }
 }
+
+/// Whether the muxer can store `id` without re-encoding (FFmpeg's own compatibility table).
+pub(crate) fn muxer_accepts(muxer: &str, id: ffmpeg::codec::Id) -> bool {
+    let Ok(name) = CString::new(muxer) else { return false };
+    // SAFETY: av_guess_format returns a static muxer description or NULL.
+    unsafe {
+        let fmt = ffi::av_guess_format(name.as_ptr(), std::ptr::null(), std::ptr::null());
+        !fmt.is_null() && ffi::avformat_query_codec(fmt, id.into(), ffi::FF_COMPLIANCE_NORMAL) == 1
+    }
+}

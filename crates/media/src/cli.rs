@@ -31,6 +31,47 @@ pub enum Command {
     Probe { input: PathBuf },
     /// Re-encode or remux; streams that already match the target are copied.
     Transcode(TranscodeArgs),
+    /// Scale, crop or re-aspect the video; the audio is copied.
+    Resize(ResizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    #[arg(long)]
+    pub width: Option<u32>,
+    #[arg(long)]
+    pub height: Option<u32>,
+    #[arg(long, value_enum, default_value = "contain")]
+    pub fit: media::Fit,
+    /// Crop WxH+X+Y in upright pixels, before scaling.
+    #[arg(long)]
+    pub crop: Option<String>,
+    /// Center-crop to a display aspect ratio such as 16:9.
+    #[arg(long)]
+    pub aspect: Option<String>,
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    #[arg(long)]
+    pub video_codec: Option<String>,
+    #[arg(long)]
+    pub crf: Option<u32>,
+}
+
+impl ResizeArgs {
+    fn options(&self) -> Result<media::ResizeOptions, MediaError> {
+        Ok(media::ResizeOptions {
+            width: self.width,
+            height: self.height,
+            fit: self.fit,
+            crop: self.crop.as_deref().map(str::parse).transpose()?,
+            aspect: self.aspect.as_deref().map(str::parse).transpose()?,
+            preset: self.preset,
+            video_codec: self.video_codec.clone(),
+            crf: self.crf,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +178,11 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
         }
         Command::Transcode(args) => {
             let report = media::transcode(&args.input, &args.output, &args.options()?, monitor)?;
+            let human = summary(&report);
+            done(&report, human)
+        }
+        Command::Resize(args) => {
+            let report = media::resize(&args.input, &args.output, &args.options()?, monitor)?;
             let human = summary(&report);
             done(&report, human)
         }

@@ -6,11 +6,13 @@
 mod av;
 mod container;
 mod error;
+mod geometry;
 mod monitor;
 mod output_report;
 mod pipeline;
 mod preset;
 mod probe;
+mod resize;
 mod serde_units;
 mod staged_output;
 mod stream_info;
@@ -18,11 +20,13 @@ mod timecode;
 mod transcode;
 
 pub use error::MediaError;
+pub use geometry::{Aspect, Crop, Fit};
 pub use monitor::{CancelFlag, Monitor, Progress};
 pub use output_report::OutputReport;
 pub use pipeline::StreamOutcome;
 pub use preset::Preset;
 pub use probe::{probe, MediaInfo};
+pub use resize::{resize, ResizeOptions};
 pub use stream_info::StreamInfo;
 pub use timecode::{parse_bitrate, parse_time};
 pub use transcode::{transcode, TranscodeOptions};

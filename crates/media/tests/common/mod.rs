@@ -115,3 +115,20 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The RGB colour at (x, y) of the first frame, as the ffmpeg CLI decodes it (autorotated).
+pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-vf", &format!("format=rgb24,crop=1:1:{x}:{y}"), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("the ffmpeg CLI must be installed");
+    assert!(out.status.success() && out.stdout.len() == 3, "pixel read failed: {}", String::from_utf8_lossy(&out.stderr));
+    [out.stdout[0], out.stdout[1], out.stdout[2]]
+}
+
+/// Roughly blue (the marker box in the rotation fixtures), allowing for codec loss.
+pub fn is_blue(p: [u8; 3]) -> bool {
+    p[2] > 150 && p[0] < 100 && p[1] < 100
+}
