@@ -6,7 +6,6 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::catalogue::Catalogue;
 use crate::context::{self, ContextFile, ContextSource};
 use crate::error::Result;
 use crate::lock::Lockfile;
@@ -54,7 +53,7 @@ enum OriginKey<'a> {
 
 /// Renders and hashes every stack in `stacks` (which must include each one's ancestors),
 /// parents first. Pins come from `lock`.
-pub fn prepare(project: &Project, catalogue: &Catalogue, templates: &TemplateSet, stacks: &[&Stack], lock: Option<&Lockfile>) -> Result<BTreeMap<String, Prepared>> {
+pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lock: Option<&Lockfile>) -> Result<BTreeMap<String, Prepared>> {
     let no_pins = BTreeMap::new();
     let pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_pins, |e| &e.pins);
     // Collect every context file first, then hash them all in parallel.
@@ -88,7 +87,7 @@ pub fn prepare(project: &Project, catalogue: &Catalogue, templates: &TemplateSet
         let parent_hash;
         let origin = match &stack.origin {
             Origin::Parent { name } => {
-                parent_hash = catalogue_parent_hash(&out, name, catalogue);
+                parent_hash = parent_hash_of(&out, name);
                 OriginKey::Parent { hash: &parent_hash }
             }
             Origin::Image { reference } => OriginKey::Image { reference },
@@ -106,7 +105,16 @@ pub fn prepare(project: &Project, catalogue: &Catalogue, templates: &TemplateSet
         let key_bytes = serde_json::to_vec(&key).expect("a build key always serialises");
         let hash = format!("sha256:{}", hex::encode(Sha256::digest(&key_bytes)));
         let mut inputs = BTreeMap::new();
-        inputs.insert("origin".to_string(), digest(&serde_json::to_vec(&key.origin).expect("serialises")));
+        // The parent's hash is its own input, so a rebuilt parent reads as such, not as a new origin.
+        match &stack.origin {
+            Origin::Parent { name } => {
+                inputs.insert("origin".to_string(), digest(format!("parent:{name}").as_bytes()));
+                inputs.insert("parent".to_string(), parent_hash_of(&out, name));
+            }
+            _ => {
+                inputs.insert("origin".to_string(), digest(&serde_json::to_vec(&key.origin).expect("serialises")));
+            }
+        }
         inputs.insert("definition".to_string(), definition.clone());
         inputs.insert("dockerfile".to_string(), digest(dockerfile.as_bytes()));
         for (n, d) in &template_digests {
@@ -123,6 +131,6 @@ pub fn prepare(project: &Project, catalogue: &Catalogue, templates: &TemplateSet
     Ok(out)
 }
 
-fn catalogue_parent_hash(done: &BTreeMap<String, Prepared>, parent: &str, _catalogue: &Catalogue) -> String {
+fn parent_hash_of(done: &BTreeMap<String, Prepared>, parent: &str) -> String {
     done.get(parent).map(|p| p.hash.clone()).expect("stacks are prepared parents first, with their ancestors")
 }

@@ -3,6 +3,9 @@
 //! The pipeline reads top to bottom: [`load`](project::Project::load) (files → matrix →
 //! validate → graph) → [`render`] → [`hash`] → [`plan`] → build (through [`engine`]) → [`lock`].
 
+// Definition errors carry their source text for diagnostics; they are built once per failure.
+#![allow(clippy::result_large_err)]
+
 pub mod catalogue;
 pub mod context;
 mod definition_error;

@@ -115,9 +115,14 @@ impl Plan {
                 _ => {}
             }
             if let Some(parent) = stack.parent() {
-                if rebuilt.contains(parent) && entry.is_some() {
-                    reasons.retain(|r| *r != Reason::HashChanged);
+                // A changed parent hash reads as "parent rebuilt", named, and listed last.
+                let had = reasons.iter().any(|r| matches!(r, Reason::ParentRebuilt { .. }));
+                reasons.retain(|r| !matches!(r, Reason::ParentRebuilt { .. } | Reason::HashChanged));
+                if had || (rebuilt.contains(parent) && entry.is_some()) {
                     reasons.push(Reason::ParentRebuilt { parent: parent.to_string() });
+                }
+                if reasons.is_empty() && entry.is_some_and(|e| e.hash != p.hash) {
+                    reasons.push(Reason::HashChanged);
                 }
             }
             let action = if reasons.is_empty() { Action::UpToDate } else { Action::Build };
@@ -204,6 +209,8 @@ fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -
                 (_, None) => Reason::FileRemoved { path },
                 _ => Reason::FileChanged { path },
             });
+        } else if k.as_str() == "parent" {
+            reasons.push(Reason::ParentRebuilt { parent: String::new() });
         } else if let Some(p) = k.strip_prefix("pin:") {
             reasons.push(Reason::PinChanged { package: p.to_string(), from: o.cloned(), to: n.cloned() });
         }

@@ -32,13 +32,13 @@ impl Session {
     /// Renders and hashes the named stacks (all when empty) and their ancestors.
     pub fn prepare(&self, names: &[String]) -> Result<BTreeMap<String, Prepared>> {
         let stacks = self.catalogue.select(names)?;
-        prepare(&self.project, &self.catalogue, &self.templates, &stacks, self.lock.as_ref())
+        prepare(&self.project, &self.templates, &stacks, self.lock.as_ref())
     }
 
     /// The plan for the named stacks (all when empty), with their ancestors.
     pub fn plan(&self, names: &[String]) -> Result<(Plan, BTreeMap<String, Prepared>)> {
         let stacks = self.catalogue.select(names)?;
-        let prepared = prepare(&self.project, &self.catalogue, &self.templates, &stacks, self.lock.as_ref())?;
+        let prepared = prepare(&self.project, &self.templates, &stacks, self.lock.as_ref())?;
         let plan = Plan::new(&stacks, &prepared, self.lock.as_ref());
         Ok((plan, prepared))
     }

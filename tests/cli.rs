@@ -1,0 +1,202 @@
+//! Runs the real `ferrostack` binary in a temporary copy of a test project and checks whole
+//! outputs and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+fn fixture() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tree"), &root);
+    (tmp, root)
+}
+
+fn ferrostack(root: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("ferrostack")
+        .unwrap()
+        .env_remove("FERROSTACK_REPOSITORY")
+        .env_remove("FERROSTACK_CA_BUNDLE")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Hashes differ per change; snapshots show them as `<hash>`.
+fn redact(text: &str) -> String {
+    let re_like = |s: &str| -> String {
+        s.split_inclusive(char::is_whitespace)
+            .map(|w| {
+                let t = w.trim_end();
+                if t.len() == 12 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+                    w.replacen(t, "<hash>", 1)
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect()
+    };
+    re_like(text)
+}
+
+#[test]
+fn plan_without_lock_builds_everything_in_order() {
+    let (_t, root) = fixture();
+    let out = ferrostack(&root, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(redact(&stdout(&out)), @r"
+    build      root   <hash>
+                      - not in lock
+    build      app    <hash>
+                      - not in lock
+    build      tools  <hash>
+                      - not in lock
+    build      leaf   <hash>
+                      - not in lock
+    4 to build, 0 up-to-date
+    ");
+}
+
+#[test]
+fn lock_then_plan_is_up_to_date_and_edits_explain_themselves() {
+    let (_t, root) = fixture();
+    assert_eq!(ferrostack(&root, &["lock"]).status.code(), Some(0));
+    let lock_text = std::fs::read_to_string(root.join("images.lock")).unwrap();
+    assert!(lock_text.starts_with("# images.lock"));
+    assert!(!lock_text.contains(root.to_str().unwrap()), "no machine-specific paths in the lock");
+    let out = ferrostack(&root, &["plan", "--locked"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("0 to build, 4 up-to-date\n"), "{}", stdout(&out));
+
+    // A context file, a template override and a definition edit, each explained.
+    std::fs::write(root.join("stacks/app/files/hello.txt"), "hello!\n").unwrap();
+    std::fs::create_dir_all(root.join("templates/partials")).unwrap();
+    let bundled = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/partials/step_apt.tera")).unwrap();
+    std::fs::write(root.join("templates/partials/step_apt.tera"), format!("{bundled}# site policy\n")).unwrap();
+    let out = ferrostack(&root, &["plan"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(redact(&stdout(&out)), @r"
+    up-to-date root   <hash>
+    build      app    <hash>
+                      - file `files/hello.txt` changed
+    build      tools  <hash>
+                      - template `partials/step_apt.tera` changed
+    build      leaf   <hash>
+                      - parent `app` rebuilt
+    3 to build, 1 up-to-date
+    ");
+
+    let out = ferrostack(&root, &["plan", "--locked"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("images.lock would change, and `--locked` forbids it"), "{err}");
+    assert!(err.contains("app: file `files/hello.txt` changed"), "{err}");
+}
+
+#[test]
+fn plan_json_is_machine_readable() {
+    let (_t, root) = fixture();
+    let out = ferrostack(&root, &["plan", "--json", "leaf"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let names: Vec<&str> = v["stacks"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["root", "app", "leaf"], "a selected stack brings its ancestors");
+    assert_eq!(v["stacks"][2]["action"], "build");
+    assert_eq!(v["stacks"][2]["reasons"][0]["reason"], "not-in-lock");
+    assert!(v["stacks"][2]["hash"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn render_writes_dockerfile_and_context_and_check_detects_drift() {
+    let (_t, root) = fixture();
+    let out = ferrostack(&root, &["render", "--check"]);
+    assert_eq!(out.status.code(), Some(1), "nothing rendered yet");
+    assert!(stderr(&out).contains("rendered/app/Dockerfile is missing"), "{}", stderr(&out));
+    assert_eq!(ferrostack(&root, &["render"]).status.code(), Some(0));
+    assert!(root.join("rendered/app/Dockerfile").is_file());
+    assert_eq!(std::fs::read_to_string(root.join("rendered/app/files/hello.txt")).unwrap(), "hello\n");
+    assert!(!root.join("rendered/app/notes.md").exists(), ".dockerignore is honoured");
+    let out = ferrostack(&root, &["render", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(root.join("stacks/leaf.toml"), std::fs::read_to_string(root.join("stacks/leaf.toml")).unwrap().replace("hello", "bye")).unwrap();
+    let out = ferrostack(&root, &["render", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rendered/leaf/Dockerfile differs"), "{}", stderr(&out));
+}
+
+#[test]
+fn bundled_catalogue_committed_renders_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = ferrostack(root, &["render", "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn exit_codes() {
+    let (_t, root) = fixture();
+    // Usage error.
+    assert_eq!(ferrostack(&root, &["plan", "--no-such-flag"]).status.code(), Some(2));
+    // Unknown stack.
+    let out = ferrostack(&root, &["plan", "laef"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("did you mean `leaf`?"), "{}", stderr(&out));
+    // Definition error.
+    std::fs::write(root.join("stacks/bad.toml"), "name = \"bad\"\nfrom = \"nope\"\n").unwrap();
+    let out = ferrostack(&root, &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("stacks/bad.toml:2:8: stack `bad` names parent `nope`, which is not defined"), "{}", stderr(&out));
+}
+
+#[test]
+fn list_and_graph() {
+    let (_t, root) = fixture();
+    let out = ferrostack(&root, &["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v[1]["name"], "app");
+    assert_eq!(v[1]["parent"], "root");
+    assert_eq!(v[1]["tags"][0], "app-3.11");
+    assert_eq!(v[1]["source"], "stacks/app.toml");
+    let out = ferrostack(&root, &["graph"]);
+    insta::assert_snapshot!(stdout(&out), @r"
+    root
+    ├── app
+    │   └── leaf
+    └── tools
+    ");
+    let out = ferrostack(&root, &["graph", "--format", "dot"]);
+    assert!(stdout(&out).contains("\"app\" -> \"leaf\";"));
+    let out = ferrostack(&root, &["graph", "--format", "mermaid"]);
+    assert!(stdout(&out).contains("app[app] --> leaf[leaf]"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["list", "render", "plan", "graph", "lock"] {
+        let out = Command::cargo_bin("ferrostack").unwrap().args([sub, "--help"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        assert!(stdout(&out).contains("Usage: ferrostack"), "{sub}");
+    }
+}

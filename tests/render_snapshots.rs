@@ -1,0 +1,62 @@
+//! Snapshots of every bundled stack's rendered Dockerfile, plus structural checks that hold
+//! for every stack (classic-builder syntax, apt hygiene, labels, layer order).
+
+use std::path::Path;
+
+use ferrostack::{Project, Session};
+
+fn bundled() -> Session {
+    let mut project = Project::open(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    project.settings = ferrostack::Settings::default();
+    Session::open(project).unwrap()
+}
+
+#[test]
+fn every_bundled_stack_renders_as_snapshotted() {
+    let session = bundled();
+    let prepared = session.prepare(&[]).unwrap();
+    assert!(prepared.len() >= 10, "bundled catalogue has base x2, python x2, node, ruby, php, go, java, ffmpeg");
+    for (name, p) in &prepared {
+        insta::assert_snapshot!(format!("dockerfile_{name}"), p.dockerfile);
+    }
+}
+
+#[test]
+fn rendered_dockerfiles_follow_the_layering_rules() {
+    let session = bundled();
+    for (name, p) in session.prepare(&[]).unwrap() {
+        let d = &p.dockerfile;
+        // Classic builder only: no BuildKit syntax.
+        assert!(!d.contains("# syntax="), "{name}: BuildKit syntax directive");
+        assert!(!d.contains("--mount="), "{name}: RUN --mount is BuildKit-only");
+        assert!(!d.contains("<<"), "{name}: heredocs are BuildKit-only");
+        // Every apt install skips recommends and removes its lists in the same RUN.
+        for run in d.split("\nRUN ").skip(1) {
+            let layer: String = run.lines().take_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+            if layer.contains("apt-get install") {
+                assert!(layer.contains("--no-install-recommends"), "{name}: {layer}");
+                assert!(layer.contains("rm -rf /var/lib/apt/lists/*"), "{name}: {layer}");
+            }
+        }
+        for label in ["org.opencontainers.image.title", "org.opencontainers.image.version", "org.opencontainers.image.description", "io.ferrostack.stack", "io.ferrostack.hash"] {
+            assert!(d.contains(label), "{name}: label {label} missing");
+        }
+        // Order: system packages, runtimes, FFmpeg, Composer, then metadata.
+        let pos = |needle: &str| d.find(needle);
+        let order = ["# System packages", "# Runtime:", "# FFmpeg", "# PHP Composer", "ARG FERROSTACK_HASH"];
+        let found: Vec<usize> = order.iter().filter_map(|n| pos(n)).collect();
+        assert!(found.windows(2).all(|w| w[0] < w[1]), "{name}: layers out of order");
+    }
+}
+
+#[test]
+fn committed_rendered_directory_is_current() {
+    // The same check as `ferrostack render --check`, through the binary in tests/cli.rs; here
+    // directly, so a template edit without re-rendering fails with a precise diff.
+    let session = bundled();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, p) in session.prepare(&[]).unwrap() {
+        let committed = std::fs::read_to_string(root.join("rendered").join(&name).join("Dockerfile")).unwrap_or_default();
+        assert_eq!(committed, p.dockerfile, "rendered/{name}/Dockerfile is stale: run `ferrostack render`");
+    }
+}
