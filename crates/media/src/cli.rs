@@ -33,6 +33,40 @@ pub enum Command {
     Transcode(TranscodeArgs),
     /// Scale, crop or re-aspect the video; the audio is copied.
     Resize(ResizeArgs),
+    /// One still (JPEG or PNG, from the extension) at a time.
+    Thumbnail {
+        input: PathBuf,
+        output: PathBuf,
+        /// Time: seconds, [HH:]MM:SS[.mmm] or 1500ms.
+        #[arg(long, default_value = "0")]
+        at: String,
+        #[arg(long)]
+        width: Option<u32>,
+    },
+    /// A still every N seconds into DIR (thumb-0001.jpg, ...).
+    Thumbnails {
+        input: PathBuf,
+        dir: PathBuf,
+        #[arg(long)]
+        every: String,
+        #[arg(long)]
+        width: Option<u32>,
+        /// jpg or png.
+        #[arg(long, default_value = "jpg")]
+        format: String,
+    },
+    /// One image with a grid of stills every N seconds.
+    Sprite {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long)]
+        every: String,
+        #[arg(long)]
+        columns: u32,
+        /// Width of one tile.
+        #[arg(long, default_value_t = 160)]
+        width: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -181,12 +215,52 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             let human = summary(&report);
             done(&report, human)
         }
+        Command::Thumbnail { input, output, at, width } => {
+            let options = media::ThumbnailOptions { at: Some(media::parse_time("--at", at)?), width: *width };
+            let report = media::thumbnail(input, output, &options, monitor)?;
+            let human = stills_summary(&report);
+            done(&report, human)
+        }
+        Command::Thumbnails { input, dir, every, width, format } => {
+            let options = media::ThumbnailsOptions {
+                every: Some(media::parse_time("--every", every)?),
+                width: *width,
+                format: Some(format.clone()),
+            };
+            let report = media::thumbnails(input, dir, &options, monitor)?;
+            let human = stills_summary(&report);
+            done(&report, human)
+        }
+        Command::Sprite { input, output, every, columns, width } => {
+            let options = media::SpriteOptions {
+                every: Some(media::parse_time("--every", every)?),
+                columns: Some(*columns),
+                width: Some(*width),
+            };
+            let r = media::sprite(input, output, &options, monitor)?;
+            let human = format!(
+                "wrote {} ({} tiles of {}x{} in {}x{})",
+                r.output.display(),
+                r.tiles,
+                r.tile_width,
+                r.tile_height,
+                r.columns,
+                r.rows
+            );
+            done(&r, human)
+        }
         Command::Resize(args) => {
             let report = media::resize(&args.input, &args.output, &args.options()?, monitor)?;
             let human = summary(&report);
             done(&report, human)
         }
     }
+}
+
+fn stills_summary(r: &media::StillsReport) -> String {
+    let lines: Vec<String> =
+        r.stills.iter().map(|s| format!("wrote {} ({}x{}, frame at {:.3} s)", s.path.display(), s.width, s.height, s.time)).collect();
+    lines.join("\n")
 }
 
 fn summary(r: &media::OutputReport) -> String {

@@ -1,0 +1,125 @@
+//! Frames to JPEG or PNG bytes through a filter chain (rotate/scale, or tile for sprites).
+use std::path::Path;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::{codec, encoder, filter, Packet, Rational};
+
+use crate::av;
+use crate::video_frames::VideoFrames;
+use crate::MediaError;
+
+/// Image file type of a still, from the output extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImageKind {
+    Jpeg,
+    Png,
+}
+
+impl ImageKind {
+    pub(crate) fn from_path(path: &Path) -> Result<Self, MediaError> {
+        match path.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref() {
+            Some("jpg" | "jpeg") => Ok(ImageKind::Jpeg),
+            Some("png") => Ok(ImageKind::Png),
+            _ => Err(MediaError::UnsupportedFormat { path: path.to_owned(), known: "jpg, jpeg, png".into() }),
+        }
+    }
+
+    fn encoder(self) -> &'static str {
+        match self {
+            ImageKind::Jpeg => "mjpeg",
+            ImageKind::Png => "png",
+        }
+    }
+}
+
+/// A filter graph feeding an image encoder; each filtered frame becomes one image file's bytes.
+pub(crate) struct StillEncoder {
+    graph: filter::Graph,
+    encoder: codec::encoder::Encoder,
+    pub width: u32,
+    pub height: u32,
+    next_pts: i64,
+}
+
+impl StillEncoder {
+    pub(crate) fn new(frames: &VideoFrames, filter_chain: &str, kind: ImageKind, output: &Path) -> Result<Self, MediaError> {
+        let codec = encoder::find_by_name(kind.encoder())
+            .ok_or_else(|| crate::pipeline::unsupported(kind.encoder(), ffmpeg::media::Type::Video))?;
+        let vcodec = codec.video().map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+        let pix = vcodec.formats().and_then(|mut f| f.next()).unwrap_or(ffmpeg::format::Pixel::RGB24);
+        let pix_name = pix.descriptor().map(|d| d.name()).unwrap_or("rgb24");
+        let dec = frames.decoder();
+        let tb = frames.time_base();
+        let args = format!(
+            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
+            dec.width(),
+            dec.height(),
+            ffmpeg::ffi::AVPixelFormat::from(dec.format()) as i32,
+            tb.numerator(),
+            tb.denominator(),
+            frames.sar.numerator(),
+            frames.sar.denominator()
+        );
+        let map = |e| MediaError::ffmpeg("build the filter graph for", output, e);
+        let mut graph = filter::Graph::new();
+        graph.add(&filter::find("buffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "in", &args).map_err(map)?;
+        graph.add(&filter::find("buffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "out", "").map_err(map)?;
+        let spec = format!("{filter_chain},format=pix_fmts={pix_name}");
+        graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(map)?;
+        graph.validate().map_err(map)?;
+        let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+        enc.set_width(sf.width);
+        enc.set_height(sf.height);
+        enc.set_format(pix);
+        enc.set_time_base(Rational(1, 25));
+        enc.set_aspect_ratio(Rational(1, 1));
+        if kind == ImageKind::Jpeg {
+            // Quality 2 on the 2..31 scale, as `ffmpeg -q:v 2`.
+            enc.set_flags(codec::Flags::QSCALE);
+            enc.set_global_quality(2 * ffmpeg::ffi::FF_QP2LAMBDA);
+        }
+        let opened = enc.open().map_err(|e| MediaError::ffmpeg("open the image encoder for", output, e))?;
+        Ok(StillEncoder { graph, encoder: opened.0 .0, width: sf.width, height: sf.height, next_pts: 0 })
+    }
+
+    /// Filters one decoded frame; returns the images that came out (none while a tile fills).
+    pub(crate) fn push(&mut self, frame: &mut ffmpeg::Frame, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
+        // Stills are independent pictures: give them consecutive timestamps.
+        frame.set_pts(Some(self.next_pts));
+        self.next_pts += 1;
+        self.graph.get("in").expect("source").source().add(frame).map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.drain(output)
+    }
+
+    /// Flushes the filter (a partly filled sprite tile comes out here).
+    pub(crate) fn finish(&mut self, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
+        self.graph.get("in").expect("source").source().flush().map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.drain(output)
+    }
+
+    fn drain(&mut self, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
+        let mut images = Vec::new();
+        let mut filtered = av::new_frame();
+        loop {
+            match self.graph.get("out").expect("sink").sink().frame(&mut filtered) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) | Err(ffmpeg::Error::Other { errno: 11 }) => return Ok(images),
+                Err(e) => return Err(MediaError::ffmpeg("filter", output, e)),
+            }
+            av::clear_picture_type(&mut filtered);
+            self.encoder.send_frame(&filtered).map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+            let mut packet = Packet::empty();
+            loop {
+                match self.encoder.receive_packet(&mut packet) {
+                    Ok(()) => images.push(packet.data().unwrap_or_default().to_vec()),
+                    Err(ffmpeg::Error::Eof) | Err(ffmpeg::Error::Other { errno: 11 }) => break,
+                    Err(e) => return Err(MediaError::ffmpeg("encode", output, e)),
+                }
+            }
+        }
+    }
+}
