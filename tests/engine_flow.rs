@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ferrostack::engine::{
     bootstrap_rootfs, source_date_epoch, BindMount, BuildEvent, BuildRequest, CancellationToken,
-    ContextFile, Engine, EngineError, ImportRequest, RootfsSpec, RunRequest, HASH_LABEL,
+    ContextFile, Engine, EngineError, ImportRequest, RootfsSpec, RunRequest, TarStream, HASH_LABEL,
 };
 
 /// Images made by this test, removed (newest first) when it ends, also on failure.
@@ -71,6 +71,34 @@ async fn bootstrap_import_build_and_run() {
     assert!(rootfs.path().join("etc/debian_version").is_file());
     assert!(!rootfs.path().join("var/cache/apt/pkgcache.bin").exists());
 
+    // The archive is deterministic: written twice, the same bytes; every mtime clamped.
+    let clamp = source_date_epoch().unwrap();
+    let tars = tempfile::tempdir().unwrap();
+    let (first_tar, second_tar) = (tars.path().join("1.tar"), tars.path().join("2.tar"));
+    let started = Instant::now();
+    rootfs.write_tar(&first_tar, clamp).unwrap();
+    rootfs.write_tar(&second_tar, clamp).unwrap();
+    timed("two rootfs tars", started, ());
+    assert!(std::fs::read(&first_tar).unwrap() == std::fs::read(&second_tar).unwrap());
+    let mut kinds = BTreeMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&first_tar).unwrap());
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        assert!(header.mtime().unwrap() <= clamp);
+        *kinds
+            .entry(format!("{:?}", header.entry_type()))
+            .or_insert(0) += 1;
+        if entry.path().unwrap().as_os_str() == "dev/null" {
+            assert_eq!(header.entry_type(), tar::EntryType::Char);
+            assert_eq!(header.device_major().unwrap(), Some(1));
+        }
+    }
+    for kind in ["Regular", "Directory", "Symlink", "Char"] {
+        assert!(kinds.contains_key(kind), "no {kind} entry in {kinds:?}");
+    }
+    std::fs::remove_file(&second_tar).unwrap();
+
     let base_ref = format!("{prefix}/base:bookworm");
     let started = Instant::now();
     let base_id = engine
@@ -91,6 +119,23 @@ async fn bootstrap_import_build_and_run() {
     assert_eq!(base.id, base_id);
     assert_eq!(base.layers, 1);
     assert_eq!(base.labels.get("io.ferrostack.test"), Some(&prefix));
+
+    // The same archive from a file gives the same layer: base images are reproducible.
+    let again_ref = format!("{prefix}/base:again");
+    engine
+        .import_image(
+            TarStream::from_file(&first_tar),
+            &ImportRequest {
+                reference: again_ref.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("import from a tar file");
+    images.references.push(again_ref.clone());
+    let again = engine.inspect_image(&again_ref).await.unwrap();
+    assert_eq!(again.layer_digests, base.layer_digests);
+    drop(tars);
 
     let containers_before = engine.container_ids(Some(&base_id)).await.unwrap();
     assert!(containers_before.is_empty(), "{containers_before:?}");
@@ -294,6 +339,15 @@ async fn bootstrap_import_build_and_run() {
         containers_before
     );
 
+    // Dropping a run's future (e.g. a caller's timeout) removes its container too.
+    let dropped = tokio::time::timeout(
+        Duration::from_secs(2),
+        engine.run(&RunRequest::new(&base_ref, ["sleep", "60"]), &never),
+    )
+    .await;
+    assert!(dropped.is_err(), "the run outlived the timeout");
+    wait_for_containers(&engine, &base_id, &containers_before).await;
+
     // Cancelling a build mid-RUN leaves no container behind.
     let cancel = CancellationToken::new();
     let sleepy = BuildRequest {
@@ -313,18 +367,7 @@ async fn bootstrap_import_build_and_run() {
         .unwrap_err();
     assert!(matches!(error, EngineError::Cancelled { .. }), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = engine.container_ids(Some(&base_id)).await.unwrap();
-        if now == containers_before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cancelled build left containers behind: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for_containers(&engine, &base_id, &containers_before).await;
     timed("build cancelled and cleaned up", started, ());
 
     // No registry here: a pull fails with a typed error.
@@ -340,4 +383,17 @@ async fn bootstrap_import_build_and_run() {
     drop(images);
     assert!(!engine.image_exists(&base_ref).await.unwrap());
     assert!(engine.find_images_by_hash(&hash).await.unwrap().is_empty());
+}
+
+/// Waits (up to 20 s) until the containers made from `image` are `expected` again.
+async fn wait_for_containers(engine: &Engine, image: &str, expected: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = engine.container_ids(Some(image)).await.unwrap();
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "containers left behind: {now:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

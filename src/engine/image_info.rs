@@ -23,6 +23,9 @@ pub struct ImageInfo {
     pub size: u64,
     /// Number of file system layers (`RootFS.Layers`).
     pub layers: usize,
+    /// The layers' content digests (`sha256:...` of each uncompressed layer tar), bottom first:
+    /// the same root file system tar gives the same digest, whenever it is imported.
+    pub layer_digests: Vec<String>,
     /// The image's labels.
     pub labels: BTreeMap<String, String>,
 }
@@ -66,14 +69,16 @@ impl Engine {
             .map_err(|error| not_found_or(reference, "inspect image", error))?;
         let mut tags = image.repo_tags.unwrap_or_default();
         tags.sort();
+        let layer_digests = image
+            .root_fs
+            .and_then(|root_fs| root_fs.layers)
+            .unwrap_or_default();
         Ok(ImageInfo {
             id: image.id.unwrap_or_default(),
             tags,
             size: image.size.unwrap_or(0).max(0) as u64,
-            layers: image
-                .root_fs
-                .and_then(|root_fs| root_fs.layers)
-                .map_or(0, |layers| layers.len()),
+            layers: layer_digests.len(),
+            layer_digests,
             labels: image
                 .config
                 .and_then(|config| config.labels)

@@ -30,7 +30,37 @@ pub use image_info::{ImageInfo, HASH_LABEL};
 pub use import::ImportRequest;
 pub use retry::{retry, retry_with};
 pub use rootfs::{bootstrap_rootfs, BootstrapEvent, Rootfs, RootfsSpec};
-pub use run::{RunOutcome, RUN_LABEL};
+pub use run::{RunOutcome, MAX_OUTPUT, RUN_LABEL};
 pub use run_request::{BindMount, RunRequest};
 pub use tar_stream::{ChannelWriter, TarStream};
 pub use tokio_util::sync::CancellationToken;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduler spawns builds and runs on tokio tasks: their futures must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(
+        engine: &Engine,
+        build: &BuildRequest,
+        run: &RunRequest,
+        cancel: &CancellationToken,
+    ) {
+        fn send<T: Send>(_: T) {}
+        send(engine.build(build, cancel, |_| {}));
+        send(engine.run(run, cancel));
+        send(engine.import_image(TarStream::from_file("/dev/null"), &ImportRequest::default()));
+        send(engine.find_images_by_hash("hash"));
+        send(engine.pull("image"));
+        send(bootstrap_rootfs(
+            &RootfsSpec::minbase("bookworm"),
+            None,
+            cancel,
+            |_| {},
+        ));
+        send(retry(3, std::time::Duration::from_secs(1), || {
+            engine.image_exists("x")
+        }));
+    }
+}

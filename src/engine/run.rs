@@ -16,6 +16,10 @@ use super::run_request::RunRequest;
 /// The label on every container `run` creates, to find strays after a crash.
 pub const RUN_LABEL: &str = "io.ferrostack.run";
 
+/// Output kept per stream; the rest is dropped (and `output_truncated` set) so a runaway
+/// command cannot exhaust the caller's memory.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
 /// How a command in a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -27,6 +31,8 @@ pub struct RunOutcome {
     pub timed_out: bool,
     /// The kernel's OOM killer ended it (the memory limit was reached).
     pub oom_killed: bool,
+    /// stdout or stderr was longer than [`MAX_OUTPUT`] and was cut.
+    pub output_truncated: bool,
 }
 
 impl RunOutcome {
@@ -110,11 +116,12 @@ impl Engine {
             .map_err(|error| EngineError::api("inspect container", error))?
             .state
             .unwrap_or_default();
-        let (stdout, stderr) = self.collect_logs(id).await?;
+        let (stdout, stderr, output_truncated) = self.collect_logs(id).await?;
         Ok(RunOutcome {
             exit_code: state.exit_code.unwrap_or(-1),
             stdout,
             stderr,
+            output_truncated,
             timed_out,
             oom_killed: state.oom_killed.unwrap_or(false),
         })
@@ -159,7 +166,7 @@ impl Engine {
         self.wait_stopped(id).await
     }
 
-    async fn collect_logs(&self, id: &str) -> Result<(String, String)> {
+    async fn collect_logs(&self, id: &str) -> Result<(String, String, bool)> {
         let mut logs = self.docker.logs(
             id,
             Some(bollard::query_parameters::LogsOptions {
@@ -170,18 +177,24 @@ impl Engine {
             }),
         );
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut truncated = false;
         while let Some(item) = logs.next().await {
-            match item.map_err(|error| EngineError::api("read container logs", error))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.extend_from_slice(&message)
-                }
-                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
-                LogOutput::StdIn { .. } => {}
-            }
+            let (buffer, message) =
+                match item.map_err(|error| EngineError::api("read container logs", error))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (&mut stdout, message)
+                    }
+                    LogOutput::StdErr { message } => (&mut stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+            let room = MAX_OUTPUT - buffer.len();
+            truncated |= message.len() > room;
+            buffer.extend_from_slice(&message[..message.len().min(room)]);
         }
         Ok((
             String::from_utf8_lossy(&stdout).into_owned(),
             String::from_utf8_lossy(&stderr).into_owned(),
+            truncated,
         ))
     }
 
