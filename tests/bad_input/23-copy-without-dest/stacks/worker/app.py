@@ -1,0 +1,1 @@
+print("context file for the copy step")
