@@ -293,3 +293,16 @@ pub(crate) fn muxer_accepts(muxer: &str, id: ffmpeg::codec::Id) -> bool {
         !fmt.is_null() && ffi::avformat_query_codec(fmt, id.into(), ffi::FF_COMPLIANCE_NORMAL) == 1
     }
 }
+
+/// Tells the demuxer to drop every stream but `keep` (no decoding, less parsing).
+pub(crate) fn discard_other_streams(ictx: &mut format::context::Input, keep: usize) {
+    // SAFETY: the streams array has nb_streams valid entries for the context's lifetime.
+    unsafe {
+        let ctx = ictx.as_mut_ptr();
+        for i in 0..(*ctx).nb_streams as usize {
+            if i != keep {
+                (**(*ctx).streams.add(i)).discard = ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
+}

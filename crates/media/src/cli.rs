@@ -33,6 +33,8 @@ pub enum Command {
     Transcode(TranscodeArgs),
     /// Scale, crop or re-aspect the video; the audio is copied.
     Resize(ResizeArgs),
+    /// Loudness-normalize the audio (EBU R128 by default); the video is copied.
+    Normalize(NormalizeArgs),
     /// One still (JPEG or PNG, from the extension) at a time.
     Thumbnail {
         input: PathBuf,
@@ -67,6 +69,46 @@ pub enum Command {
         #[arg(long, default_value_t = 160)]
         width: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct NormalizeArgs {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value = "ebu")]
+    pub mode: media::NormalizeMode,
+    /// LUFS for ebu (default -23), dBFS for peak (-1) and rms (-20).
+    #[arg(long, allow_hyphen_values = true)]
+    pub target: Option<f64>,
+    /// True-peak ceiling in dBTP (default -2).
+    #[arg(long, allow_hyphen_values = true)]
+    pub true_peak: Option<f64>,
+    /// Loudness range target in LU for the dynamic fallback (default 7).
+    #[arg(long)]
+    pub lra: Option<f64>,
+    #[arg(long)]
+    pub dual_mono: bool,
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    #[arg(long)]
+    pub audio_codec: Option<String>,
+    #[arg(long)]
+    pub audio_bitrate: Option<String>,
+}
+
+impl NormalizeArgs {
+    fn options(&self) -> Result<media::NormalizeOptions, MediaError> {
+        Ok(media::NormalizeOptions {
+            mode: self.mode,
+            target: self.target,
+            true_peak: self.true_peak,
+            lra: self.lra,
+            dual_mono: self.dual_mono,
+            preset: self.preset,
+            audio_codec: self.audio_codec.clone(),
+            audio_bitrate: self.audio_bitrate.as_deref().map(|b| media::parse_bitrate("--audio-bitrate", b)).transpose()?,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +256,23 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             let report = media::transcode(&args.input, &args.output, &args.options()?, monitor)?;
             let human = summary(&report);
             done(&report, human)
+        }
+        Command::Normalize(args) => {
+            let r = media::normalize(&args.input, &args.output, &args.options()?, monitor)?;
+            let human = format!(
+                "wrote {} ({} {}): {:.1} LUFS / {:.1} dBTP / LRA {:.1} -> {:.1} LUFS / {:.1} dBTP / LRA {:.1}{}",
+                r.output.display(),
+                serde_json::to_value(r.mode).expect("mode").as_str().unwrap_or(""),
+                r.method,
+                r.input_loudness.integrated,
+                r.input_loudness.true_peak,
+                r.input_loudness.lra,
+                r.output_loudness.integrated,
+                r.output_loudness.true_peak,
+                r.output_loudness.lra,
+                r.notes.iter().map(|n| format!("\n  note: {n}")).collect::<String>()
+            );
+            done(&r, human)
         }
         Command::Thumbnail { input, output, at, width } => {
             let options = media::ThumbnailOptions { at: Some(media::parse_time("--at", at)?), width: *width };

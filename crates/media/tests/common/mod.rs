@@ -132,3 +132,35 @@ pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
 pub fn is_blue(p: [u8; 3]) -> bool {
     p[2] > 150 && p[0] < 100 && p[1] < 100
 }
+
+/// Loudness as the ffmpeg CLI's `ebur128` filter reports it (the independent oracle).
+#[derive(Debug, Clone, Copy)]
+pub struct Oracle {
+    pub integrated: f64,
+    pub lra: f64,
+    pub sample_peak: f64,
+    pub true_peak: f64,
+}
+
+pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
+    let filter = format!("ebur128=peak=true+sample:framelog=verbose:dualmono={}", dual_mono);
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-nostdin", "-v", "info", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-af", &filter, "-f", "null", "-"])
+        .output()
+        .expect("the ffmpeg CLI must be installed as the loudness oracle");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ebur128 oracle failed: {text}");
+    let summary = &text[text.rfind("Summary:").expect("ebur128 summary")..];
+    let value = |label: &str, nth: usize| -> f64 {
+        summary
+            .lines()
+            .filter(|l| l.trim_start().starts_with(label))
+            .nth(nth)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{label}` in {summary}"))
+    };
+    Oracle { integrated: value("I:", 0), lra: value("LRA:", 0), sample_peak: value("Peak:", 0), true_peak: value("Peak:", 1) }
+}
