@@ -63,6 +63,21 @@ pub enum Error {
     #[diagnostic(code(ferrostack::render::stale), help("run `ferrostack render` and commit the result"))]
     RenderStale { differences: Vec<String> },
 
+    /// The Docker engine refused or failed an operation.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+
+    /// Some stacks failed to build or check; the report says which and why.
+    #[error("{failed} of {total} stacks failed")]
+    #[diagnostic(code(ferrostack::build::failed), help("the log of each stack is in `target/ferrostack/logs/<stack>.log`"))]
+    BuildFailed { failed: usize, total: usize },
+
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    #[error("interrupted: stopped scheduling, cancelled running builds; the lock records what completed")]
+    #[diagnostic(code(ferrostack::interrupted))]
+    Interrupted,
+
     /// A project setting is wrong.
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]

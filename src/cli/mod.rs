@@ -1,5 +1,6 @@
 //! Command-line arguments (clap) and the dispatch to each subcommand.
 
+mod build;
 mod graph;
 mod render;
 
@@ -54,6 +55,23 @@ enum Command {
         /// Stacks to plan (default: all); their parents are included.
         stacks: Vec<String>,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build what the plan says through the Docker engine, check, tag and record it.
+    Build {
+        /// Stacks to build (default: all); their parents are included.
+        stacks: Vec<String>,
+        /// Stacks built at once (default: the number of CPUs).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// After a failure, go on building the other branches.
+        #[arg(long)]
+        keep_going: bool,
+        /// Progress display.
+        #[arg(long, value_enum, default_value_t = build::ProgressMode::Auto)]
+        progress: build::ProgressMode,
+        /// Print the build report as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -129,6 +147,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Build { stacks, jobs, keep_going, progress, json } => build::run(&session, stacks, *jobs, *keep_going, *progress, *json),
         Command::Graph { format } => {
             print!("{}", graph::draw(&session, *format));
             Ok(0)

@@ -1,0 +1,396 @@
+//! `ferrostack build`: builds the plan through the engine in dependency order, independent
+//! stacks in parallel; runs checks; tags; records each finished stack in `images.lock`.
+
+mod inspect;
+mod outcome;
+mod progress;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+pub use outcome::{BuildReport, StackOutcome};
+pub use progress::Progress;
+
+use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, EngineError, RunRequest, HASH_LABEL};
+use crate::error::{Error, Result};
+use crate::hash::Prepared;
+use crate::lock::{LockEntry, LockGuard};
+use crate::plan::{Action, Reason};
+use crate::render::ROOTFS_FILE;
+use crate::session::Session;
+use crate::stack::{Origin, Stack};
+
+/// Memory limit for smoke checks and inspection commands.
+pub const CHECK_MEMORY: u64 = 2 << 30;
+/// Lines of a failed stack's log shown at the end.
+pub const FAILURE_TAIL: usize = 50;
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Stacks built at once.
+    pub jobs: usize,
+    /// Go on with other branches after a failure.
+    pub keep_going: bool,
+    /// Wait for another process holding the lock instead of failing.
+    pub wait_for_lock: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { jobs: std::thread::available_parallelism().map_or(2, |n| n.get()), keep_going: false, wait_for_lock: true }
+    }
+}
+
+/// Reports progress to the caller.
+pub type Reporter = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// What a finished stack hands back to the scheduler.
+struct Finished {
+    image: String,
+    entry: LockEntry,
+    cached: bool,
+    seconds: f64,
+}
+
+/// A failed stack: why, and the end of its log.
+struct Failure {
+    reason: String,
+    log_tail: Vec<String>,
+}
+
+/// Everything one stack's build needs, owned, so it can run on its own task.
+struct Job {
+    engine: Arc<Engine>,
+    stack: Stack,
+    prepared: Prepared,
+    entry: LockEntry,
+    parent_image: Option<String>,
+    repository: String,
+    state_dir: PathBuf,
+    cancel: CancellationToken,
+    report: Reporter,
+}
+
+/// Builds the named stacks (all when empty) and what they need, then records them.
+pub async fn build(session: &Session, names: &[String], options: &BuildOptions, cancel: CancellationToken, report: Reporter) -> Result<BuildReport> {
+    let state_dir = session.project.state_dir();
+    let guard_path = state_dir.join("lock");
+    let _guard = match LockGuard::acquire(&guard_path, false) {
+        Ok(g) => g,
+        Err(Error::LockBusy { .. }) if options.wait_for_lock => {
+            report(Progress::WaitingForLock { path: guard_path.display().to_string() });
+            LockGuard::acquire(&guard_path, true)?
+        }
+        Err(e) => return Err(e),
+    };
+    // Re-read the lock now that we hold it: another run may have just written it.
+    let session = Session::open(session.project.clone())?;
+    let engine = Arc::new(Engine::connect().await?);
+    let (mut plan, prepared) = session.plan(names)?;
+    // "up-to-date" also needs the image in the engine.
+    let mut images: HashMap<String, String> = HashMap::new();
+    for s in plan.stacks.clone() {
+        let found = engine::retry(3, Duration::from_millis(500), || engine.find_images_by_hash(&s.hash)).await?;
+        match found.first() {
+            Some(img) => {
+                images.insert(s.name.clone(), img.id.clone());
+            }
+            None if s.action == Action::UpToDate => plan.force(&s.name, Reason::ImageNotInEngine),
+            None => {}
+        }
+    }
+    let mut lock = session.updated_lock(Vec::new(), Vec::new());
+    let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
+    let mut waiting: Vec<String> = Vec::new();
+    for s in &plan.stacks {
+        if s.action == Action::UpToDate {
+            outcomes.insert(s.name.clone(), StackOutcome::UpToDate);
+            report(Progress::Skipped { stack: s.name.clone(), reason: "up-to-date".into() });
+            // Make sure of its tags (cheap, idempotent).
+            if let Some(id) = images.get(&s.name) {
+                let stack = session.catalogue.get(&s.name).expect("planned stacks exist");
+                tag_all(&engine, id, &session.project.settings.repository, stack).await?;
+            }
+        } else {
+            report(Progress::Queued { stack: s.name.clone() });
+            waiting.push(s.name.clone());
+        }
+    }
+    let mut running: JoinSet<(String, std::result::Result<Finished, Failure>)> = JoinSet::new();
+    let mut stop_reason: Option<String> = None;
+    let jobs = options.jobs.max(1);
+    loop {
+        if cancel.is_cancelled() && stop_reason.is_none() {
+            stop_reason = Some("interrupted".into());
+        }
+        // Start what is ready, parents first, up to `jobs` at once.
+        if stop_reason.is_none() {
+            let mut i = 0;
+            while i < waiting.len() && running.len() < jobs {
+                let name = waiting[i].clone();
+                let stack = session.catalogue.get(&name).expect("planned stacks exist").clone();
+                let parent_state = stack.parent().map(|p| (p.to_string(), outcomes.get(p).cloned(), images.get(p).cloned()));
+                match parent_state {
+                    Some((_, None, _)) => {
+                        i += 1;
+                        continue;
+                    }
+                    Some((p, Some(StackOutcome::Failed { .. } | StackOutcome::Skipped { .. }), _)) => {
+                        waiting.remove(i);
+                        let reason = format!("parent `{p}` did not build");
+                        report(Progress::Skipped { stack: name.clone(), reason: reason.clone() });
+                        outcomes.insert(name, StackOutcome::Skipped { reason });
+                        continue;
+                    }
+                    _ => {}
+                }
+                waiting.remove(i);
+                let job = Job {
+                    engine: Arc::clone(&engine),
+                    prepared: prepared[&name].clone(),
+                    entry: session.entry_for(&prepared[&name]),
+                    parent_image: stack.parent().and_then(|p| images.get(p).cloned()),
+                    stack,
+                    repository: session.project.settings.repository.clone(),
+                    state_dir: state_dir.clone(),
+                    cancel: cancel.clone(),
+                    report: Arc::clone(&report),
+                };
+                running.spawn(async move {
+                    let name = job.stack.name.clone();
+                    let result = job.run().await;
+                    (name, result)
+                });
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (name, result) = joined.map_err(|e| Error::Settings { message: format!("a build task failed: {e}"), help: None })?;
+        match result {
+            Ok(done) => {
+                report(Progress::Done { stack: name.clone(), seconds: done.seconds, image: done.image.clone() });
+                images.insert(name.clone(), done.image.clone());
+                lock.stacks.insert(name.clone(), done.entry);
+                // Written after every stack: an interrupted run keeps what completed.
+                lock.write_atomic(&session.project.lock_path())?;
+                outcomes.insert(name, StackOutcome::Built { image: done.image, seconds: done.seconds, cached: done.cached });
+            }
+            Err(failure) => {
+                report(Progress::Failed { stack: name.clone(), reason: failure.reason.clone() });
+                outcomes.insert(name, StackOutcome::Failed { reason: failure.reason, log_tail: failure.log_tail });
+                if !options.keep_going && stop_reason.is_none() {
+                    stop_reason = Some("stopped after a failure (use --keep-going to build other branches)".into());
+                }
+            }
+        }
+    }
+    for name in waiting {
+        let reason = stop_reason.clone().unwrap_or_else(|| "not reached".into());
+        report(Progress::Skipped { stack: name.clone(), reason: reason.clone() });
+        outcomes.insert(name, StackOutcome::Skipped { reason });
+    }
+    let stacks = plan.stacks.iter().filter_map(|s| outcomes.remove(&s.name).map(|o| (s.name.clone(), o))).collect();
+    Ok(BuildReport { stacks, interrupted: cancel.is_cancelled() })
+}
+
+/// Tags `image` as `<repo>:<stack>` and `<repo>:<tag>` for each tag.
+async fn tag_all(engine: &Engine, image: &str, repository: &str, stack: &Stack) -> Result<()> {
+    for tag in std::iter::once(&stack.name).chain(&stack.tags) {
+        let reference = format!("{repository}:{tag}");
+        engine::retry(3, Duration::from_millis(500), || engine.tag(image, &reference)).await?;
+    }
+    Ok(())
+}
+
+/// The per-stack log, `target/ferrostack/logs/<stack>.log`, and its last lines.
+struct StackLog {
+    file: Option<std::fs::File>,
+    tail: std::collections::VecDeque<String>,
+}
+
+impl StackLog {
+    fn open(dir: &Path, stack: &str) -> StackLog {
+        let _ = std::fs::create_dir_all(dir);
+        StackLog { file: std::fs::File::create(dir.join(format!("{stack}.log"))).ok(), tail: Default::default() }
+    }
+
+    fn line(&mut self, line: &str) {
+        if let Some(f) = &mut self.file {
+            let _ = writeln!(f, "{line}");
+        }
+        if self.tail.len() == FAILURE_TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_string());
+    }
+
+    fn fail(&mut self, reason: String) -> Failure {
+        self.line(&format!("FAILED: {reason}"));
+        Failure { reason, log_tail: self.tail.iter().cloned().collect() }
+    }
+}
+
+impl Job {
+    async fn run(self) -> std::result::Result<Finished, Failure> {
+        let started = Instant::now();
+        let mut log = StackLog::open(&self.state_dir.join("logs"), &self.stack.name);
+        log.line(&format!("# ferrostack build of `{}` ({})", self.stack.name, self.prepared.hash));
+        let name = self.stack.name.clone();
+        let found = engine::retry(3, Duration::from_millis(500), || self.engine.find_images_by_hash(&self.prepared.hash)).await;
+        let (image, cached) = match found {
+            Ok(list) if !list.is_empty() => {
+                log.line(&format!("an image with this hash is already in the engine: {}", list[0].id));
+                (list[0].id.clone(), true)
+            }
+            Ok(_) => match self.build_image(&mut log).await {
+                Ok(id) => (id, false),
+                Err(e) => return Err(log.fail(e)),
+            },
+            Err(e) => return Err(log.fail(e.to_string())),
+        };
+        // Checks: all must pass before any tag moves.
+        let total = self.stack.checks.len();
+        for (i, check) in self.stack.checks.iter().enumerate() {
+            (self.report)(Progress::Checking { stack: name.clone(), index: i + 1, total, command: check.run.clone() });
+            log.line(&format!("check {}/{total}: {}", i + 1, check.run));
+            let mut request = RunRequest::shell(image.clone(), &check.run);
+            request.memory_limit = Some(CHECK_MEMORY);
+            request.timeout = Some(Duration::from_secs(check.timeout));
+            match self.engine.run(&request, &self.cancel).await {
+                Ok(out) => {
+                    for l in out.stdout.lines().chain(out.stderr.lines()) {
+                        log.line(&format!("  | {l}"));
+                    }
+                    if !out.success() {
+                        let why = if out.timed_out {
+                            format!("timed out after {} s", check.timeout)
+                        } else if out.oom_killed {
+                            "ran out of memory".to_string()
+                        } else {
+                            format!("exited with {}", out.exit_code)
+                        };
+                        return Err(log.fail(format!("check `{}` {why}", check.run)));
+                    }
+                }
+                Err(e) => return Err(log.fail(format!("check `{}` could not run: {e}", check.run))),
+            }
+        }
+        let mut entry = self.entry.clone();
+        if let Err(e) = inspect::record(&self.engine, &image, &self.stack, &mut entry, &self.cancel).await {
+            return Err(log.fail(format!("inspecting the built image failed: {e}")));
+        }
+        if let Err(e) = tag_all(&self.engine, &image, &self.repository, &self.stack).await {
+            return Err(log.fail(format!("tagging failed: {e}")));
+        }
+        log.line(&format!("tagged {}:{} and {} more", self.repository, name, self.stack.tags.len()));
+        Ok(Finished { image, entry, cached, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    async fn build_image(&self, log: &mut StackLog) -> std::result::Result<String, String> {
+        let name = self.stack.name.clone();
+        let mut context: Vec<engine::ContextFile> = self
+            .prepared
+            .context
+            .iter()
+            .map(|f| engine::ContextFile {
+                path: PathBuf::from(&f.rel),
+                source: match &f.source {
+                    crate::context::ContextSource::File(p) => p.clone(),
+                    crate::context::ContextSource::Symlink(_) => PathBuf::new(),
+                },
+                mode: Some(f.mode),
+            })
+            .filter(|f| !f.source.as_os_str().is_empty())
+            .collect();
+        let mut build_args = BTreeMap::from([("FERROSTACK_HASH".to_string(), self.prepared.hash.clone())]);
+        let mut scratch: Option<tempfile::TempDir> = None;
+        match &self.stack.origin {
+            Origin::Bootstrap(b) => {
+                let work = self.state_dir.join("tmp");
+                std::fs::create_dir_all(&work).map_err(|e| format!("cannot create `{}`: {e}", work.display()))?;
+                let spec = engine::RootfsSpec { suite: b.suite.clone(), variant: Some(b.variant.clone()), mirror: b.mirror.clone(), components: b.components.clone() };
+                let report = Arc::clone(&self.report);
+                let mut lines: Vec<String> = Vec::new();
+                let rootfs = engine::bootstrap_rootfs(&spec, Some(&work), &self.cancel, |ev| {
+                    if let engine::BootstrapEvent::Log(line) = ev {
+                        report(Progress::Bootstrapping { stack: name.clone(), line: line.clone() });
+                        lines.push(line);
+                    }
+                })
+                .await;
+                for l in &lines {
+                    log.line(l);
+                }
+                let rootfs = rootfs.map_err(|e| e.to_string())?;
+                let dir = tempfile::Builder::new().prefix("rootfs-tar-").tempdir_in(&work).map_err(|e| format!("cannot create a directory in `{}`: {e}", work.display()))?;
+                let tar = dir.path().join(ROOTFS_FILE);
+                let clamp = engine::source_date_epoch().map_err(|e| e.to_string())?;
+                let tar_path = tar.clone();
+                tokio::task::spawn_blocking(move || rootfs.write_tar(&tar_path, clamp)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                context.push(engine::ContextFile { path: PathBuf::from(ROOTFS_FILE), source: tar, mode: Some(0o644) });
+                scratch = Some(dir);
+            }
+            Origin::Image { reference } => {
+                let present = self.engine.image_exists(reference).await.map_err(|e| e.to_string())?;
+                if !present {
+                    log.line(&format!("pulling {reference}"));
+                    self.engine.pull(reference).await.map_err(|e| e.to_string())?;
+                }
+            }
+            Origin::Parent { name: parent } => {
+                let id = self.parent_image.clone().ok_or_else(|| format!("parent `{parent}` has no image"))?;
+                build_args.insert("FERROSTACK_PARENT".into(), id);
+            }
+        }
+        let request = BuildRequest {
+            dockerfile: self.prepared.dockerfile.clone(),
+            context,
+            build_args,
+            labels: BTreeMap::from([(HASH_LABEL.to_string(), self.prepared.hash.clone())]),
+            tags: Vec::new(),
+            no_cache: false,
+        };
+        // Transient engine errors are retried; a failing instruction is not.
+        let mut attempt = 1;
+        let result = loop {
+            let report = &self.report;
+            let r = self
+                .engine
+                .build(&request, &self.cancel, |ev| match ev {
+                    BuildEvent::Step { index, total, instruction } => {
+                        log.line(&format!("Step {index}/{total} : {instruction}"));
+                        report(Progress::Step { stack: name.clone(), index, total, instruction });
+                    }
+                    BuildEvent::Log(l) | BuildEvent::Status(l) => log.line(&l),
+                })
+                .await;
+            match r {
+                Err(e) if e.retryable() && attempt < 3 => {
+                    log.line(&format!("transient engine error, retrying: {e}"));
+                    tokio::time::sleep(Duration::from_secs(2 * attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        drop(scratch);
+        match result {
+            Ok(built) => Ok(built.id),
+            Err(EngineError::BuildFailed { message, .. }) => Err(format!("build failed: {message}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure { reason: e.to_string(), log_tail: Vec::new() }
+    }
+}

@@ -1,0 +1,135 @@
+//! `ferrostack build`: runs the library's builder and draws its progress (bars, plain lines,
+//! or JSON lines), then the summary and the failed stacks' log tails.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use ferrostack::builder::{self, BuildOptions, Progress, Reporter, StackOutcome};
+use ferrostack::engine::CancellationToken;
+use ferrostack::{Error, Result, Session};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ProgressMode {
+    /// Bars on a terminal, plain lines otherwise.
+    Auto,
+    /// One line per event (CI logs).
+    Plain,
+    /// One JSON object per event on stderr.
+    Json,
+}
+
+fn reporter(mode: ProgressMode) -> Reporter {
+    let mode = match mode {
+        ProgressMode::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ProgressMode::Auto,
+        ProgressMode::Auto => ProgressMode::Plain,
+        m => m,
+    };
+    let start = Instant::now();
+    match mode {
+        ProgressMode::Json => Arc::new(|p: Progress| {
+            eprintln!("{}", serde_json::to_string(&p).expect("progress serialises"));
+        }),
+        ProgressMode::Plain => Arc::new(move |p: Progress| {
+            let t = start.elapsed().as_secs();
+            let line = match &p {
+                Progress::Queued { stack } => format!("{stack}: queued"),
+                Progress::WaitingForLock { path } => format!("waiting for another ferrostack run to release {path}"),
+                Progress::Bootstrapping { stack, line } => format!("{stack}: debootstrap: {line}"),
+                Progress::Step { stack, index, total, instruction } => format!("{stack}: step {index}/{total}: {}", first_line(instruction)),
+                Progress::Checking { stack, index, total, command } => format!("{stack}: check {index}/{total}: {command}"),
+                Progress::Done { stack, seconds, .. } => format!("{stack}: done in {seconds:.1} s"),
+                Progress::Skipped { stack, reason } => format!("{stack}: skipped ({reason})"),
+                Progress::Failed { stack, reason } => format!("{stack}: FAILED: {reason}"),
+            };
+            eprintln!("[{:>4}s] {line}", t);
+        }),
+        ProgressMode::Auto => {
+            let multi = MultiProgress::new();
+            let bars: Mutex<HashMap<String, (ProgressBar, Instant)>> = Mutex::new(HashMap::new());
+            let style = ProgressStyle::with_template("{spinner} {prefix:<18} [{elapsed:>4}] {wide_msg}").expect("valid template");
+            Arc::new(move |p: Progress| {
+                let Some(stack) = p.stack().map(str::to_string) else {
+                    let _ = multi.println(format!("{p:?}"));
+                    return;
+                };
+                let mut bars = bars.lock().expect("progress lock");
+                let (bar, _) = bars.entry(stack.clone()).or_insert_with(|| {
+                    let b = multi.add(ProgressBar::new_spinner().with_style(style.clone()).with_prefix(stack.clone()));
+                    b.enable_steady_tick(Duration::from_millis(200));
+                    (b, Instant::now())
+                });
+                match p {
+                    Progress::Queued { .. } => bar.set_message("queued"),
+                    Progress::WaitingForLock { .. } => {}
+                    Progress::Bootstrapping { line, .. } => bar.set_message(format!("debootstrap: {}", first_line(&line))),
+                    Progress::Step { index, total, instruction, .. } => bar.set_message(format!("building step {index}/{total}: {}", first_line(&instruction))),
+                    Progress::Checking { index, total, command, .. } => bar.set_message(format!("checking {index}/{total}: {command}")),
+                    Progress::Done { seconds, .. } => bar.finish_with_message(format!("done ({seconds:.1} s)")),
+                    Progress::Skipped { reason, .. } => bar.finish_with_message(format!("skipped: {reason}")),
+                    Progress::Failed { reason, .. } => bar.finish_with_message(format!("FAILED: {}", first_line(&reason))),
+                }
+            })
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    let l = s.lines().next().unwrap_or("");
+    if l.len() > 100 { &l[..l.char_indices().nth(100).map_or(l.len(), |(i, _)| i)] } else { l }
+}
+
+pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep_going: bool, mode: ProgressMode, json: bool) -> Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
+    let cancel = CancellationToken::new();
+    let mut options = BuildOptions { keep_going, ..BuildOptions::default() };
+    if let Some(j) = jobs {
+        options.jobs = j;
+    }
+    let report = runtime.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            c.cancel();
+        });
+        builder::build(session, names, &options, cancel.clone(), reporter(mode)).await
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+    }
+    let mut built = 0;
+    let mut cached = 0;
+    let mut up = 0;
+    let mut skipped = 0;
+    for (name, o) in &report.stacks {
+        match o {
+            StackOutcome::Built { cached: true, .. } => cached += 1,
+            StackOutcome::Built { .. } => built += 1,
+            StackOutcome::UpToDate => up += 1,
+            StackOutcome::Skipped { .. } => skipped += 1,
+            StackOutcome::Failed { reason, log_tail } => {
+                eprintln!("\n── {name} failed: {reason}");
+                for l in log_tail {
+                    eprintln!("   {l}");
+                }
+                eprintln!("   (full log: {})", session.project.state_dir().join("logs").join(format!("{name}.log")).display());
+            }
+        }
+    }
+    let failed = report.failed();
+    eprintln!("{built} built, {cached} found in engine, {up} up-to-date, {skipped} skipped, {failed} failed");
+    if report.interrupted {
+        return Err(Error::Interrupted);
+    }
+    if failed > 0 {
+        return Err(Error::BuildFailed { failed, total: report.stacks.len() });
+    }
+    Ok(0)
+}
