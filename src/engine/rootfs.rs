@@ -100,6 +100,8 @@ pub async fn bootstrap_rootfs(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so cancelling also stops the wget/dpkg/chroot it started.
+        .process_group(0)
         .spawn()
         .map_err(|source| EngineError::DebootstrapStart {
             program: program.to_string(),
@@ -129,7 +131,7 @@ pub async fn bootstrap_rootfs(
                 None => break,
             },
             () = cancel.cancelled() => {
-                let _ = child.kill().await;
+                kill_group(&mut child).await;
                 rootfs.release_mounts();
                 return Err(EngineError::Cancelled { operation: "debootstrap" });
             }
@@ -141,7 +143,7 @@ pub async fn bootstrap_rootfs(
             source,
         })?,
         () = cancel.cancelled() => {
-            let _ = child.kill().await;
+            kill_group(&mut child).await;
             rootfs.release_mounts();
             return Err(EngineError::Cancelled { operation: "debootstrap" });
         }
@@ -218,6 +220,17 @@ impl Drop for Rootfs {
     fn drop(&mut self) {
         self.release_mounts();
     }
+}
+
+/// Kills debootstrap and everything it started, and reaps it.
+async fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: killpg only sends a signal; the group is the one `process_group(0)` made.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill().await;
 }
 
 /// Mount points at or below `root`, from `/proc/self/mountinfo`.
