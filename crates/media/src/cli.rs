@@ -35,6 +35,8 @@ pub enum Command {
     Resize(ResizeArgs),
     /// Loudness-normalize the audio (EBU R128 by default); the video is copied.
     Normalize(NormalizeArgs),
+    /// Run a worker payload: one task object or a list (`-` reads stdin); results as JSON on stdout.
+    Run { task_file: PathBuf },
     /// One still (JPEG or PNG, from the extension) at a time.
     Thumbnail {
         input: PathBuf,
@@ -221,6 +223,9 @@ pub fn run(cli: Cli) -> i32 {
             let _ = writeln!(std::io::stderr(), "{line}");
         });
     }
+    if let Command::Run { task_file } = &cli.command {
+        return run_tasks(task_file, &mut monitor);
+    }
     let result = execute(&cli.command, &mut monitor);
     match result {
         Ok(Outcome { json, human }) => {
@@ -233,9 +238,7 @@ pub fn run(cli: Cli) -> i32 {
         }
         Err(err) => {
             if cli.json {
-                let body = serde_json::json!({
-                    "error": { "kind": err.kind(), "message": err.to_string(), "retryable": err.retryable() }
-                });
+                let body = serde_json::json!({ "error": media::ErrorInfo::from(&err) });
                 println!("{}", serde_json::to_string_pretty(&body).expect("json"));
             }
             let code = if err.is_usage() { 2 } else { 1 };
@@ -245,8 +248,30 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// `run`: always JSON on stdout (an object for one task, an array for a list); exit 1 if any failed.
+fn run_tasks(path: &std::path::Path, monitor: &mut Monitor) -> i32 {
+    let file = match media::TaskFile::load(path) {
+        Ok(f) => f,
+        Err(err) => {
+            let body = serde_json::json!({ "error": media::ErrorInfo::from(&err) });
+            println!("{}", serde_json::to_string_pretty(&body).expect("json"));
+            eprintln!("{:?}", miette::Report::new(err));
+            return 2;
+        }
+    };
+    let outcomes = file.run(monitor);
+    let failed = outcomes.iter().any(|o| !o.ok);
+    let text = match file {
+        media::TaskFile::One(_) => serde_json::to_string_pretty(&outcomes[0]),
+        media::TaskFile::Many(_) => serde_json::to_string_pretty(&outcomes),
+    };
+    println!("{}", text.expect("json"));
+    i32::from(failed)
+}
+
 fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaError> {
     match command {
+        Command::Run { .. } => unreachable!("handled in run()"),
         Command::Probe { input } => {
             let info = media::probe(input)?;
             let human = describe(&info);
