@@ -29,12 +29,11 @@ pub enum EngineError {
     UnsupportedAddress { address: String },
 
     /// An Engine API call failed.
-    #[error("Docker engine API call `{operation}` failed: {source}")]
+    #[error("Docker engine API call `{operation}` failed: {error}")]
     #[diagnostic(code(ferrostack::engine::api))]
     Api {
         operation: &'static str,
-        #[source]
-        source: bollard::errors::Error,
+        error: bollard::errors::Error,
     },
 
     /// A build step failed (e.g. a `RUN` exited non-zero); the daemon's message says why.
@@ -65,13 +64,12 @@ pub enum EngineError {
     ContextPath { path: PathBuf, reason: &'static str },
 
     /// Reading or writing a file failed.
-    #[error("could not {action} `{path}`: {source}")]
+    #[error("could not {action} `{path}`: {error}")]
     #[diagnostic(code(ferrostack::engine::io))]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// `SOURCE_DATE_EPOCH` is set but is not a number of seconds.
@@ -83,15 +81,14 @@ pub enum EngineError {
     SourceDateEpoch { value: String },
 
     /// `debootstrap` could not be started.
-    #[error("could not start `{program}`: {source}")]
+    #[error("could not start `{program}`: {error}")]
     #[diagnostic(
         code(ferrostack::engine::debootstrap_missing),
         help("install it with `apt-get install debootstrap` (or run `bash scripts/setup`)")
     )]
     DebootstrapStart {
         program: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// `debootstrap` ran and failed.
@@ -150,7 +147,7 @@ impl EngineError {
     /// Errors caused by the input (a failing `RUN`, a missing file, a bad address) are not.
     pub fn retryable(&self) -> bool {
         match self {
-            EngineError::Api { source, .. } => bollard_error_is_transient(source),
+            EngineError::Api { error, .. } => bollard_error_is_transient(error),
             EngineError::BuildInterrupted { .. } => true,
             EngineError::PullFailed { transient, .. } => *transient,
             EngineError::Unreachable { .. }
@@ -170,20 +167,20 @@ impl EngineError {
     }
 
     /// Wraps a bollard error from the call named `operation`.
-    pub(crate) fn api(operation: &'static str, source: bollard::errors::Error) -> Self {
-        EngineError::Api { operation, source }
+    pub(crate) fn api(operation: &'static str, error: bollard::errors::Error) -> Self {
+        EngineError::Api { operation, error }
     }
 
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        error: std::io::Error,
     ) -> Self {
         EngineError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
     }
 
@@ -191,7 +188,7 @@ impl EngineError {
     pub fn status_code(&self) -> Option<u16> {
         match self {
             EngineError::Api {
-                source: bollard::errors::Error::DockerResponseServerError { status_code, .. },
+                error: bollard::errors::Error::DockerResponseServerError { status_code, .. },
                 ..
             } => Some(*status_code),
             _ => None,
@@ -239,6 +236,70 @@ mod tests {
                 message: "boom".into(),
             },
         )
+    }
+
+    fn render(error: &EngineError) -> String {
+        let mut out = String::new();
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100)
+            .render_report(&mut out, error)
+            .expect("rendering into a String cannot fail");
+        out
+    }
+
+    /// What users read when things go wrong; one snapshot per kind people will meet.
+    #[test]
+    fn messages_say_what_failed_and_what_to_do() {
+        let cases = [
+            (
+                "unreachable",
+                EngineError::Unreachable {
+                    address: "unix:///var/run/docker.sock".into(),
+                    reason: "the socket `/var/run/docker.sock` does not exist".into(),
+                },
+            ),
+            (
+                "build_failed",
+                EngineError::BuildFailed {
+                    message: "The command '/bin/sh -c make' returned a non-zero code: 2".into(),
+                    log_tail: "Step 3/3 : RUN make\n ---> Running in 0123abcd\nmake: *** No targets.  Stop."
+                        .into(),
+                },
+            ),
+            (
+                "context_path",
+                EngineError::ContextPath {
+                    path: "../secrets".into(),
+                    reason: "must be relative and must not contain `..` or `.`",
+                },
+            ),
+            (
+                "io",
+                EngineError::io(
+                    "open",
+                    "/work/stacks/files/helper.sh",
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ),
+            ),
+            (
+                "pull_failed",
+                EngineError::PullFailed {
+                    reference: "debian:bookworm".into(),
+                    message: "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host".into(),
+                    transient: true,
+                },
+            ),
+            (
+                "debootstrap_missing",
+                EngineError::DebootstrapStart {
+                    program: "debootstrap".into(),
+                    error: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+            ),
+        ];
+        for (name, error) in cases {
+            insta::assert_snapshot!(name, render(&error));
+        }
     }
 
     #[test]

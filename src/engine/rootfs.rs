@@ -103,9 +103,9 @@ pub async fn bootstrap_rootfs(
         // Its own process group, so cancelling also stops the wget/dpkg/chroot it started.
         .process_group(0)
         .spawn()
-        .map_err(|source| EngineError::DebootstrapStart {
+        .map_err(|error| EngineError::DebootstrapStart {
             program: program.to_string(),
-            source,
+            error,
         })?;
 
     let (lines_tx, mut lines) = mpsc::channel::<String>(64);
@@ -138,9 +138,9 @@ pub async fn bootstrap_rootfs(
         }
     }
     let status = tokio::select! {
-        status = child.wait() => status.map_err(|source| EngineError::DebootstrapStart {
+        status = child.wait() => status.map_err(|error| EngineError::DebootstrapStart {
             program: program.to_string(),
-            source,
+            error,
         })?,
         () = cancel.cancelled() => {
             kill_group(&mut child).await;

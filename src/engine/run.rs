@@ -199,7 +199,8 @@ impl Engine {
     }
 
     /// Removes containers left behind by `run` (e.g. after a crash of the whole process).
-    /// Returns how many were removed.
+    /// Returns how many were removed. It removes *every* container labelled [`RUN_LABEL`], so
+    /// call it only when no other ferrostack process runs commands on this engine.
     pub async fn remove_stray_run_containers(&self) -> Result<usize> {
         let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
         let containers = self
@@ -259,7 +260,8 @@ fn container_config(request: &RunRequest) -> ContainerCreateBody {
         .collect();
     ContainerCreateBody {
         image: Some(request.image.clone()),
-        cmd: Some(request.cmd.clone()),
+        // An empty command means the image's own `CMD`.
+        cmd: (!request.cmd.is_empty()).then(|| request.cmd.clone()),
         env: Some(
             request
                 .env

@@ -126,8 +126,8 @@ pub(crate) async fn settle(upload: Result<()>, producer: JoinHandle<Result<()>>)
             match tokio::time::timeout(std::time::Duration::from_secs(5), finish_producer(producer))
                 .await
             {
-                Ok(Err(EngineError::Io { source, .. }))
-                    if source.kind() == io::ErrorKind::BrokenPipe =>
+                Ok(Err(EngineError::Io { error, .. }))
+                    if error.kind() == io::ErrorKind::BrokenPipe =>
                 {
                     Err(upload_error)
                 }
