@@ -1,0 +1,213 @@
+//! `ferrostack build` against the real Docker engine: a bootstrapped base, two children, a
+//! grandchild, under a test-only repository, removed at the end. One test walks the whole story
+//! in order, because bootstrapping a base takes minutes and every step builds on the previous.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Project {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    repo: String,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Remove every image of the test repository, tagged or not (by stack label).
+        let out = docker(&["images", "--filter", &format!("reference={}", self.repo), "-q"]);
+        let mut ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let _ = docker(&["rmi", "-f", &id]);
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferrostack"))
+}
+
+fn ferrostack(p: &Project, args: &[&str]) -> Output {
+    Command::new(bin())
+        .env("FERROSTACK_REPOSITORY", &p.repo)
+        .env_remove("FERROSTACK_CA_BUNDLE")
+        .arg("-C")
+        .arg(&p.root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn project() -> Project {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("catalogue");
+    write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
+    write(&root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha > /alpha.txt\"\n[[check]]\nrun = \"grep -q alpha /alpha.txt\"\n");
+    write(&root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
+    write(&root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma > /gamma.txt\"\n");
+    let repo = format!("ferrostack-test-{}", std::process::id());
+    Project { _tmp: tmp, root, repo }
+}
+
+fn built_stacks(out: &Output) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)));
+    report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s[1]["status"] == "built" && s[1]["cached"] == false)
+        .map(|s| s[0].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn containers() -> usize {
+    stdout(&docker(&["ps", "-a", "-q"])).lines().count()
+}
+
+fn lock_text(p: &Project) -> String {
+    std::fs::read_to_string(p.root.join("images.lock")).unwrap()
+}
+
+#[test]
+fn build_story_against_the_real_engine() {
+    let p = project();
+    let before_containers = containers();
+
+    // 1. A full build: every image exists with its labels and tags.
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut built = built_stacks(&out);
+    built.sort();
+    assert_eq!(built, ["alpha", "base", "beta", "gamma"]);
+    let inspect = docker(&["inspect", "--format", "{{json .Config.Labels}}", &format!("{}:alpha-1", p.repo)]);
+    assert!(inspect.status.success(), "tag alpha-1 exists: {}", stderr(&inspect));
+    let labels: serde_json::Value = serde_json::from_str(&stdout(&inspect)).unwrap();
+    assert_eq!(labels["io.ferrostack.stack"], "alpha");
+    assert_eq!(labels["org.opencontainers.image.title"], "alpha");
+    assert!(labels["io.ferrostack.hash"].as_str().unwrap().starts_with("sha256:"));
+    let lock: toml::Value = toml::from_str(&lock_text(&p)).unwrap();
+    assert_eq!(lock["stacks"]["alpha"]["hash"], labels["io.ferrostack.hash"].clone().as_str().map(|s| toml::Value::String(s.into())).unwrap());
+    assert!(lock["stacks"]["beta"]["packages"]["jq"].as_str().unwrap().starts_with("1.6"), "resolved package versions recorded");
+    assert!(lock["stacks"]["beta"]["size"].as_integer().unwrap() > 50_000_000);
+    for stack in ["base", "alpha", "beta", "gamma"] {
+        assert!(docker(&["image", "inspect", &format!("{}:{stack}", p.repo)]).status.success(), "{stack} tagged");
+    }
+
+    // 2. A second build builds nothing, and is fast.
+    let t = Instant::now();
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(built_stacks(&out).is_empty(), "{}", stdout(&out));
+    assert!(t.elapsed() < Duration::from_secs(30));
+
+    // 3. Editing the grandchild rebuilds only it; editing a child rebuilds it and its child.
+    write(&p.root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma2 > /gamma.txt\"\n");
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    assert_eq!(built_stacks(&out), ["gamma"], "{}", stderr(&out));
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha2 > /alpha.txt\"\n[[check]]\nrun = \"grep -q alpha /alpha.txt\"\n");
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    let mut built = built_stacks(&out);
+    built.sort();
+    assert_eq!(built, ["alpha", "gamma"], "{}", stderr(&out));
+
+    // 4. A failing check leaves no tag and no lock change.
+    let lock_before = lock_text(&p);
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\ntags = [\"beta-new\"]\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"exit 3\"\n");
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("check `exit 3` exited with 3"), "{}", stderr(&out));
+    assert!(!docker(&["image", "inspect", &format!("{}:beta-new", p.repo)]).status.success(), "no tag after a failed check");
+    assert_eq!(lock_text(&p), lock_before, "lock unchanged");
+
+    // 5. A failing RUN leaves no container behind and skips the descendants.
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n");
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo broken && exit 7\"\n");
+    let out = ferrostack(&p, &["build", "--keep-going", "--progress", "plain", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("alpha failed"), "{err}");
+    assert!(err.contains("gamma: skipped (parent `alpha` did not build)"), "{err}");
+    assert!(err.contains("echo broken"), "the failed step's log tail is shown: {err}");
+    assert!(p.root.join("target/ferrostack/logs/alpha.log").is_file());
+    assert_eq!(containers(), before_containers, "no container left behind");
+
+    // 6. A build killed half-way leaves images.lock parseable; a rerun completes.
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 20 && echo alpha3 > /alpha.txt\"\n");
+    let mut child = Command::new(bin())
+        .env("FERROSTACK_REPOSITORY", &p.repo)
+        .arg("-C")
+        .arg(&p.root)
+        .args(["build", "--progress", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _: toml::Value = toml::from_str(&lock_text(&p)).expect("lock parseable after a kill");
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = ferrostack(&p, &["plan", "--locked"]);
+    assert_eq!(out.status.code(), Some(0), "rerun completed: {}", stderr(&out));
+
+    // 7. Two builds at once don't corrupt the lock: the second waits for the first.
+    write(&p.root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"sleep 3 && echo gamma3 > /gamma.txt\"\n");
+    let spawn = || {
+        Command::new(bin())
+            .env("FERROSTACK_REPOSITORY", &p.repo)
+            .arg("-C")
+            .arg(&p.root)
+            .args(["build", "--progress", "plain"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    let waited = stderr(&a).contains("waiting for another ferrostack run") || stderr(&b).contains("waiting for another ferrostack run");
+    assert!(waited, "one run waited for the other");
+    let _: toml::Value = toml::from_str(&lock_text(&p)).unwrap();
+    assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
+    assert_eq!(containers(), before_containers, "no container left behind");
+    // The images are removed when `p` drops.
+}
+
+#[test]
+fn no_engine_is_a_clear_error() {
+    let p = project();
+    let out = Command::new(bin())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .arg("-C")
+        .arg(&p.root)
+        .args(["build", "--progress", "plain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no Docker engine answers at `unix:///nonexistent/docker.sock`"), "{err}");
+    assert!(err.contains("scripts/setup"), "{err}");
+}
