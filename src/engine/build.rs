@@ -92,6 +92,16 @@ impl Engine {
                         }
                     });
                 }
+                // The engine refuses a Dockerfile it cannot parse with a 400 before building.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 400,
+                    message,
+                }) => {
+                    break Err(EngineError::BuildFailed {
+                        message,
+                        log_tail: log.tail(),
+                    })
+                }
                 Err(error) => break Err(EngineError::api("build image", error)),
             }
         };
