@@ -216,7 +216,11 @@ fn done<T: Serialize>(value: &T, human: String) -> Result<Outcome, MediaError> {
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let progress_json = matches!(cli.progress, Some(ProgressMode::Json));
-    let mut monitor = Monitor::new();
+    let cancel = media::CancelFlag::new();
+    let on_signal = cancel.clone();
+    // Best effort: without a handler a signal still stops us, just without cleaning up.
+    let _ = ctrlc::set_handler(move || on_signal.cancel());
+    let mut monitor = Monitor::new().cancel_with(cancel);
     if progress_json {
         monitor = monitor.on_progress(|p: &Progress| {
             let line = serde_json::to_string(p).expect("progress serializes");

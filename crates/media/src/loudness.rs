@@ -50,7 +50,6 @@ pub(crate) fn measure(path: &Path, dual_mono: bool, with_rms: bool, monitor: &mu
         .map_err(|e| MediaError::InvalidInput { path: path.to_owned(), reason: format!("cannot open a decoder: {e}") })?;
     let channels = channels.max(decoder.channels() as u32).max(1);
     let total = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
-    drop(stream);
 
     let args = format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout={}",

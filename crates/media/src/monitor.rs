@@ -39,10 +39,13 @@ impl CancelFlag {
     }
 }
 
+/// A caller's progress callback.
+type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
+
 /// Progress callback and cancel flag handed to every task.
 #[derive(Default)]
 pub struct Monitor<'a> {
-    progress: Option<Box<dyn FnMut(&Progress) + 'a>>,
+    progress: Option<ProgressFn<'a>>,
     cancel: CancelFlag,
     interval: Duration,
 }

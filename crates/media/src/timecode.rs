@@ -39,7 +39,7 @@ pub fn parse_bitrate(option: &str, s: &str) -> Result<u64, MediaError> {
         _ => (t, 1.0),
     };
     let v: f64 = num.parse().map_err(|_| MediaError::option(option, s, "expected bits per second such as `128k` or `2M`"))?;
-    if !(v > 0.0) || !(v * mult).is_finite() {
+    if v.is_nan() || v <= 0.0 || !(v * mult).is_finite() {
         return Err(MediaError::option(option, s, "must be positive"));
     }
     Ok((v * mult).round() as u64)

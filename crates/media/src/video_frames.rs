@@ -48,7 +48,6 @@ impl VideoFrames {
             (stream.duration() > 0).then(|| stream.duration() as f64 * f64::from(time_base))
         };
         let source = Source { width: decoder.width(), height: decoder.height(), sar: f64::from(sar), rotation };
-        drop(stream);
         Ok(VideoFrames { ictx, index, decoder, time_base, path: path.to_owned(), draining: false, source, sar, duration, position: 0.0 })
     }
 

@@ -71,3 +71,30 @@ fn usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--start"));
     assert_eq!(common::files_in(dir.path()), ["in.mp4"]);
 }
+
+#[test]
+fn sigterm_cancels_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=640x360:rate=25:duration=20")
+        .audio(&common::tone(2, "stereo", 48000, 20.0, 0.2))
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let target = dir.path().join("out.webm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"))
+        .args(["transcode", input.to_str().unwrap(), target.to_str().unwrap(), "--json", "--progress", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress line, so the task is running, then ask it to stop.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("\"percent\""), "{line}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"]["kind"], "cancelled");
+    assert_eq!(common::files_in(dir.path()), ["in.mp4"]);
+}
