@@ -170,7 +170,7 @@ pub struct DefinitionError {
     pub site: Option<Site>,
     pub help: Option<String>,
     /// A second place involved (the other duplicate, the first claimant of a tag).
-    pub also: Option<Site>,
+    pub also: Option<AlsoHere>,
 }
 
 impl DefinitionError {
@@ -189,7 +189,7 @@ impl DefinitionError {
     }
 
     pub(crate) fn with_also(mut self, site: Option<Site>) -> Self {
-        self.also = site;
+        self.also = site.map(|site| AlsoHere { site });
         self
     }
 }
@@ -224,7 +224,35 @@ impl Diagnostic for DefinitionError {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        None
+        self.also.as_ref().map(|a| Box::new(std::iter::once(a as &dyn Diagnostic)) as Box<dyn Iterator<Item = &'a dyn Diagnostic>>)
+    }
+}
+
+/// The other place a definition error involves, shown with its own snippet.
+#[derive(Debug, Clone)]
+pub struct AlsoHere {
+    pub site: Site,
+}
+
+impl fmt::Display for AlsoHere {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.site, self.site.label)
+    }
+}
+
+impl std::error::Error for AlsoHere {}
+
+impl Diagnostic for AlsoHere {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.site.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.site.label.clone()), self.site.span))))
     }
 }
 

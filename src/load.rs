@@ -111,7 +111,10 @@ fn first_line(s: &str) -> String {
 
 /// The TOML table header governing byte `offset`, for messages ("the top level", "`[[step]]`").
 fn table_at(text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
+    // Only lines before the one in error: an unknown `[[header]]` is not its own table.
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[..line_start];
     before
         .lines()
         .rev()

@@ -53,15 +53,18 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
         for (k, v) in &vars {
             context.insert(k, v);
         }
+        let mut name_failed = false;
+        let name_span = file.name.as_ref().map(|n| n.span());
         for s in file.strings_mut() {
             if let Err(e) = substitute(s, &context) {
+                name_failed |= Some(s.span()) == name_span;
                 errors.push(DefinitionError::new(
                     DefinitionErrorKind::Expression { message: e },
                     Some(source.site(s.span(), "in this value")),
                 ).with_help(variables_hint(&vars)));
             }
         }
-        if let Some(name) = &file.name {
+        if let Some(name) = file.name.as_ref().filter(|_| !name_failed) {
             let name_text = name.get_ref().clone();
             if let Some(first) = seen.get(&name_text) {
                 errors.push(
@@ -99,19 +102,27 @@ pub(crate) fn substitute(s: &mut Str, context: &tera::Context) -> Result<(), Str
 /// Renders a one-off Tera expression, with the error chain flattened into one line.
 pub(crate) fn render_expression(text: &str, context: &tera::Context) -> Result<String, String> {
     tera::Tera::one_off(text, context, false).map_err(|e| {
-        let mut msg = String::new();
+        let mut parts: Vec<String> = Vec::new();
         let mut cur: Option<&dyn std::error::Error> = Some(&e);
         while let Some(err) = cur {
-            let part = err.to_string();
-            if !part.contains("__tera_one_off") && !msg.contains(&part) {
-                if !msg.is_empty() {
-                    msg.push_str(": ");
-                }
-                msg.push_str(&part);
+            let part = err.to_string().replace('\n', " ");
+            // Tera names its one-off template `__tera_one_off`; that means nothing to users.
+            let part = part.replace(" in '__tera_one_off'", "").replace(" in template '__tera_one_off'", "").replace("'__tera_one_off'", "the expression");
+            if !part.starts_with("Failed to render the expression") && !parts.contains(&part) {
+                parts.push(part);
             }
             cur = err.source();
         }
-        msg.replace('\n', " ")
+        let mut msg = parts.join(": ");
+        // "Variable `suit` not found": suggest a defined variable.
+        if let Some(name) = msg.split('`').nth(1).filter(|_| msg.starts_with("Variable")) {
+            let name = name.split('.').next().unwrap_or(name).to_string();
+            let known: Vec<String> = context.clone().into_json().as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            if let Some(m) = crate::definition_error::did_you_mean(&name, known.iter().map(String::as_str)) {
+                msg.push_str(&format!(" (did you mean `{m}`?)"));
+            }
+        }
+        if msg.is_empty() { "the expression does not render".to_string() } else { msg }
     })
 }
 

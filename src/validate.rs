@@ -55,7 +55,7 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
         unique.push(d);
     }
     let drafts = unique;
-    let known: Vec<&str> = drafts.iter().map(|d| d.stack.name.as_str()).collect();
+    let all_known: Vec<&str> = drafts.iter().map(|d| d.stack.name.as_str()).collect();
     // Parents must exist.
     let mut parent_ok = true;
     for d in &drafts {
@@ -63,6 +63,7 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
             if !by_name.contains_key(parent) {
                 parent_ok = false;
                 let from = d.expanded.file.from.as_ref().expect("parent origin comes from `from`");
+                let known: Vec<&str> = all_known.iter().copied().filter(|n| *n != d.stack.name).collect();
                 let mut help = match did_you_mean(parent, known.iter().copied()) {
                     Some(m) => format!("did you mean `{m}`? "),
                     None => String::new(),

@@ -19,6 +19,11 @@ impl Drop for Project {
         let mut ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
         ids.sort();
         ids.dedup();
+        // Untagged leftovers of rebuilds carry this test's stack labels.
+        for stack in ["base", "alpha", "beta", "gamma"] {
+            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
+            ids.extend(stdout(&out).lines().map(str::to_string));
+        }
         for id in ids {
             let _ = docker(&["rmi", "-f", &id]);
         }
