@@ -24,7 +24,7 @@ pub enum Error {
     },
 
     /// A file or directory could not be read or written.
-    #[error("cannot {action} `{}`: {source}", path.display())]
+    #[error("cannot {action} `{}`", path.display())]
     #[diagnostic(code(ferrostack::io))]
     Io {
         action: &'static str,

@@ -37,6 +37,12 @@ pub(crate) struct LoadedFile {
 /// Loads every `*.toml` directly under `stacks_dir`, in name order. All syntax errors are
 /// collected, so one run reports every broken file.
 pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFile>> {
+    if !stacks_dir.is_dir() {
+        return Err(Error::Settings {
+            message: format!("`{}` has no `stacks/` directory", root.display()),
+            help: Some("run ferrostack in a project root, or pass `-C DIR`".into()),
+        });
+    }
     let entries = std::fs::read_dir(stacks_dir).map_err(|e| Error::io("read stack directory", stacks_dir, e))?;
     let mut paths = Vec::new();
     for entry in entries {
@@ -96,7 +102,7 @@ fn toml_error(source: &SourceFile, e: &toml::de::Error) -> DefinitionError {
         )
         .with_help(help);
     }
-    let help = if message.contains("invalid type") {
+    let help = if message.contains("invalid type") || message.contains("invalid value") {
         Some("see the stack format in README.md for each key's type".to_string())
     } else {
         None
