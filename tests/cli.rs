@@ -65,7 +65,7 @@ fn redact(text: &str) -> String {
 #[test]
 fn plan_without_lock_builds_everything_in_order() {
     let (_t, root) = fixture();
-    let out = ferrostack(&root, &["plan"]);
+    let out = ferrostack(&root, &["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!(redact(&stdout(&out)), @r"
     build      root   <hash>
@@ -87,7 +87,7 @@ fn lock_then_plan_is_up_to_date_and_edits_explain_themselves() {
     let lock_text = std::fs::read_to_string(root.join("images.lock")).unwrap();
     assert!(lock_text.starts_with("# images.lock"));
     assert!(!lock_text.contains(root.to_str().unwrap()), "no machine-specific paths in the lock");
-    let out = ferrostack(&root, &["plan", "--locked"]);
+    let out = ferrostack(&root, &["plan", "--offline", "--locked"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).ends_with("0 to build, 4 up-to-date\n"), "{}", stdout(&out));
 
@@ -96,7 +96,7 @@ fn lock_then_plan_is_up_to_date_and_edits_explain_themselves() {
     std::fs::create_dir_all(root.join("templates/partials")).unwrap();
     let bundled = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/partials/step_apt.tera")).unwrap();
     std::fs::write(root.join("templates/partials/step_apt.tera"), format!("{bundled}# site policy\n")).unwrap();
-    let out = ferrostack(&root, &["plan"]);
+    let out = ferrostack(&root, &["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(redact(&stdout(&out)), @r"
     up-to-date root   <hash>
@@ -109,7 +109,7 @@ fn lock_then_plan_is_up_to_date_and_edits_explain_themselves() {
     3 to build, 1 up-to-date
     ");
 
-    let out = ferrostack(&root, &["plan", "--locked"]);
+    let out = ferrostack(&root, &["plan", "--offline", "--locked"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("images.lock would change, and `--locked` forbids it"), "{err}");
@@ -119,7 +119,7 @@ fn lock_then_plan_is_up_to_date_and_edits_explain_themselves() {
 #[test]
 fn plan_json_is_machine_readable() {
     let (_t, root) = fixture();
-    let out = ferrostack(&root, &["plan", "--json", "leaf"]);
+    let out = ferrostack(&root, &["plan", "--offline", "--json", "leaf"]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let names: Vec<&str> = v["stacks"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
@@ -199,4 +199,28 @@ fn every_subcommand_has_help() {
         assert_eq!(out.status.code(), Some(0), "{sub}");
         assert!(stdout(&out).contains("Usage: ferrostack"), "{sub}");
     }
+}
+
+#[test]
+fn plan_asks_the_engine_whether_locked_images_exist() {
+    // Needs a Docker engine (scripts/test starts one); without it the reason is missing.
+    let (_t, root) = fixture();
+    assert_eq!(ferrostack(&root, &["lock"]).status.code(), Some(0));
+    let out = ferrostack(&root, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "an engine answers: {}", stderr(&out));
+    insta::assert_snapshot!(redact(&stdout(&out)), @r"
+    build      root   <hash>
+                      - image not in engine
+    build      app    <hash>
+                      - parent `root` rebuilt
+                      - image not in engine
+    build      tools  <hash>
+                      - parent `root` rebuilt
+                      - image not in engine
+    build      leaf   <hash>
+                      - parent `app` rebuilt
+                      - image not in engine
+    4 to build, 0 up-to-date
+    ");
 }

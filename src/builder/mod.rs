@@ -1,11 +1,12 @@
 //! `ferrostack build`: builds the plan through the engine in dependency order, independent
 //! stacks in parallel; runs checks; tags; records each finished stack in `images.lock`.
 
+mod engine_index;
 mod inspect;
 mod outcome;
 mod progress;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+pub use engine_index::{check_plan, hashes_in_engine};
 pub use outcome::{BuildReport, StackOutcome};
 pub use progress::Progress;
 
@@ -20,7 +22,7 @@ use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, E
 use crate::error::{Error, Result};
 use crate::hash::Prepared;
 use crate::lock::{LockEntry, LockGuard};
-use crate::plan::{Action, Reason};
+use crate::plan::Action;
 use crate::render::ROOTFS_FILE;
 use crate::session::Session;
 use crate::stack::{Origin, Stack};
@@ -94,17 +96,8 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let engine = Arc::new(Engine::connect().await?);
     let (mut plan, prepared) = session.plan(names)?;
     // "up-to-date" also needs the image in the engine.
-    let mut images: HashMap<String, String> = HashMap::new();
-    for s in plan.stacks.clone() {
-        let found = engine::retry(3, Duration::from_millis(500), || engine.find_images_by_hash(&s.hash)).await?;
-        match found.first() {
-            Some(img) => {
-                images.insert(s.name.clone(), img.id.clone());
-            }
-            None if s.action == Action::UpToDate => plan.force(&s.name, Reason::ImageNotInEngine),
-            None => {}
-        }
-    }
+    let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
+    let mut images = check_plan(&index, &mut plan);
     let mut lock = session.updated_lock(Vec::new(), Vec::new());
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
     let mut waiting: Vec<String> = Vec::new();

@@ -133,3 +133,21 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
     }
     Ok(0)
 }
+
+/// Asks the engine which planned images it has ("image not in engine" otherwise). With no
+/// engine answering, says so and leaves the plan as the lock alone makes it.
+pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(_) => return,
+    };
+    let result: std::result::Result<(), ferrostack::engine::EngineError> = runtime.block_on(async {
+        let engine = ferrostack::engine::Engine::connect().await?;
+        let index = builder::hashes_in_engine(&engine).await?;
+        builder::check_plan(&index, plan);
+        Ok(())
+    });
+    if let Err(e) = result {
+        eprintln!("warning: {e}; planned from images.lock alone (`--offline` skips this check)");
+    }
+}

@@ -57,6 +57,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Plan from images.lock alone, without asking the Docker engine which images it has.
+        #[arg(long)]
+        offline: bool,
     },
     /// Build what the plan says through the Docker engine, check, tag and record it.
     Build {
@@ -138,8 +141,11 @@ fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::List { json } => list(&session, *json),
         Command::Render { stacks, out, check } => render::run(&session, stacks, &cli.root.join(out), *check),
-        Command::Plan { stacks, json } => {
-            let (plan, _) = session.plan(stacks)?;
+        Command::Plan { stacks, json, offline } => {
+            let (mut plan, _) = session.plan(stacks)?;
+            if !offline {
+                build::check_engine(&mut plan);
+            }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&plan).expect("a plan serialises"));
             } else {

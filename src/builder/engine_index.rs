@@ -1,0 +1,43 @@
+//! Which stack hashes the engine already has an image for: one API call for the whole plan.
+
+use std::collections::HashMap;
+
+use crate::engine::{Engine, EngineError, HASH_LABEL};
+use crate::plan::{Action, Plan, Reason};
+
+/// Image IDs by the `io.ferrostack.hash` label, over every image in the engine.
+pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>, EngineError> {
+    let filters = HashMap::from([("label".to_string(), vec![HASH_LABEL.to_string()])]);
+    let summaries = engine
+        .docker()
+        .list_images(Some(bollard::query_parameters::ListImagesOptions { filters: Some(filters), ..Default::default() }))
+        .await
+        .map_err(|e| EngineError::api("list images", e))?;
+    let mut out = HashMap::new();
+    // Newest first, so a hash built twice maps to its latest image.
+    let mut summaries = summaries;
+    summaries.sort_by_key(|s| std::cmp::Reverse(s.created));
+    for s in summaries {
+        if let Some(hash) = s.labels.get(HASH_LABEL) {
+            out.entry(hash.clone()).or_insert(s.id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Marks every `up-to-date` stack whose image is not in the engine (and what is below it) as
+/// `build`, with the reason "image not in engine". Returns the image ID of each planned stack
+/// the engine has.
+pub fn check_plan(index: &HashMap<String, String>, plan: &mut Plan) -> HashMap<String, String> {
+    let mut images = HashMap::new();
+    for s in plan.stacks.clone() {
+        match index.get(&s.hash) {
+            Some(id) => {
+                images.insert(s.name.clone(), id.clone());
+            }
+            None if s.action == Action::UpToDate => plan.force(&s.name, Reason::ImageNotInEngine),
+            None => {}
+        }
+    }
+    images
+}
