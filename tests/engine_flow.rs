@@ -303,6 +303,20 @@ async fn bootstrap_import_build_and_run() {
     assert_eq!(outcome.stderr, "err\n");
     assert!(!outcome.oom_killed && !outcome.timed_out);
 
+    // A command that does not exist is an outcome (127), as in a shell, not an engine error.
+    let outcome = engine
+        .run(
+            &RunRequest::new(&base_ref, ["ferrostack-no-such-command"]),
+            &never,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.exit_code, 127, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("ferrostack-no-such-command"),
+        "{outcome:?}"
+    );
+
     let outcome = engine
         .run(
             &RunRequest::shell(

@@ -82,10 +82,33 @@ impl Engine {
         request: &RunRequest,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome> {
-        self.docker
+        let started = self
+            .docker
             .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .map_err(|error| EngineError::api("start container", error))?;
+            .await;
+        if let Err(error) = started {
+            // A command that cannot be executed (not found, not executable) is refused with a
+            // 400, and the engine records the shell's exit code for it (127 or 126): that is
+            // an outcome of the command, like the docker CLI reports it, not an engine fault.
+            if let bollard::errors::Error::DockerResponseServerError {
+                status_code: 400,
+                message,
+            } = &error
+            {
+                let state = self.container_state(id).await?;
+                if let Some(code) = state.exit_code.filter(|code| *code != 0) {
+                    return Ok(RunOutcome {
+                        exit_code: code,
+                        stdout: String::new(),
+                        stderr: message.clone(),
+                        timed_out: false,
+                        oom_killed: false,
+                        output_truncated: false,
+                    });
+                }
+            }
+            return Err(EngineError::api("start container", error));
+        }
 
         let deadline = async {
             match request.timeout {
@@ -106,16 +129,7 @@ impl Engine {
             }
         }
 
-        let state = self
-            .docker
-            .inspect_container(
-                id,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map_err(|error| EngineError::api("inspect container", error))?
-            .state
-            .unwrap_or_default();
+        let state = self.container_state(id).await?;
         let (stdout, stderr, output_truncated) = self.collect_logs(id).await?;
         Ok(RunOutcome {
             exit_code: state.exit_code.unwrap_or(-1),
@@ -125,6 +139,19 @@ impl Engine {
             timed_out,
             oom_killed: state.oom_killed.unwrap_or(false),
         })
+    }
+
+    async fn container_state(&self, id: &str) -> Result<bollard::models::ContainerState> {
+        Ok(self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|error| EngineError::api("inspect container", error))?
+            .state
+            .unwrap_or_default())
     }
 
     /// Waits until the container is not running; its exit code is read by inspecting it.
