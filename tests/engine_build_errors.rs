@@ -81,3 +81,16 @@ async fn an_escaping_context_path_is_refused_before_anything_is_sent() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn an_already_cancelled_build_sends_nothing() {
+    let engine = engine().await;
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let request = BuildRequest {
+        dockerfile: "FROM scratch\n".to_string(),
+        ..Default::default()
+    };
+    let error = engine.build(&request, &cancel, |_| {}).await.unwrap_err();
+    assert!(matches!(error, EngineError::Cancelled { .. }), "{error:?}");
+}

@@ -39,6 +39,9 @@ impl Engine {
         mut on_event: impl FnMut(BuildEvent),
     ) -> Result<BuiltImage> {
         request.validate()?;
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled { operation: "build" });
+        }
         let clamp = source_date_epoch()?;
         let context = {
             let request = request.clone();

@@ -80,6 +80,11 @@ pub async fn bootstrap_rootfs(
     cancel: &CancellationToken,
     mut on_event: impl FnMut(BootstrapEvent),
 ) -> Result<Rootfs> {
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled {
+            operation: "debootstrap",
+        });
+    }
     let base = work_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);

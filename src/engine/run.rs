@@ -50,6 +50,9 @@ impl Engine {
         request: &RunRequest,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome> {
+        if cancel.is_cancelled() {
+            return Err(EngineError::Cancelled { operation: "run" });
+        }
         let created = self
             .docker
             .create_container(
