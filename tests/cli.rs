@@ -224,3 +224,17 @@ fn plan_asks_the_engine_whether_locked_images_exist() {
     4 to build, 0 up-to-date
     ");
 }
+
+#[test]
+fn committed_lock_matches_the_bundled_catalogue() {
+    // images.lock is written by a real `ferrostack build` of the catalogue; a definition or
+    // template change without a rebuild fails here, as `--locked` does in CI.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = ferrostack(root, &["plan", "--offline", "--locked"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lock = std::fs::read_to_string(root.join("images.lock")).unwrap();
+    for stack in ["base-bookworm", "base-trixie", "python-bookworm", "python-trixie", "node", "ruby", "php", "go", "java", "ffmpeg"] {
+        assert!(lock.contains(&format!("[stacks.{stack}]")), "{stack} in images.lock");
+    }
+    assert!(lock.contains("[stacks.ffmpeg.runtimes]"), "runtime versions recorded");
+}
