@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{EngineError, Result};
+use super::deterministic_tar::source_date_epoch;
 use super::tar_stream::TarStream;
 
 /// Lines of debootstrap output kept for an error report.
@@ -99,8 +100,12 @@ pub async fn bootstrap_rootfs(
     };
 
     let program = "debootstrap";
+    let epoch = source_date_epoch()?;
     let mut child = tokio::process::Command::new(program)
         .args(spec.debootstrap_args(&rootfs.root))
+        // Tools run by debootstrap honour it (e.g. the password-change day in /etc/shadow), so
+        // two bootstraps of the same packages give the same files on any day.
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
