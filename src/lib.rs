@@ -25,7 +25,9 @@ pub mod stack;
 mod stack_file;
 pub mod suite;
 pub mod templates;
+pub mod units;
 mod validate;
+pub mod worker_run;
 
 pub use catalogue::Catalogue;
 pub use error::{Error, Result};

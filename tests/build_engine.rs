@@ -204,6 +204,28 @@ fn build_story_against_the_real_engine() {
     let _: toml::Value = toml::from_str(&lock_text(&p)).unwrap();
     assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
     assert_eq!(containers(), before_containers, "no container left behind");
+
+    // 8. `ferrostack run`: success, failure, timeout and out-of-memory exit distinctly, the
+    // payload is mounted read-only, and no container is left.
+    let payload = p.root.join("payload.json");
+    std::fs::write(&payload, "{\"n\": 42}").unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        ferrostack(&p, &all)
+    };
+    let ok = run(&["beta", "--payload", payload.to_str().unwrap(), "--", "sh", "-c", "jq .n \"$PAYLOAD_FILE\" && ! touch \"$PAYLOAD_FILE\" 2>/dev/null"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert_eq!(stdout(&ok).trim(), "42");
+    let failed = run(&["beta", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(failed.status.code(), Some(3));
+    let timed_out = run(&["beta", "--timeout", "2s", "--", "sleep", "30"]);
+    assert_eq!(timed_out.status.code(), Some(124), "{}", stderr(&timed_out));
+    assert!(stderr(&timed_out).contains("killed at its timeout"));
+    let oom = run(&["beta", "--memory", "32m", "--", "sh", "-c", "head -c 300m /dev/zero | tail"]);
+    assert_eq!(oom.status.code(), Some(137), "{}", stderr(&oom));
+    assert!(stderr(&oom).contains("ran out of memory"));
+    assert_eq!(containers(), before_containers, "no container left behind by `run`");
     // The images are removed when `p` drops.
 }
 

@@ -151,3 +151,26 @@ pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan) {
         eprintln!("warning: {e}; planned from images.lock alone (`--offline` skips this check)");
     }
 }
+
+/// `ferrostack run`: prints the command's output, reports limits, returns its exit code.
+pub(crate) fn run_worker(session: &Session, run: &ferrostack::worker_run::WorkerRun) -> Result<i32> {
+    use ferrostack::worker_run::{exit_code, run_worker};
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
+    let cancel = CancellationToken::new();
+    let outcome = runtime.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            c.cancel();
+        });
+        run_worker(session, run, &cancel).await
+    })?;
+    print!("{}", outcome.stdout);
+    eprint!("{}", outcome.stderr);
+    if outcome.timed_out {
+        eprintln!("ferrostack: `{}` was killed at its timeout of {:?}", run.stack, run.timeout.unwrap_or_default());
+    } else if outcome.oom_killed {
+        eprintln!("ferrostack: `{}` ran out of memory (limit {})", run.stack, run.memory.map_or("none".into(), ferrostack::units::show_size));
+    }
+    Ok(exit_code(&outcome))
+}

@@ -78,6 +78,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command in a stack's image as a worker platform would (limits, payload, cleanup).
+    Run {
+        /// The stack whose image runs the command.
+        stack: String,
+        /// Memory limit, swap included (e.g. `512m`, `1GiB`).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        memory: Option<u64>,
+        /// Hard wall-clock limit (e.g. `30s`, `5m`); the container is killed then.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// A payload file, mounted read-only at `/run/ferrostack/payload.<ext>` ($PAYLOAD_FILE).
+        #[arg(long, value_name = "FILE")]
+        payload: Option<PathBuf>,
+        /// A directory mounted read-write at `/data` (the working directory).
+        #[arg(long, value_name = "DIR")]
+        mount: Option<PathBuf>,
+        /// Environment variables for the command.
+        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Show the stack tree.
     Graph {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
@@ -154,6 +177,18 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Build { stacks, jobs, keep_going, progress, json } => build::run(&session, stacks, *jobs, *keep_going, *progress, *json),
+        Command::Run { stack, memory, timeout, payload, mount, env, command } => {
+            let run = ferrostack::worker_run::WorkerRun {
+                stack: stack.clone(),
+                command: command.clone(),
+                memory: *memory,
+                timeout: *timeout,
+                payload: payload.clone(),
+                mount: mount.clone(),
+                env: env.iter().cloned().collect(),
+            };
+            build::run_worker(&session, &run)
+        }
         Command::Graph { format } => {
             print!("{}", graph::draw(&session, *format));
             Ok(0)
@@ -202,4 +237,16 @@ fn list(session: &Session, json: bool) -> Result<i32> {
         println!("{:<w$}  {:<pw$}  {:<18}  {}", s.name, parent, s.source, s.tags.join(", "));
     }
     Ok(0)
+}
+
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    ferrostack::units::parse_size(s)
+}
+
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    ferrostack::units::parse_duration(s)
+}
+
+fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }

@@ -8,24 +8,12 @@ use super::error::{EngineError, Result};
 
 /// Runs `op` up to `attempts` times (at least once). After a retryable error it waits
 /// `backoff`, then twice that, and so on; any other error is returned at once.
-pub async fn retry<T, F, Fut>(attempts: u32, backoff: Duration, mut op: F) -> Result<T>
+pub async fn retry<T, F, Fut>(attempts: u32, backoff: Duration, op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let mut delay = backoff;
-    let mut attempt = 1;
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(error) if error.retryable() && attempt < attempts => {
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
-                attempt += 1;
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    retry_with(attempts, backoff, |_, _| {}, op).await
 }
 
 /// Like [`retry`], but tells `on_retry` about each failure that will be retried.

@@ -10,8 +10,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::error::{EngineError, Result};
 use super::deterministic_tar::source_date_epoch;
+use super::error::{EngineError, Result};
 use super::tar_stream::TarStream;
 
 /// Lines of debootstrap output kept for an error report.

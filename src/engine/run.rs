@@ -25,7 +25,9 @@ pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 pub struct RunOutcome {
     /// The exit code (137 after a kill).
     pub exit_code: i64,
+    /// What the command wrote to stdout (invalid UTF-8 replaced).
     pub stdout: String,
+    /// What the command wrote to stderr, or the engine's reason when it could not start it.
     pub stderr: String,
     /// The timeout was reached and the container killed.
     pub timed_out: bool,
