@@ -15,6 +15,8 @@ use crate::stack::Stack;
 pub enum Action {
     Build,
     UpToDate,
+    /// `status = "eol"`: not built any more.
+    Eol,
 }
 
 impl fmt::Display for Action {
@@ -22,6 +24,7 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Action::Build => "build",
             Action::UpToDate => "up-to-date",
+            Action::Eol => "eol",
         })
     }
 }
@@ -91,6 +94,8 @@ pub struct PlannedStack {
     pub reasons: Vec<Reason>,
     pub tags: Vec<String>,
     pub source: String,
+    /// `status = "deprecated"`: still built, with a warning.
+    pub deprecated: bool,
 }
 
 /// Every selected stack, parents first.
@@ -125,7 +130,14 @@ impl Plan {
                     reasons.push(Reason::HashChanged);
                 }
             }
-            let action = if reasons.is_empty() { Action::UpToDate } else { Action::Build };
+            let action = if stack.status == crate::stack::Status::Eol {
+                reasons.clear();
+                Action::Eol
+            } else if reasons.is_empty() {
+                Action::UpToDate
+            } else {
+                Action::Build
+            };
             if action == Action::Build {
                 rebuilt.insert(&stack.name);
             }
@@ -137,6 +149,7 @@ impl Plan {
                 reasons,
                 tags: stack.tags.clone(),
                 source: stack.source.clone(),
+                deprecated: stack.status == crate::stack::Status::Deprecated,
             });
         }
         Plan { stacks: out }
@@ -151,6 +164,9 @@ impl Plan {
     pub fn force(&mut self, name: &str, reason: Reason) {
         let mut below: BTreeSet<String> = BTreeSet::from([name.to_string()]);
         for s in &mut self.stacks {
+            if s.action == Action::Eol {
+                continue;
+            }
             if s.name == name {
                 s.action = Action::Build;
                 if !s.reasons.contains(&reason) {
@@ -173,13 +189,20 @@ impl Plan {
         let mut out = String::new();
         for s in &self.stacks {
             let short = s.hash.strip_prefix("sha256:").unwrap_or(&s.hash);
-            out.push_str(&format!("{:<10} {:<width$}  {}\n", s.action.to_string(), s.name, &short[..12.min(short.len())]));
+            let note = if s.deprecated { "  (deprecated)" } else { "" };
+            out.push_str(&format!("{:<10} {:<width$}  {}{note}\n", s.action.to_string(), s.name, &short[..12.min(short.len())]));
             for r in &s.reasons {
                 out.push_str(&format!("           {:<width$}  - {r}\n", ""));
             }
         }
         let n = self.to_build().count();
-        out.push_str(&format!("{n} to build, {} up-to-date\n", self.stacks.len() - n));
+        let eol = self.stacks.iter().filter(|s| s.action == Action::Eol).count();
+        let up = self.stacks.len() - n - eol;
+        if eol > 0 {
+            out.push_str(&format!("{n} to build, {up} up-to-date, {eol} eol\n"));
+        } else {
+            out.push_str(&format!("{n} to build, {up} up-to-date\n"));
+        }
         out
     }
 }

@@ -85,6 +85,33 @@ pub struct Check {
     pub timeout: u64,
 }
 
+/// Where a stack is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Supported,
+    /// Still built, with a warning.
+    Deprecated,
+    /// Not built any more; no stack may depend on it.
+    Eol,
+}
+
+impl Status {
+    fn is_supported(&self) -> bool {
+        *self == Status::Supported
+    }
+
+    /// The value as written in stack files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Supported => "supported",
+            Status::Deprecated => "deprecated",
+            Status::Eol => "eol",
+        }
+    }
+}
+
 /// One stack after matrix expansion and validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stack {
@@ -106,6 +133,11 @@ pub struct Stack {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Status::is_supported")]
+    pub status: Status,
+    /// Largest allowed image size in bytes; a bigger image fails its checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
     /// The matrix variables this stack was expanded with.
     pub vars: BTreeMap<String, String>,
     /// The definition file, relative to the project root, `/`-separated.

@@ -40,6 +40,8 @@ pub(crate) struct StackFile {
     #[serde(default)]
     pub check: Vec<Spanned<CheckTable>>,
     pub matrix: Option<Spanned<BTreeMap<String, Spanned<Vec<Str>>>>>,
+    pub status: Option<Str>,
+    pub max_size: Option<Str>,
 }
 
 /// `[bootstrap]`: a root image made from Debian's mirror with debootstrap.
@@ -115,6 +117,8 @@ impl StackFile {
         opt(&mut self.context, &mut out);
         opt(&mut self.workdir, &mut out);
         opt(&mut self.user, &mut out);
+        opt(&mut self.status, &mut out);
+        opt(&mut self.max_size, &mut out);
         if let Some(b) = &mut self.bootstrap {
             let b = b.get_mut();
             opt(&mut b.suite, &mut out);

@@ -9,7 +9,7 @@ use crate::definition_error::{did_you_mean, DefinitionError, DefinitionErrorKind
 use crate::error::{Error, Result};
 use crate::graph::StackGraph;
 use crate::matrix::{render_expression, variables_hint, Expanded};
-use crate::stack::{Bootstrap, Check, Composer, Ffmpeg, Origin, Runtime, Stack, Step};
+use crate::stack::{Bootstrap, Check, Composer, Ffmpeg, Origin, Runtime, Stack, Status, Step};
 use crate::stack_file::Str;
 use crate::suite::{RuntimeKind, Suite};
 
@@ -102,6 +102,16 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
         let parent = stack.parent().and_then(|p| stacks.get(p));
         if let Some(p) = parent {
             stack.suite = p.suite.clone();
+            if p.status == Status::Eol && stack.status != Status::Eol {
+                let from = expanded.file.from.as_ref().map_or(0..0, |f| f.span());
+                errors.push(
+                    DefinitionError::new(
+                        K::InvalidValue { key: "from".into(), message: format!("parent `{}` is end-of-life (`status = \"eol\"`) and is not built any more", p.name) },
+                        Some(expanded.source.site(from, "eol parent")),
+                    )
+                    .with_help("move this stack to a supported parent, or mark it `status = \"eol\"` too"),
+                );
+            }
         }
         let suite = Suite::get(&stack.suite);
         // Runtimes, against the suite.
@@ -523,6 +533,34 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             ),
         }
     }
+    let status = match &f.status {
+        None => Status::Supported,
+        Some(v) => match v.get_ref().as_str() {
+            "supported" => Status::Supported,
+            "deprecated" => Status::Deprecated,
+            "eol" => Status::Eol,
+            other => {
+                let known = ["supported", "deprecated", "eol"];
+                let mut help = match did_you_mean(other, known) {
+                    Some(m) => format!("did you mean `{m}`? "),
+                    None => String::new(),
+                };
+                help.push_str("status is one of `supported`, `deprecated`, `eol`");
+                errors.push(DefinitionError::new(K::InvalidValue { key: "status".into(), message: format!("`{other}` is not a status") }, Some(src.site(v.span(), "here"))).with_help(help));
+                Status::Supported
+            }
+        },
+    };
+    let max_size = match &f.max_size {
+        None => None,
+        Some(v) => match crate::units::parse_size(v.get_ref()) {
+            Ok(n) => Some(n),
+            Err(message) => {
+                errors.push(DefinitionError::new(K::InvalidValue { key: "max_size".into(), message }, Some(src.site(v.span(), "here"))).with_help("for example `max_size = \"600MB\"`"));
+                None
+            }
+        },
+    };
     let strings = |l: &Vec<Str>| l.iter().map(|p| p.get_ref().clone()).collect::<Vec<String>>();
     if !errors.is_empty() {
         return Err(errors);
@@ -545,6 +583,8 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         entrypoint: f.entrypoint.as_ref().map(|l| strings(l.get_ref())),
         cmd: f.cmd.as_ref().map(|l| strings(l.get_ref())),
         checks,
+        status,
+        max_size,
         vars: e.vars.clone(),
         source: src.rel.clone(),
         context: context_rel,

@@ -148,4 +148,9 @@ cases! {
     unknown_suite_on_image: "49-unknown-suite-on-image", Load, ["stacks/worker.toml:4:9", "unknown Debian suite `trixy`", "did you mean `trixie`?"];
     settings_unknown_key: "50-settings-unknown-key", Open, ["ferrostack.toml: unknown field `repo`", "`repository`"];
     missing_parent_of_two_stacks: "51-missing-parent-of-two-stacks", Load, ["2 problems", "stacks/node.toml:3:8", "stacks/python.toml:3:8", "names parent `base`"];
+    unknown_status: "52-unknown-status", Load, ["stacks/worker.toml:4:10", "`depreciated` is not a status", "did you mean `deprecated`?"];
+    bad_max_size: "53-bad-max-size", Load, ["stacks/worker.toml:4:12", "unknown size unit", "max_size"];
+    depends_on_eol: "54-depends-on-eol", Load, ["stacks/worker.toml:3:8", "parent `old` is end-of-life"];
+    undefined_matrix_variable: "55-undefined-matrix-variable", Load, ["stacks/worker.toml:2:8", "Variable `suit` not found", "did you mean `suite`?"];
+    unknown_header_key: "56-unknown-header-key", Load, ["stacks/worker.toml:5:3", "unknown key `runtimes` in the top level", "did you mean `runtime`?"];
 }

@@ -205,7 +205,15 @@ fn build_story_against_the_real_engine() {
     assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
     assert_eq!(containers(), before_containers, "no container left behind");
 
-    // 8. `ferrostack run`: success, failure, timeout and out-of-memory exit distinctly, the
+    // 8. A budget: an image over `max_size` fails its checks, with the measured size.
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\ntags = [\"beta-budget\"]\nmax_size = \"10MB\"\n[[step]]\napt = [\"jq\"]\n");
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("over its max_size of 10.0 MB"), "{}", stderr(&out));
+    assert!(!docker(&["image", "inspect", &format!("{}:beta-budget", p.repo)]).status.success(), "no tag over budget");
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n");
+
+    // 9. `ferrostack run`: success, failure, timeout and out-of-memory exit distinctly, the
     // payload is mounted read-only, and no container is left.
     let payload = p.root.join("payload.json");
     std::fs::write(&payload, "{\"n\": 42}").unwrap();

@@ -238,3 +238,24 @@ fn committed_lock_matches_the_bundled_catalogue() {
     }
     assert!(lock.contains("[stacks.ffmpeg.runtimes]"), "runtime versions recorded");
 }
+
+#[test]
+fn lifecycle_eol_is_not_built_and_deprecated_warns() {
+    let (_t, root) = fixture();
+    let tools = root.join("stacks/tools.toml");
+    std::fs::write(&tools, "name = \"tools\"\nfrom = \"root\"\nstatus = \"eol\"\n[[step]]\napt = [\"jq\"]\n").unwrap();
+    std::fs::write(root.join("stacks/leaf.toml"), "name = \"leaf\"\nfrom = \"app\"\nstatus = \"deprecated\"\n").unwrap();
+    let out = ferrostack(&root, &["plan", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(redact(&stdout(&out)), @r"
+    build      root   <hash>
+                      - not in lock
+    build      app    <hash>
+                      - not in lock
+    eol        tools  <hash>
+    build      leaf   <hash>  (deprecated)
+                      - not in lock
+    3 to build, 0 up-to-date, 1 eol
+    ");
+    assert!(stderr(&out).contains("warning: stack `leaf` is deprecated (stacks/leaf.toml)"), "{}", stderr(&out));
+}

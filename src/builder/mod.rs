@@ -102,7 +102,10 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
     let mut waiting: Vec<String> = Vec::new();
     for s in &plan.stacks {
-        if s.action == Action::UpToDate {
+        if s.action == Action::Eol {
+            report(Progress::Skipped { stack: s.name.clone(), reason: "end of life (status = \"eol\")".into() });
+            outcomes.insert(s.name.clone(), StackOutcome::Skipped { reason: "end of life".into() });
+        } else if s.action == Action::UpToDate {
             outcomes.insert(s.name.clone(), StackOutcome::UpToDate);
             report(Progress::Skipped { stack: s.name.clone(), reason: "up-to-date".into() });
             // Make sure of its tags (cheap, idempotent).
@@ -288,6 +291,19 @@ impl Job {
                     }
                 }
                 Err(e) => return Err(log.fail(format!("check `{}` could not run: {e}", check.run))),
+            }
+        }
+        if let Some(max) = self.stack.max_size {
+            match self.engine.inspect_image(&image).await {
+                Ok(info) if info.size > max => {
+                    return Err(log.fail(format!(
+                        "image is {}, over its max_size of {}",
+                        crate::units::show_size(info.size),
+                        crate::units::show_size(max)
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(log.fail(format!("cannot measure the image: {e}"))),
             }
         }
         let mut entry = self.entry.clone();

@@ -161,6 +161,13 @@ fn open(cli: &Cli) -> Result<Session> {
 
 fn run(cli: Cli) -> Result<i32> {
     let session = open(&cli)?;
+    if let Command::Plan { stacks, .. } | Command::Build { stacks, .. } = &cli.command {
+        for s in session.catalogue.select(stacks)? {
+            if s.status == ferrostack::stack::Status::Deprecated {
+                eprintln!("warning: stack `{}` is deprecated ({})", s.name, s.source);
+            }
+        }
+    }
     match &cli.command {
         Command::List { json } => list(&session, *json),
         Command::Render { stacks, out, check } => render::run(&session, stacks, &cli.root.join(out), *check),
