@@ -37,15 +37,24 @@ def measure(cmd):
     return wall, usage.ru_maxrss / 1024.0
 
 
-def bench(cmd, runs=RUNS, cleanup=()):
-    walls, rss = [], []
+def clean(paths):
+    for c in paths:
+        if os.path.isdir(c):
+            shutil.rmtree(c, ignore_errors=True)
+        elif os.path.exists(c):
+            os.remove(c)
+
+
+def bench_pair(ours, ref, runs, cleanup):
+    """Alternates ours and the reference run by run, so machine load hits both alike."""
+    results = {"ours": ([], []), "ref": ([], [])}
     for _ in range(runs):
-        for c in cleanup:
-            shutil.rmtree(c, ignore_errors=True) if os.path.isdir(c) else (os.path.exists(c) and os.remove(c))
-        w, m = measure(cmd)
-        walls.append(w)
-        rss.append(m)
-    return statistics.median(walls), max(rss)
+        for key, cmd in (("ours", ours), ("ref", ref)):
+            clean(cleanup)
+            w, m = measure(cmd)
+            results[key][0].append(w)
+            results[key][1].append(m)
+    return [(statistics.median(results[k][0]), max(results[k][1])) for k in ("ours", "ref")]
 
 
 def two_pass_loudnorm(inp, out, extra):
@@ -74,8 +83,7 @@ def main():
     rows = []
 
     def row(task, ours_cmd, ref_name, ref_cmd, runs=RUNS, cleanup=()):
-        o = bench(ours_cmd, runs, cleanup)
-        r = bench(ref_cmd, runs, cleanup)
+        o, r = bench_pair(ours_cmd, ref_cmd, runs, cleanup)
         rows.append((task, o, ref_name, r, " ".join(ours_cmd), " ".join(ref_cmd) if ref_cmd[0] != "bash" else "two-pass loudnorm script (see bench-media.py)"))
         print(f"{task}: ours {o[0]:.3f}s / {o[1]:.0f} MiB, {ref_name} {r[0]:.3f}s / {r[1]:.0f} MiB, ratio {o[0] / r[0]:.2f}", file=sys.stderr)
 

@@ -1,8 +1,11 @@
-//! Loudness measurement: one fast audio-only pass through FFmpeg's `ebur128` filter (EBU R128).
-use std::path::Path;
+//! Loudness measurement with FFmpeg's `ebur128` filter (EBU R128): a fast audio-only pass over a
+//! file, or a live meter on a second thread that decodes the packets an encoder writes.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 
 use ffmpeg_next as ffmpeg;
-use ffmpeg::{codec, filter, media, Packet};
+use ffmpeg::{codec, filter, media, Packet, Rational};
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -32,102 +35,114 @@ fn db(linear: f64) -> f64 {
     }
 }
 
-/// Measures the best audio stream of `path`; video and other streams are discarded at the demuxer.
-pub(crate) fn measure(path: &Path, dual_mono: bool, with_rms: bool, monitor: &mut Monitor) -> Result<Loudness, MediaError> {
-    let mut ictx = av::open_input(path)?;
-    let index = crate::pipeline::best_stream(&ictx, media::Type::Audio)
-        .ok_or_else(|| MediaError::MissingStream { path: path.to_owned(), kind: "audio" })?;
-    av::discard_other_streams(&mut ictx, index);
-    let stream = ictx.stream(index).expect("index from the same context");
-    let tb = stream.time_base();
-    let mut ctx = codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| MediaError::ffmpeg("read the codec parameters of", path, e))?;
-    av::set_packet_time_base(&mut ctx, tb);
-    let (channels, layout) = av::channel_layout(&stream.parameters());
-    let mut decoder = ctx
-        .decoder()
-        .audio()
-        .map_err(|e| MediaError::InvalidInput { path: path.to_owned(), reason: format!("cannot open a decoder: {e}") })?;
-    let channels = channels.max(decoder.channels() as u32).max(1);
-    let total = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
-
-    let args = format!(
-        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout={}",
-        tb.numerator(),
-        tb.denominator(),
-        decoder.rate(),
-        decoder.format().name(),
-        av::layout_for(layout.as_deref(), channels)
-    );
-    let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
-    let mut graph = filter::Graph::new();
-    graph.add(&filter::find("abuffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "in", &args).map_err(map)?;
-    graph.add(&filter::find("abuffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "out", "").map_err(map)?;
-    let mut spec = format!("ebur128=peak=true+sample:metadata=1:dualmono={}", u8::from(dual_mono));
-    if with_rms {
-        spec.push_str(",astats=metadata=1:reset=0");
-    }
-    graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(map)?;
-    graph.validate().map_err(map)?;
-
-    let mut meter = Meter::default();
-    let mut tracker = monitor.tracker("measure", total);
-    let mut frame = av::new_frame();
-    let mut filtered = av::new_frame();
-    let mut eof = false;
-    while !eof {
-        monitor.check()?;
-        let mut packet = Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) if packet.stream() == index => match decoder.send_packet(&packet) {
-                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
-                Err(e) => return Err(MediaError::ffmpeg("decode", path, e)),
-            },
-            Ok(()) | Err(ffmpeg::Error::InvalidData) => continue,
-            Err(ffmpeg::Error::Eof) => {
-                let _ = decoder.send_eof();
-                eof = true;
-            }
-            Err(e) => return Err(MediaError::ffmpeg("read", path, e)),
-        }
-        loop {
-            match decoder.receive_frame(&mut frame) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::InvalidData) => continue,
-                Err(_) => break,
-            }
-            let ts = frame.timestamp();
-            frame.set_pts(ts);
-            if let Some(p) = ts.and_then(|t| tracker.frame(t as f64 * f64::from(tb))) {
-                monitor.emit(&p);
-            }
-            graph.get("in").expect("source").source().add(&frame).map_err(|e| MediaError::ffmpeg("measure", path, e))?;
-            meter.drain(&mut graph, &mut filtered);
-        }
-    }
-    graph.get("in").expect("source").source().flush().map_err(|e| MediaError::ffmpeg("measure", path, e))?;
-    meter.drain(&mut graph, &mut filtered);
-    if !meter.seen {
-        return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "no audio could be decoded".into() });
-    }
-    Ok(meter.result(with_rms))
+/// What to measure besides loudness and peaks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MeterSettings {
+    pub dual_mono: bool,
+    pub with_rms: bool,
 }
 
-/// Keeps the latest integrated values and the largest peaks from frame metadata.
-#[derive(Default)]
+/// A decoder plus an `ebur128` graph; keeps the latest integrated values and the largest peaks.
 struct Meter {
+    decoder: codec::decoder::Audio,
+    graph: filter::Graph,
+    with_rms: bool,
+    path: PathBuf,
     seen: bool,
     integrated: f64,
     lra: f64,
     true_peak: f64,
     sample_peak: f64,
     rms: Option<f64>,
+    frame: ffmpeg::Frame,
+    filtered: ffmpeg::Frame,
 }
 
 impl Meter {
-    fn drain(&mut self, graph: &mut filter::Graph, filtered: &mut ffmpeg::Frame) {
-        while graph.get("out").expect("sink").sink().frame(filtered).is_ok() {
-            let md = filtered.metadata();
+    fn new(par: codec::Parameters, tb: Rational, settings: MeterSettings, path: &Path) -> Result<Self, MediaError> {
+        let (channels, layout) = av::channel_layout(&par);
+        let mut ctx = codec::context::Context::from_parameters(par)
+            .map_err(|e| MediaError::ffmpeg("read the codec parameters of", path, e))?;
+        av::set_packet_time_base(&mut ctx, tb);
+        let decoder = ctx
+            .decoder()
+            .audio()
+            .map_err(|e| MediaError::InvalidInput { path: path.to_owned(), reason: format!("cannot open a decoder: {e}") })?;
+        let channels = channels.max(decoder.channels() as u32).max(1);
+        let args = format!(
+            "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout={}",
+            tb.numerator(),
+            tb.denominator(),
+            decoder.rate(),
+            decoder.format().name(),
+            av::layout_for(layout.as_deref(), channels)
+        );
+        let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
+        let mut graph = filter::Graph::new();
+        graph.add(&filter::find("abuffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "in", &args).map_err(map)?;
+        graph.add(&filter::find("abuffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "out", "").map_err(map)?;
+        let mut spec = format!("ebur128=peak=true+sample:metadata=1:dualmono={}", u8::from(settings.dual_mono));
+        if settings.with_rms {
+            spec.push_str(",astats=metadata=1:reset=0");
+        }
+        graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(map)?;
+        graph.validate().map_err(map)?;
+        Ok(Meter {
+            decoder,
+            graph,
+            with_rms: settings.with_rms,
+            path: path.to_owned(),
+            seen: false,
+            integrated: 0.0,
+            lra: 0.0,
+            true_peak: 0.0,
+            sample_peak: 0.0,
+            rms: None,
+            frame: av::new_frame(),
+            filtered: av::new_frame(),
+        })
+    }
+
+    /// Decodes one packet (None flushes) and meters what comes out; returns decoded frame times.
+    fn feed(&mut self, packet: Option<&Packet>, mut on_time: impl FnMut(i64)) -> Result<(), MediaError> {
+        match packet {
+            Some(p) => match self.decoder.send_packet(p) {
+                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                Err(e) => return Err(MediaError::ffmpeg("decode", &self.path, e)),
+            },
+            None => {
+                let _ = self.decoder.send_eof();
+            }
+        }
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(_) => break,
+            }
+            let ts = self.frame.timestamp();
+            self.frame.set_pts(ts);
+            if let Some(t) = ts {
+                on_time(t);
+            }
+            self.graph
+                .get("in")
+                .expect("source")
+                .source()
+                .add(&self.frame)
+                .map_err(|e| MediaError::ffmpeg("measure", &self.path, e))?;
+            self.drain();
+        }
+        if packet.is_none() {
+            self.graph.get("in").expect("source").source().flush().map_err(|e| MediaError::ffmpeg("measure", &self.path, e))?;
+            self.drain();
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) {
+        while self.graph.get("out").expect("sink").sink().frame(&mut self.filtered).is_ok() {
+            let md = self.filtered.metadata();
             let get = |k: &str| md.get(k).and_then(|v| v.trim().parse::<f64>().ok());
             if let Some(i) = get("lavfi.r128.I") {
                 self.seen = true;
@@ -148,13 +163,92 @@ impl Meter {
         }
     }
 
-    fn result(&self, with_rms: bool) -> Loudness {
-        Loudness {
+    fn result(&self) -> Result<Loudness, MediaError> {
+        if !self.seen {
+            return Err(MediaError::InvalidInput { path: self.path.clone(), reason: "no audio could be decoded".into() });
+        }
+        Ok(Loudness {
             integrated: self.integrated,
             true_peak: db(self.true_peak),
             sample_peak: db(self.sample_peak),
             lra: self.lra,
-            rms: if with_rms { self.rms } else { None },
+            rms: if self.with_rms { self.rms } else { None },
+        })
+    }
+}
+
+/// Measures the best audio stream of `path`; video and other streams are discarded at the demuxer.
+pub(crate) fn measure(path: &Path, settings: MeterSettings, monitor: &mut Monitor) -> Result<Loudness, MediaError> {
+    let mut ictx = av::open_input(path)?;
+    let index = crate::pipeline::best_stream(&ictx, media::Type::Audio)
+        .ok_or_else(|| MediaError::MissingStream { path: path.to_owned(), kind: "audio" })?;
+    av::discard_other_streams(&mut ictx, index);
+    let stream = ictx.stream(index).expect("index from the same context");
+    let tb = stream.time_base();
+    let mut meter = Meter::new(stream.parameters(), tb, settings, path)?;
+    let total = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+    let mut tracker = monitor.tracker("measure", total);
+    loop {
+        monitor.check()?;
+        let mut packet = Packet::empty();
+        match packet.read(&mut ictx) {
+            Ok(()) if packet.stream() == index => {}
+            Ok(()) | Err(ffmpeg::Error::InvalidData) => continue,
+            Err(ffmpeg::Error::Eof) => break,
+            Err(e) => return Err(MediaError::ffmpeg("read", path, e)),
         }
+        meter.feed(Some(&packet), |t| {
+            if let Some(p) = tracker.frame(t as f64 * f64::from(tb)) {
+                monitor.emit(&p);
+            }
+        })?;
+    }
+    meter.feed(None, |_| {})?;
+    meter.result()
+}
+
+/// Meters an encoded stream on its own thread while the pipeline writes it: the packets are
+/// exactly those written to the file, decoded again, so this is the output's loudness without a
+/// second read of the file.
+pub(crate) struct LiveMeter {
+    tx: Option<mpsc::SyncSender<Packet>>,
+    handle: Option<thread::JoinHandle<Result<Loudness, MediaError>>>,
+}
+
+impl LiveMeter {
+    pub(crate) fn start(par: codec::Parameters, tb: Rational, settings: MeterSettings, path: &Path) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Packet>(256);
+        let path = path.to_owned();
+        let handle = thread::spawn(move || {
+            let mut meter = Meter::new(par, tb, settings, &path)?;
+            for packet in rx {
+                meter.feed(Some(&packet), |_| {})?;
+            }
+            meter.feed(None, |_| {})?;
+            meter.result()
+        });
+        LiveMeter { tx: Some(tx), handle: Some(handle) }
+    }
+
+    /// Hands a written packet to the meter (a copy; the original goes to the muxer).
+    pub(crate) fn send(&self, packet: &Packet) {
+        if let Some(tx) = &self.tx {
+            // A meter that failed has dropped its receiver; finish() reports its error.
+            let _ = tx.send(packet.clone());
+        }
+    }
+
+    /// Ends the stream and waits for the measurement.
+    pub(crate) fn finish(mut self) -> Result<Loudness, MediaError> {
+        drop(self.tx.take());
+        let handle = self.handle.take().expect("finish is called once");
+        handle.join().unwrap_or_else(|_| Err(MediaError::ffmpeg("measure", PathBuf::new(), ffmpeg::Error::Bug)))
+    }
+}
+
+impl Drop for LiveMeter {
+    fn drop(&mut self) {
+        // On an error path: close the channel and let the thread end on its own.
+        drop(self.tx.take());
     }
 }

@@ -1,8 +1,9 @@
 //! `normalize`: measure loudness in one audio-only pass, then apply a linear gain (or, when that
 //! would break the true-peak limit, FFmpeg's dynamic `loudnorm`), copying the video untouched.
 //!
-//! The result is measured again on the written file; when lossy encoding pushed a peak over its
-//! limit, or the dynamic path missed the target, the gain is corrected and the file rewritten.
+//! The written audio is measured too (its packets are decoded again on a second thread as they
+//! are written); when lossy encoding pushed a peak over its limit, or the dynamic path missed
+//! the target, the gain is corrected and the file rewritten.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use ffmpeg::{encoder, media};
 use serde::{Deserialize, Serialize};
 
 use crate::av;
-use crate::loudness::{measure, Loudness};
+use crate::loudness::{measure, Loudness, MeterSettings};
 use crate::monitor::Monitor;
 use crate::pipeline::{self, EncodeSpec, Job, StreamOutcome, StreamPlan};
 use crate::preset::{self, Preset};
@@ -67,7 +68,8 @@ pub struct NormalizeReport {
     pub lra_target: f64,
     /// Measured on the input.
     pub input_loudness: Loudness,
-    /// Measured on the written output.
+    /// Measured on the written output: the encoded audio packets, decoded again as they are
+    /// written (on a second thread, so it costs no extra pass over the file).
     pub output_loudness: Loudness,
     /// How many times the output was written (more than 1 when a peak had to be corrected).
     pub passes: u32,
@@ -95,8 +97,8 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
     let aindex = pipeline::best_stream(&ictx, media::Type::Audio)
         .ok_or_else(|| MediaError::MissingStream { path: input.to_owned(), kind: "audio" })?;
 
-    let with_rms = options.mode == NormalizeMode::Rms;
-    let measured = measure(input, options.dual_mono, with_rms, monitor)?;
+    let settings = MeterSettings { dual_mono: options.dual_mono, with_rms: options.mode == NormalizeMode::Rms };
+    let measured = measure(input, settings, monitor)?;
     if measured.integrated <= SILENCE_LUFS || !measured.sample_peak.is_finite() {
         return Err(MediaError::Silent { path: input.to_owned() });
     }
@@ -146,10 +148,20 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
                 (*i, p)
             })
             .collect();
-        let job = Job { task: "normalize", input_path: input, container: &container, streams, start: None, duration: None, keep_rotation: true };
+        let job = Job {
+            task: "normalize",
+            input_path: input,
+            container: &container,
+            streams,
+            start: None,
+            duration: None,
+            keep_rotation: true,
+            meter: Some(settings),
+        };
         ictx = av::open_input(input)?;
-        let (path, outcomes) = pipeline::produce(job, output, &mut ictx, monitor)?;
-        let out = measure(&path, options.dual_mono, with_rms, monitor)?;
+        let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+        let outcomes = result.streams;
+        let out = result.loudness.ok_or_else(|| MediaError::ffmpeg("measure", &path, ffmpeg::Error::Bug))?;
         // Did the encoder push a peak over its limit, or (EBU) did the level miss the target?
         let (peak, limit) = match options.mode {
             NormalizeMode::Peak => (out.sample_peak, target),

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::av;
 use crate::container::Container;
+use crate::loudness::{LiveMeter, Loudness, MeterSettings};
 use crate::monitor::{Monitor, Tracker};
 use crate::MediaError;
 
@@ -61,6 +62,15 @@ pub(crate) struct Job<'a> {
     pub duration: Option<f64>,
     /// Copy rotation side data to the output (false when the filter already rotated the pixels).
     pub keep_rotation: bool,
+    /// Meter the loudness of the encoded audio stream as it is written.
+    pub meter: Option<MeterSettings>,
+}
+
+/// What a finished job reports.
+pub(crate) struct JobResult {
+    pub streams: Vec<StreamOutcome>,
+    /// Loudness of the written audio, when `Job::meter` asked for it.
+    pub loudness: Option<Loudness>,
 }
 
 enum Lane {
@@ -80,7 +90,7 @@ struct Transcoder {
 }
 
 /// Runs the job over an opened input; returns what happened to each stream.
-pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, monitor: &mut Monitor) -> Result<Vec<StreamOutcome>, MediaError> {
+pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, monitor: &mut Monitor) -> Result<JobResult, MediaError> {
     let input = job.input_path;
     let mut octx = format::output_as(&output, job.container.muxer).map_err(|e| MediaError::ffmpeg("create", output, e))?;
     let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
@@ -140,6 +150,13 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
     }
     octx.write_header_with(opts).map_err(|e| MediaError::ffmpeg("write the header of", output, e))?;
     let ost_tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
+    // The live meter decodes the audio packets exactly as they are written.
+    let metered = job.meter.and_then(|settings| {
+        let ost = outcomes.iter().find(|o| o.kind == "audio" && o.action == "encode")?.output_index;
+        let stream = octx.stream(ost)?;
+        Some((ost, LiveMeter::start(stream.parameters().clone(), stream.time_base(), settings, output)))
+    });
+    let tap = metered.as_ref().map(|(ost, meter)| (*ost, meter));
 
     let total = job.duration.or_else(|| {
         let d = ictx.duration();
@@ -192,7 +209,7 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
                     Err(e) => return Err(MediaError::ffmpeg("decode", input, e)),
                 }
                 let track = progress_lane == Some(index);
-                t.pump(&mut octx, &ost_tbs, output, input, |time| {
+                t.pump(&mut octx, &ost_tbs, output, input, tap, |time| {
                     if track {
                         out_time = time;
                         if let Some(p) = tracker.frame(time) {
@@ -207,7 +224,7 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
     for (index, lane) in lanes.iter_mut().enumerate() {
         if let Some(Lane::Encode(t)) = lane {
             let track = progress_lane == Some(index);
-            t.finish(&mut octx, &ost_tbs, output, input, |time| {
+            t.finish(&mut octx, &ost_tbs, output, input, tap, |time| {
                 if track {
                     out_time = time;
                     tracker_frame(&mut tracker, monitor, time);
@@ -218,8 +235,12 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
     octx.write_trailer().map_err(|e| MediaError::ffmpeg("finish", output, e))?;
     let done = tracker.finish(out_time);
     monitor.emit(&done);
-    Ok(outcomes)
+    let loudness = metered.map(|(_, meter)| meter.finish()).transpose()?;
+    Ok(JobResult { streams: outcomes, loudness })
 }
+
+/// The output stream whose packets go to a live meter.
+type Tap<'a> = Option<(usize, &'a LiveMeter)>;
 
 fn tracker_frame(tracker: &mut Tracker, monitor: &mut Monitor, time: f64) {
     if let Some(p) = tracker.frame(time) {
@@ -378,6 +399,7 @@ impl Transcoder {
         ost_tbs: &[Rational],
         output: &Path,
         input: &Path,
+        tap: Tap,
         mut on_frame: impl FnMut(f64),
     ) -> Result<(), MediaError> {
         let mut frame = av::new_frame();
@@ -397,7 +419,7 @@ impl Transcoder {
                 .source()
                 .add(&frame)
                 .map_err(|e| MediaError::ffmpeg("filter", input, e))?;
-            self.drain_filter(octx, ost_tbs, output, &mut on_frame)?;
+            self.drain_filter(octx, ost_tbs, output, tap, &mut on_frame)?;
         }
     }
 
@@ -406,6 +428,7 @@ impl Transcoder {
         octx: &mut format::context::Output,
         ost_tbs: &[Rational],
         output: &Path,
+        tap: Tap,
         on_frame: &mut impl FnMut(f64),
     ) -> Result<(), MediaError> {
         let mut filtered = av::new_frame();
@@ -425,11 +448,11 @@ impl Transcoder {
                 av::clear_picture_type(&mut filtered);
             }
             self.encoder.send_frame(&filtered).map_err(|e| MediaError::ffmpeg("encode", output, e))?;
-            self.drain_encoder(octx, ost_tbs, output)?;
+            self.drain_encoder(octx, ost_tbs, output, tap)?;
         }
     }
 
-    fn drain_encoder(&mut self, octx: &mut format::context::Output, ost_tbs: &[Rational], output: &Path) -> Result<(), MediaError> {
+    fn drain_encoder(&mut self, octx: &mut format::context::Output, ost_tbs: &[Rational], output: &Path, tap: Tap) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
         loop {
             match self.encoder.receive_packet(&mut packet) {
@@ -440,6 +463,9 @@ impl Transcoder {
             }
             packet.set_stream(self.ost);
             packet.rescale_ts(self.enc_tb, ost_tbs[self.ost]);
+            if let Some((_, meter)) = tap.filter(|(ost, _)| *ost == self.ost) {
+                meter.send(&packet);
+            }
             packet.write_interleaved(octx).map_err(|e| MediaError::ffmpeg("write", output, e))?;
         }
     }
@@ -451,20 +477,21 @@ impl Transcoder {
         ost_tbs: &[Rational],
         output: &Path,
         input: &Path,
+        tap: Tap,
         mut on_frame: impl FnMut(f64),
     ) -> Result<(), MediaError> {
         // EOF may already have been signalled; only real failures matter here.
         let _ = self.decoder.send_eof();
-        self.pump(octx, ost_tbs, output, input, &mut on_frame)?;
+        self.pump(octx, ost_tbs, output, input, tap, &mut on_frame)?;
         self.graph
             .get("in")
             .expect("source was added")
             .source()
             .flush()
             .map_err(|e| MediaError::ffmpeg("filter", input, e))?;
-        self.drain_filter(octx, ost_tbs, output, &mut on_frame)?;
+        self.drain_filter(octx, ost_tbs, output, tap, &mut on_frame)?;
         self.encoder.send_eof().map_err(|e| MediaError::ffmpeg("encode", output, e))?;
-        self.drain_encoder(octx, ost_tbs, output)
+        self.drain_encoder(octx, ost_tbs, output, tap)
     }
 }
 
@@ -560,11 +587,11 @@ pub(crate) fn produce(
     target: &Path,
     ictx: &mut format::context::Input,
     monitor: &mut Monitor,
-) -> Result<(std::path::PathBuf, Vec<StreamOutcome>), MediaError> {
+) -> Result<(std::path::PathBuf, JobResult), MediaError> {
     let staged = crate::staged_output::StagedOutput::new(target)?;
-    let outcomes = run(&job, staged.path(), ictx, monitor)?;
+    let result = run(&job, staged.path(), ictx, monitor)?;
     let path = staged.commit()?;
-    Ok((path, outcomes))
+    Ok((path, result))
 }
 
 /// The stream FFmpeg considers best of `kind`, skipping cover art.

@@ -82,9 +82,10 @@ pub fn resize(input: &Path, output: &Path, options: &ResizeOptions, monitor: &mu
         duration: None,
         // The filter chain already turned the pixels upright.
         keep_rotation: false,
+        meter: None,
     };
-    let (path, outcomes) = pipeline::produce(job, output, &mut ictx, monitor)?;
-    OutputReport::read_back("resize", input, path, container.muxer, outcomes, started)
+    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    OutputReport::read_back("resize", input, path, container.muxer, result.streams, started)
 }
 
 mod crop_text {

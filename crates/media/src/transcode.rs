@@ -91,9 +91,10 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monito
         start: options.start,
         duration: options.duration,
         keep_rotation: true,
+        meter: None,
     };
-    let (path, outcomes) = pipeline::produce(job, output, &mut ictx, monitor)?;
-    OutputReport::read_back("transcode", input, path, container.muxer, outcomes, started)
+    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    OutputReport::read_back("transcode", input, path, container.muxer, result.streams, started)
 }
 
 fn same_codec(ictx: &ffmpeg::format::context::Input, index: usize, encoder_name: &str) -> bool {
