@@ -1,7 +1,6 @@
 //! A stack's build context: the files of its context directory (honouring `.dockerignore`)
 //! plus the files ferrostack generates (the Dockerfile, the CA bundle).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -38,18 +37,11 @@ impl ContextFile {
     }
 }
 
-/// sha256 of a file, streamed in 1 MiB blocks.
+/// sha256 of a file, streamed through the hasher (no per-file buffer to allocate and zero).
 pub fn file_digest(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io("read context file", path, e))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("read context file", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read context file", path, e))?;
     Ok(hex::encode(hasher.finalize()))
 }
 

@@ -26,6 +26,7 @@ mod stack_file;
 pub mod suite;
 pub mod templates;
 pub mod units;
+pub mod update;
 mod validate;
 pub mod worker_run;
 

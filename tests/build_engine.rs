@@ -85,8 +85,8 @@ fn stacks_with(out: &Output, include_found: bool) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s[1]["status"] == "built" && (include_found || s[1]["cached"] == false))
-        .map(|s| s[0].as_str().unwrap().to_string())
+        .filter(|s| s["status"] == "built" && (include_found || s["cached"] == false))
+        .map(|s| s["name"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -205,7 +205,34 @@ fn build_story_against_the_real_engine() {
     assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
     assert_eq!(containers(), before_containers, "no container left behind");
 
-    // 8. A budget: an image over `max_size` fails its checks, with the measured size.
+    // 8. Promotion all-or-nothing: one failing stack moves no tag and leaves the lock alone;
+    // the report says what happened.
+    let alpha_before = stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", &format!("{}:alpha-1", p.repo)]));
+    let lock_before = lock_text(&p);
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha4 > /alpha.txt\"\n");
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"false\"\n");
+    let report = p.root.join("nightly.md");
+    let out = ferrostack(&p, &["build", "--promote", "all-or-nothing", "--progress", "plain", "--report", report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no tag moved"), "{}", stderr(&out));
+    let alpha_after = stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", &format!("{}:alpha-1", p.repo)]));
+    assert_eq!(alpha_before, alpha_after, "alpha built fine, but its tag did not move");
+    assert_eq!(lock_text(&p), lock_before, "lock unchanged");
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("| alpha | built | definition changed"), "{md}");
+    assert!(md.contains("| beta | **failed**: check `false` exited with 1"), "{md}");
+    assert!(md.contains("no tag moved, lock unchanged"), "{md}");
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n");
+    let json_report = p.root.join("nightly.json");
+    let out = ferrostack(&p, &["build", "--promote", "all-or-nothing", "--progress", "plain", "--report", json_report.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alpha_promoted = stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", &format!("{}:alpha-1", p.repo)]));
+    assert_ne!(alpha_before, alpha_promoted, "everything passed: the tag moved");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_report).unwrap()).unwrap();
+    assert_eq!(v["promoted"], true);
+    assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
+
+    // 9. A budget: an image over `max_size` fails its checks, with the measured size.
     write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\ntags = [\"beta-budget\"]\nmax_size = \"10MB\"\n[[step]]\napt = [\"jq\"]\n");
     let out = ferrostack(&p, &["build", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(1));
@@ -213,7 +240,7 @@ fn build_story_against_the_real_engine() {
     assert!(!docker(&["image", "inspect", &format!("{}:beta-budget", p.repo)]).status.success(), "no tag over budget");
     write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n");
 
-    // 9. `ferrostack run`: success, failure, timeout and out-of-memory exit distinctly, the
+    // 10. `ferrostack run`: success, failure, timeout and out-of-memory exit distinctly, the
     // payload is mounted read-only, and no container is left.
     let payload = p.root.join("payload.json");
     std::fs::write(&payload, "{\"n\": 42}").unwrap();

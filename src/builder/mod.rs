@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 pub use engine_index::{check_plan, hashes_in_engine};
-pub use outcome::{BuildReport, StackOutcome};
+pub use outcome::{BuildReport, Promote, StackOutcome, StackReport};
 pub use progress::Progress;
 
 use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, EngineError, RunRequest, HASH_LABEL};
@@ -41,11 +41,13 @@ pub struct BuildOptions {
     pub keep_going: bool,
     /// Wait for another process holding the lock instead of failing.
     pub wait_for_lock: bool,
+    /// When tags move.
+    pub promote: Promote,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { jobs: std::thread::available_parallelism().map_or(2, |n| n.get()), keep_going: false, wait_for_lock: true }
+        BuildOptions { jobs: std::thread::available_parallelism().map_or(2, |n| n.get()), keep_going: false, wait_for_lock: true, promote: Promote::Each }
     }
 }
 
@@ -74,6 +76,8 @@ struct Job {
     entry: LockEntry,
     parent_image: Option<String>,
     repository: String,
+    /// Tag as soon as the checks pass (otherwise the scheduler promotes at the end).
+    tag: bool,
     state_dir: PathBuf,
     cancel: CancellationToken,
     report: Reporter,
@@ -169,6 +173,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     parent_image: stack.parent().and_then(|p| images.get(p).cloned()),
                     stack,
                     repository: session.project.settings.repository.clone(),
+                    tag: options.promote == Promote::Each,
                     state_dir: state_dir.clone(),
                     cancel: cancel.clone(),
                     report: Arc::clone(&report),
@@ -189,8 +194,11 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                 report(Progress::Done { stack: name.clone(), seconds: done.seconds, image: done.image.clone() });
                 images.insert(name.clone(), done.image.clone());
                 lock.stacks.insert(name.clone(), done.entry);
-                // Written after every stack: an interrupted run keeps what completed.
-                lock.write_atomic(&session.project.lock_path())?;
+                // Written after every stack: an interrupted run keeps what completed. With
+                // all-or-nothing promotion the lock waits for the whole run.
+                if options.promote == Promote::Each {
+                    lock.write_atomic(&session.project.lock_path())?;
+                }
                 outcomes.insert(name, StackOutcome::Built { image: done.image, seconds: done.seconds, cached: done.cached });
             }
             Err(failure) => {
@@ -207,8 +215,42 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         report(Progress::Skipped { stack: name.clone(), reason: reason.clone() });
         outcomes.insert(name, StackOutcome::Skipped { reason });
     }
-    let stacks = plan.stacks.iter().filter_map(|s| outcomes.remove(&s.name).map(|o| (s.name.clone(), o))).collect();
-    Ok(BuildReport { stacks, interrupted: cancel.is_cancelled() })
+    let interrupted = cancel.is_cancelled();
+    let all_passed = !interrupted
+        && outcomes.values().all(|o| match o {
+            StackOutcome::Failed { .. } => false,
+            StackOutcome::Skipped { reason } => reason == "end of life",
+            _ => true,
+        });
+    let promoted = match options.promote {
+        Promote::Each => true,
+        Promote::AllOrNothing if all_passed => {
+            for (name, o) in &outcomes {
+                if let (StackOutcome::Built { image, .. }, Some(stack)) = (o, session.catalogue.get(name)) {
+                    tag_all(&engine, image, &session.project.settings.repository, stack).await?;
+                }
+            }
+            lock.write_atomic(&session.project.lock_path())?;
+            true
+        }
+        Promote::AllOrNothing => false,
+    };
+    let previous = session.lock.as_ref();
+    let stacks = plan
+        .stacks
+        .iter()
+        .filter_map(|s| {
+            let outcome = outcomes.remove(&s.name)?;
+            Some(StackReport {
+                name: s.name.clone(),
+                reasons: s.reasons.iter().map(|r| r.to_string()).collect(),
+                size_before: previous.and_then(|l| l.stacks.get(&s.name)).and_then(|e| e.size),
+                size_after: lock.stacks.get(&s.name).and_then(|e| e.size),
+                outcome,
+            })
+        })
+        .collect();
+    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted })
 }
 
 /// Tags `image` as `<repo>:<stack>` and `<repo>:<tag>` for each tag.
@@ -310,8 +352,10 @@ impl Job {
         if let Err(e) = inspect::record(&self.engine, &image, &self.stack, &mut entry, &self.cancel).await {
             return Err(log.fail(format!("inspecting the built image failed: {e}")));
         }
-        if let Err(e) = tag_all(&self.engine, &image, &self.repository, &self.stack).await {
-            return Err(log.fail(format!("tagging failed: {e}")));
+        if self.tag {
+            if let Err(e) = tag_all(&self.engine, &image, &self.repository, &self.stack).await {
+                return Err(log.fail(format!("tagging failed: {e}")));
+            }
         }
         log.line(&format!("tagged {}:{} and {} more", self.repository, name, self.stack.tags.len()));
         Ok(Finished { image, entry, cached, seconds: started.elapsed().as_secs_f64() })
@@ -407,7 +451,11 @@ impl Job {
         drop(scratch);
         match result {
             Ok(built) => Ok(built.id),
-            Err(EngineError::BuildFailed { message, .. }) => Err(format!("build failed: {message}")),
+            // A pin the mirror dropped is named, with the way out, instead of apt's exit code.
+            Err(EngineError::BuildFailed { message, log_tail }) => Err(match crate::update::PinNotOffered::find(&log_tail) {
+                Some(missing) => missing.to_string(),
+                None => format!("build failed: {message}"),
+            }),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -1,31 +1,104 @@
-//! The result of `ferrostack build`: per stack what happened, and the failures' log tails.
+//! The result of `ferrostack build`: per stack what happened and why, durations, image-size
+//! changes, and the failures' log tails; as JSON or as a Markdown report.
 
 use serde::Serialize;
+
+use crate::units::show_size;
 
 /// How one stack ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum StackOutcome {
-    /// Built (or found in the engine), checked, tagged, recorded.
+    /// Built (or found in the engine), checked, recorded; tagged unless promotion held it back.
     Built { image: String, seconds: f64, cached: bool },
     /// Nothing to do.
     UpToDate,
-    /// Not attempted: its parent failed, or the run was interrupted.
+    /// Not attempted: its parent failed, it is end-of-life, or the run stopped.
     Skipped { reason: String },
     /// The build or a check failed.
     Failed { reason: String, log_tail: Vec<String> },
 }
 
+/// One stack in the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub outcome: StackOutcome,
+    /// Why the plan built it.
+    pub reasons: Vec<String>,
+    /// Image size recorded in the lock before this run, and after it.
+    pub size_before: Option<u64>,
+    pub size_after: Option<u64>,
+}
+
+/// When tags move.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Promote {
+    /// Each stack is tagged as soon as it passes its checks.
+    #[default]
+    Each,
+    /// Tags move (and the lock is written) only when every selected stack built and passed.
+    AllOrNothing,
+}
+
 /// Every selected stack's outcome, in plan order.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BuildReport {
-    pub stacks: Vec<(String, StackOutcome)>,
+    pub stacks: Vec<StackReport>,
     pub interrupted: bool,
+    pub promote: Promote,
+    /// Whether the built stacks' tags moved and their lock entries were written.
+    pub promoted: bool,
 }
 
 impl BuildReport {
     /// Stacks that failed.
     pub fn failed(&self) -> usize {
-        self.stacks.iter().filter(|(_, o)| matches!(o, StackOutcome::Failed { .. })).count()
+        self.stacks.iter().filter(|s| matches!(s.outcome, StackOutcome::Failed { .. })).count()
+    }
+
+    /// A Markdown report for humans (a nightly job's summary).
+    pub fn to_markdown(&self) -> String {
+        let count = |f: fn(&StackOutcome) -> bool| self.stacks.iter().filter(|s| f(&s.outcome)).count();
+        let built = count(|o| matches!(o, StackOutcome::Built { .. }));
+        let up = count(|o| matches!(o, StackOutcome::UpToDate));
+        let skipped = count(|o| matches!(o, StackOutcome::Skipped { .. }));
+        let failed = self.failed();
+        let mut out = String::from("# ferrostack build report\n\n");
+        out.push_str(&format!("{built} built, {up} up-to-date, {skipped} skipped, {failed} failed"));
+        if self.promote == Promote::AllOrNothing {
+            out.push_str(if self.promoted { "; promoted all-or-nothing: tags moved" } else { "; promoted all-or-nothing: **no tag moved, lock unchanged**" });
+        }
+        if self.interrupted {
+            out.push_str("; **interrupted**");
+        }
+        out.push_str("\n\n| stack | result | why | time | size |\n|---|---|---|---|---|\n");
+        for s in &self.stacks {
+            let (result, time) = match &s.outcome {
+                StackOutcome::Built { seconds, cached: true, .. } => ("found in engine".to_string(), format!("{seconds:.1} s")),
+                StackOutcome::Built { seconds, .. } => ("built".to_string(), format!("{seconds:.1} s")),
+                StackOutcome::UpToDate => ("up-to-date".to_string(), String::new()),
+                StackOutcome::Skipped { reason } => (format!("skipped: {reason}"), String::new()),
+                StackOutcome::Failed { reason, .. } => (format!("**failed**: {}", reason.replace('|', "\\|").replace('\n', " ")), String::new()),
+            };
+            let size = match (s.size_before, s.size_after) {
+                (Some(a), Some(b)) if a != b => {
+                    let delta = b as i64 - a as i64;
+                    format!("{} → {} ({}{})", show_size(a), show_size(b), if delta >= 0 { "+" } else { "-" }, show_size(delta.unsigned_abs()))
+                }
+                (_, Some(b)) => show_size(b),
+                (Some(a), None) => show_size(a),
+                (None, None) => String::new(),
+            };
+            out.push_str(&format!("| {} | {result} | {} | {time} | {size} |\n", s.name, s.reasons.join("; ").replace('|', "\\|")));
+        }
+        for s in &self.stacks {
+            if let StackOutcome::Failed { reason, log_tail } = &s.outcome {
+                out.push_str(&format!("\n## {} failed\n\n{reason}\n\n```text\n{}\n```\n", s.name, log_tail.join("\n")));
+            }
+        }
+        out
     }
 }

@@ -82,10 +82,25 @@ fn first_line(s: &str) -> &str {
     if l.len() > 100 { &l[..l.char_indices().nth(100).map_or(l.len(), |(i, _)| i)] } else { l }
 }
 
-pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep_going: bool, mode: ProgressMode, json: bool) -> Result<i32> {
+/// When tags move (`--promote`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PromoteMode {
+    /// Tag each stack as soon as it passes its checks.
+    Each,
+    /// Move tags (and write the lock) only if every selected stack built and passed.
+    AllOrNothing,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep_going: bool, mode: ProgressMode, json: bool, promote: PromoteMode, report_file: Option<&std::path::Path>) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
     let cancel = CancellationToken::new();
     let mut options = BuildOptions { keep_going, ..BuildOptions::default() };
+    if promote == PromoteMode::AllOrNothing {
+        options.promote = builder::Promote::AllOrNothing;
+        // Nothing moves unless everything passes, so there is no point stopping early.
+        options.keep_going = true;
+    }
     if let Some(j) = jobs {
         options.jobs = j;
     }
@@ -104,12 +119,25 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
     if json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
     }
+    if let Some(path) = report_file {
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::to_string_pretty(&report).expect("report serialises") + "\n"
+        } else {
+            report.to_markdown()
+        };
+        std::fs::write(path, text).map_err(|e| Error::io("write the report", path, e))?;
+        eprintln!("report written to {}", path.display());
+    }
+    if report.promote == builder::Promote::AllOrNothing && !report.promoted {
+        eprintln!("promotion all-or-nothing: not every stack passed, so no tag moved and images.lock is unchanged");
+    }
     let mut built = 0;
     let mut cached = 0;
     let mut up = 0;
     let mut skipped = 0;
-    for (name, o) in &report.stacks {
-        match o {
+    for s in &report.stacks {
+        let name = &s.name;
+        match &s.outcome {
             StackOutcome::Built { cached: true, .. } => cached += 1,
             StackOutcome::Built { .. } => built += 1,
             StackOutcome::UpToDate => up += 1,

@@ -3,6 +3,7 @@
 mod build;
 mod graph;
 mod render;
+mod update;
 
 use std::path::PathBuf;
 
@@ -77,6 +78,14 @@ enum Command {
         /// Print the build report as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Write a report (built, skipped, failed, why, durations, size changes): Markdown, or
+        /// JSON when FILE ends in `.json`.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// When tags move: `each` as stacks pass, or `all-or-nothing` after every selected
+        /// stack built and passed (otherwise no tag moves and the lock is unchanged).
+        #[arg(long, value_enum, default_value_t = build::PromoteMode::Each)]
+        promote: build::PromoteMode,
     },
     /// Run a command in a stack's image as a worker platform would (limits, payload, cleanup).
     Run {
@@ -108,6 +117,16 @@ enum Command {
     },
     /// Record the current hashes in `images.lock` without building (adopts existing images).
     Lock,
+    /// Ask Debian's mirror which versions of each stack's packages would be installed today
+    /// and pin them in `images.lock`; moved pins make `plan` say `build`. With `--locked`,
+    /// fail when a pin would move, without writing.
+    Update {
+        /// Stacks to update (default: all); their parents are included.
+        stacks: Vec<String>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -153,7 +172,8 @@ fn open(cli: &Cli) -> Result<Session> {
     }
     project.check_settings()?;
     let session = Session::open(project)?;
-    if cli.locked {
+    // `update --locked` checks its own pins instead (a stale hash is not its business).
+    if cli.locked && !matches!(cli.command, Command::Update { .. }) {
         session.ensure_locked()?;
     }
     Ok(session)
@@ -183,7 +203,9 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Build { stacks, jobs, keep_going, progress, json } => build::run(&session, stacks, *jobs, *keep_going, *progress, *json),
+        Command::Build { stacks, jobs, keep_going, progress, json, report, promote } => {
+            build::run(&session, stacks, *jobs, *keep_going, *progress, *json, *promote, report.as_deref())
+        }
         Command::Run { stack, memory, timeout, payload, mount, env, command } => {
             let run = ferrostack::worker_run::WorkerRun {
                 stack: stack.clone(),
@@ -210,6 +232,7 @@ fn run(cli: Cli) -> Result<i32> {
             eprintln!("wrote {} ({} stacks)", session.project.lock_path().display(), lock.stacks.len());
             Ok(0)
         }
+        Command::Update { stacks, json } => update::run(&session, stacks, *json, cli.locked),
     }
 }
 

@@ -1,0 +1,46 @@
+//! `ferrostack update`: runs the library's mirror query and prints each moved pin as
+//! `stack: pkg old → new`, or the report as JSON.
+
+use ferrostack::engine::CancellationToken;
+use ferrostack::update::{check, update, UpdateReport};
+use ferrostack::{Error, Result, Session};
+
+/// With `locked`, only checks: any moved pin is `LockWouldChange` and nothing is written.
+pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool) -> Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
+    let cancel = CancellationToken::new();
+    let report = runtime.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            c.cancel();
+        });
+        if locked {
+            check(session, stacks, &cancel).await.map(|(report, _)| report)
+        } else {
+            update(session, stacks, &cancel).await
+        }
+    })?;
+    for note in &report.notes {
+        eprintln!("note: {}: {}", note.stack, note.message);
+    }
+    if locked && !report.changes.is_empty() {
+        return Err(Error::LockWouldChange { reasons: report.changes.iter().map(|c| format!("  {c}")).collect() });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("an update report serialises"));
+    } else {
+        print!("{}", to_text(&report));
+    }
+    if report.written {
+        eprintln!("wrote {}", session.project.lock_path().display());
+    }
+    Ok(0)
+}
+
+fn to_text(report: &UpdateReport) -> String {
+    if report.changes.is_empty() {
+        return "no changes\n".to_string();
+    }
+    report.changes.iter().map(|c| format!("{c}\n")).collect()
+}
