@@ -78,6 +78,11 @@ pub enum Error {
     #[diagnostic(code(ferrostack::interrupted))]
     Interrupted,
 
+    /// A `[ffmpeg] helper = true` stack whose helper cannot be built here.
+    #[error("stack `{stack}`: {message}")]
+    #[diagnostic(code(ferrostack::helper), help("{help}"))]
+    Helper { stack: String, message: String, help: String },
+
     /// A project setting is wrong.
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]
@@ -102,7 +107,7 @@ impl Error {
     /// Exit code: 2 for usage or definition errors, 1 for every other failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Definition(_) | Error::Definitions { .. } | Error::UnknownStack { .. } | Error::Settings { .. } => 2,
+            Error::Definition(_) | Error::Definitions { .. } | Error::UnknownStack { .. } | Error::Settings { .. } | Error::Helper { .. } => 2,
             _ => 1,
         }
     }

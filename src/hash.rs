@@ -41,6 +41,9 @@ struct BuildKey<'a> {
     templates: BTreeMap<&'a str, &'a str>,
     files: &'a BTreeMap<String, String>,
     pins: &'a BTreeMap<String, String>,
+    /// The bundled media helper's sources, for `[ffmpeg] helper = true` stacks.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    helper: &'a BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -73,8 +76,19 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         .par_iter()
         .map(|files| files.par_iter().map(|f| f.digest()).collect::<Result<Vec<_>>>())
         .collect::<Result<Vec<_>>>()?;
+    let mut helper_sources: Option<BTreeMap<String, String>> = None;
+    let no_helper = BTreeMap::new();
     let mut out: BTreeMap<String, Prepared> = BTreeMap::new();
     for ((stack, files), file_digests) in stacks.iter().zip(contexts).zip(digests) {
+        let wants_helper = stack.ffmpeg.as_ref().is_some_and(|f| f.helper);
+        if wants_helper {
+            crate::helper::check_buildable(stack, project.settings.media_crate.as_deref())?;
+            if helper_sources.is_none() {
+                let dir = project.settings.media_crate.as_deref().expect("checked above");
+                helper_sources = Some(crate::helper::sources(dir)?);
+            }
+        }
+        let helper = if wants_helper { helper_sources.as_ref().expect("computed above") } else { &no_helper };
         let pins = pins_of(&stack.name);
         let dockerfile = render(templates, &project.settings, stack, pins)?;
         let used: BTreeSet<String> = templates.used_by(stack, project.settings.ca_bundle.is_some());
@@ -101,6 +115,7 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
             templates: template_digests.clone(),
             files: &file_map,
             pins,
+            helper,
         };
         let key_bytes = serde_json::to_vec(&key).expect("a build key always serialises");
         let hash = format!("sha256:{}", hex::encode(Sha256::digest(&key_bytes)));
@@ -125,6 +140,9 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         }
         for (p, v) in pins {
             inputs.insert(format!("pin:{p}"), v.clone());
+        }
+        for (f, d) in helper {
+            inputs.insert(format!("helper:{f}"), d.clone());
         }
         out.insert(stack.name.clone(), Prepared { name: stack.name.clone(), dockerfile, context: files, hash, inputs });
     }

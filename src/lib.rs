@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod hash;
+pub mod helper;
 mod load;
 pub mod lock;
 mod matrix;

@@ -49,6 +49,8 @@ pub enum Reason {
     FileRemoved { path: String },
     /// A pinned Debian package version changed.
     PinChanged { package: String, from: Option<String>, to: Option<String> },
+    /// A source file of the bundled `ferrostack-media` helper changed.
+    HelperChanged { path: String },
     /// The parent stack is being rebuilt.
     ParentRebuilt { parent: String },
     /// The rendered Dockerfile changed for another reason (settings, ferrostack itself).
@@ -70,12 +72,15 @@ impl fmt::Display for Reason {
             Reason::FileChanged { path } => write!(f, "file `{path}` changed"),
             Reason::FileAdded { path } => write!(f, "file `{path}` added"),
             Reason::FileRemoved { path } => write!(f, "file `{path}` removed"),
+            Reason::PinChanged { package, from: Some(from), to: Some(to) } if from == to => write!(f, "{package} {to} (now pinned)"),
             Reason::PinChanged { package, from, to } => write!(
                 f,
                 "{package} {} → {}",
                 from.as_deref().unwrap_or("(unpinned)"),
                 to.as_deref().unwrap_or("(unpinned)")
             ),
+            Reason::HelperChanged { path } if path.ends_with(" files") => write!(f, "media helper sources changed ({path})"),
+            Reason::HelperChanged { path } => write!(f, "media helper source `{path}` changed"),
             Reason::ParentRebuilt { parent } => write!(f, "parent `{parent}` rebuilt"),
             Reason::DockerfileChanged => write!(f, "Dockerfile changed"),
             Reason::HashChanged => write!(f, "hash changed"),
@@ -116,7 +121,14 @@ impl Plan {
             match (lock, entry) {
                 (None, _) => reasons.push(Reason::NotInLock),
                 (Some(_), None) => reasons.push(Reason::NewStack),
-                (Some(_), Some(e)) if e.hash != p.hash => reasons.extend(diff_inputs(&e.inputs, &p.inputs)),
+                (Some(_), Some(e)) if e.hash != p.hash => reasons.extend(diff_inputs(&e.inputs, &p.inputs).into_iter().map(|r| match r {
+                    // Built before it was pinned: the version the build recorded is the "from".
+                    Reason::PinChanged { package, from: None, to } => {
+                        let from = e.packages.get(&package).cloned();
+                        Reason::PinChanged { package, from, to }
+                    }
+                    r => r,
+                })),
                 _ => {}
             }
             if let Some(parent) = stack.parent() {
@@ -232,11 +244,19 @@ fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -
                 (_, None) => Reason::FileRemoved { path },
                 _ => Reason::FileChanged { path },
             });
+        } else if let Some(h) = k.strip_prefix("helper:") {
+            reasons.push(Reason::HelperChanged { path: h.to_string() });
         } else if k.as_str() == "parent" {
             reasons.push(Reason::ParentRebuilt { parent: String::new() });
         } else if let Some(p) = k.strip_prefix("pin:") {
             reasons.push(Reason::PinChanged { package: p.to_string(), from: o.cloned(), to: n.cloned() });
         }
+    }
+    // Many helper files at once (a new helper, a dependency bump) read as one reason.
+    let helper_changes = reasons.iter().filter(|r| matches!(r, Reason::HelperChanged { .. })).count();
+    if helper_changes > 3 {
+        reasons.retain(|r| !matches!(r, Reason::HelperChanged { .. }));
+        reasons.push(Reason::HelperChanged { path: format!("{helper_changes} files") });
     }
     let explained = !reasons.is_empty();
     if !explained && changed("dockerfile") {

@@ -17,11 +17,14 @@ pub struct Settings {
     pub repository: String,
     /// A CA bundle the images trust (for TLS-intercepting proxies); its bytes are hashed.
     pub ca_bundle: Option<PathBuf>,
+    /// The `ferrostack-media` crate bundled into `[ffmpeg] helper = true` stacks (default
+    /// `crates/media` under the project root, when present).
+    pub media_crate: Option<PathBuf>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { repository: "ferrostack".to_string(), ca_bundle: None }
+        Settings { repository: "ferrostack".to_string(), ca_bundle: None, media_crate: None }
     }
 }
 
@@ -37,6 +40,7 @@ struct SettingsFile {
 #[serde(deny_unknown_fields)]
 struct BuildSection {
     ca_bundle: Option<PathBuf>,
+    media_crate: Option<PathBuf>,
 }
 
 /// A project: a directory holding `stacks/`, optionally `templates/` and `ferrostack.toml`.
@@ -58,17 +62,24 @@ impl Project {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
-                help: Some("keys: `repository`, `[build] ca_bundle`".into()),
+                help: Some("keys: `repository`, `[build] ca_bundle`, `[build] media_crate`".into()),
             })?;
             if let Some(r) = file.repository {
                 settings.repository = r;
             }
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
+            settings.media_crate = file.build.media_crate.map(|p| root.join(p));
         }
         if let Ok(r) = std::env::var("FERROSTACK_REPOSITORY") {
             if !r.is_empty() {
                 settings.repository = r;
             }
+        }
+        if settings.media_crate.is_none() && root.join("crates/media/Cargo.toml").is_file() {
+            settings.media_crate = Some(root.join("crates/media"));
+        }
+        if let Ok(m) = std::env::var("FERROSTACK_MEDIA_CRATE") {
+            settings.media_crate = if m.is_empty() { None } else { Some(PathBuf::from(m)) };
         }
         if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
             settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };

@@ -2,6 +2,10 @@
 //! grandchild, under a test-only repository, removed at the end. One test walks the whole story
 //! in order, because bootstrapping a base takes minutes and every step builds on the previous.
 
+mod common;
+
+use common::{stderr, stdout};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -32,14 +36,6 @@ impl Drop for Project {
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn bin() -> PathBuf {

@@ -1,23 +1,14 @@
 //! Hash properties: stable across runs and checkout paths; a one-byte change to each kind of
 //! input changes exactly the expected stacks.
 
+mod common;
+
+use common::copy_dir;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ferrostack::{Project, Session};
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(from).unwrap();
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -161,4 +152,45 @@ fn ca_bundle_setting_changes_root_and_everything_below() {
     let root_stack = &session.prepare(&["root".into()]).unwrap()["root"];
     assert!(root_stack.dockerfile.contains("COPY ferrostack-ca.crt /etc/ferrostack/ca-bundle.crt"));
     assert!(root_stack.context.iter().any(|f| f.rel == "ferrostack-ca.crt"));
+}
+
+/// The bundled catalogue with a private copy of the media crate.
+fn bundled_with_media_copy() -> (tempfile::TempDir, PathBuf) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    copy_dir(&repo.join("stacks"), &root.join("stacks"));
+    for entry in walkdir::WalkDir::new(repo.join("crates/media")).into_iter().filter_entry(|e| e.file_name() != "target") {
+        let entry = entry.unwrap();
+        let dest = root.join("media").join(entry.path().strip_prefix(repo.join("crates/media")).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+    std::fs::write(root.join("ferrostack.toml"), "[build]\nmedia_crate = \"media\"\n").unwrap();
+    (tmp, root)
+}
+
+#[test]
+fn media_crate_change_rebuilds_only_the_ffmpeg_stack() {
+    let (_t, root) = bundled_with_media_copy();
+    let before = hashes(&root);
+    assert!(before.contains_key("ffmpeg"));
+    edit(&root.join("media/src/lib.rs"), |t| t + "\n// one more line\n");
+    assert_eq!(changed(&before, &hashes(&root)), set(&["ffmpeg"]));
+}
+
+#[test]
+fn helper_against_another_ffmpeg_is_a_plan_time_error() {
+    let (_t, root) = bundled_with_media_copy();
+    // trixie ships FFmpeg 7.1; this machine's headers (Debian 12) are FFmpeg 5.1.
+    std::fs::write(root.join("stacks/ffmpeg-next.toml"), "name = \"ffmpeg-trixie\"\nfrom = \"base-trixie\"\n[ffmpeg]\nhelper = true\n").unwrap();
+    let session = Session::open(Project::open(&root).unwrap()).unwrap();
+    let err = session.prepare(&[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("stack `ffmpeg-trixie`"), "{text}");
+    assert!(text.contains("FFmpeg 7.1"), "{text}");
+    assert_eq!(err.exit_code(), 2);
 }

@@ -7,7 +7,9 @@ use ferrostack::{Project, Session};
 
 fn bundled() -> Session {
     let mut project = Project::open(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    project.settings = ferrostack::Settings::default();
+    // Environment overrides must not leak into the snapshots; the media crate stays.
+    project.settings.repository = ferrostack::Settings::default().repository;
+    project.settings.ca_bundle = None;
     Session::open(project).unwrap()
 }
 

@@ -76,6 +76,10 @@ struct Job {
     entry: LockEntry,
     parent_image: Option<String>,
     repository: String,
+    /// The media helper binary, built once per run for every stack that bundles it.
+    helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>>,
+    media_crate: Option<PathBuf>,
+    target_dir: PathBuf,
     /// Tag as soon as the checks pass (otherwise the scheduler promotes at the end).
     tag: bool,
     state_dir: PathBuf,
@@ -137,6 +141,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     };
     let weights: HashMap<String, usize> = waiting.iter().map(|n| (n.clone(), weight(n))).collect();
     waiting.sort_by_key(|n| std::cmp::Reverse(weights[n]));
+    let helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>> = Arc::new(tokio::sync::OnceCell::new());
     let mut running: JoinSet<(String, std::result::Result<Finished, Failure>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
     let jobs = options.jobs.max(1);
@@ -174,6 +179,9 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     stack,
                     repository: session.project.settings.repository.clone(),
                     tag: options.promote == Promote::Each,
+                    helper: Arc::clone(&helper),
+                    media_crate: session.project.settings.media_crate.clone(),
+                    target_dir: session.project.root.join("target"),
                     state_dir: state_dir.clone(),
                     cancel: cancel.clone(),
                     report: Arc::clone(&report),
@@ -377,6 +385,21 @@ impl Job {
             })
             .filter(|f| !f.source.as_os_str().is_empty())
             .collect();
+        if self.stack.ffmpeg.as_ref().is_some_and(|f| f.helper) {
+            let crate_dir = self.media_crate.clone().ok_or_else(|| "the `ferrostack-media` sources are not found".to_string())?;
+            let target = self.target_dir.clone();
+            let bin = self
+                .helper
+                .get_or_init(|| async move {
+                    let mut lines = Vec::new();
+                    let r = crate::helper::build(&crate_dir, &target, &mut |l: &str| lines.push(l.to_string())).await;
+                    r.map_err(|e| format!("{e}\n{}", lines.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n")))
+                })
+                .await
+                .clone()?;
+            log.line(&format!("bundling {}", bin.display()));
+            context.push(engine::ContextFile { path: PathBuf::from(crate::helper::HELPER_FILE), source: bin, mode: Some(0o755) });
+        }
         let mut build_args = BTreeMap::from([("FERROSTACK_HASH".to_string(), self.prepared.hash.clone())]);
         let mut scratch: Option<tempfile::TempDir> = None;
         match &self.stack.origin {
