@@ -86,8 +86,14 @@ fn stacks_with(out: &Output, include_found: bool) -> Vec<String> {
         .collect()
 }
 
-fn containers() -> usize {
-    stdout(&docker(&["ps", "-a", "-q"])).lines().count()
+/// Containers made from the test's base image or anything built on it (other work on the same
+/// engine does not count).
+fn containers(p: &Project) -> usize {
+    let out = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={}:base", p.repo)]);
+    if !out.status.success() {
+        return 0; // the base image does not exist yet
+    }
+    stdout(&out).lines().count()
 }
 
 fn lock_text(p: &Project) -> String {
@@ -97,7 +103,7 @@ fn lock_text(p: &Project) -> String {
 #[test]
 fn build_story_against_the_real_engine() {
     let p = project();
-    let before_containers = containers();
+    let before_containers = 0;
 
     // 1. A full build: every image exists with its labels and tags.
     let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
@@ -156,9 +162,30 @@ fn build_story_against_the_real_engine() {
     assert!(err.contains("gamma: skipped (parent `alpha` did not build)"), "{err}");
     assert!(err.contains("echo broken"), "the failed step's log tail is shown: {err}");
     assert!(p.root.join("target/ferrostack/logs/alpha.log").is_file());
-    assert_eq!(containers(), before_containers, "no container left behind");
+    assert_eq!(containers(&p), before_containers, "no container left behind");
 
-    // 6. A build killed half-way leaves images.lock parseable; a rerun completes.
+    // 6a. SIGTERM half-way: scheduling stops, the running build is cancelled and its container
+    // removed, the lock stays parseable, and the exit is non-zero.
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 30 && echo alpha-term > /alpha.txt\"\n");
+    let child = Command::new(bin())
+        .env("FERROSTACK_REPOSITORY", &p.repo)
+        .arg("-C")
+        .arg(&p.root)
+        .args(["build", "--progress", "plain"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let _: toml::Value = toml::from_str(&lock_text(&p)).expect("lock parseable after SIGTERM");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(containers(&p), before_containers, "the cancelled build left no container");
+
+    // 6b. A build killed half-way leaves images.lock parseable; a rerun completes.
     write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 20 && echo alpha3 > /alpha.txt\"\n");
     let mut child = Command::new(bin())
         .env("FERROSTACK_REPOSITORY", &p.repo)
@@ -199,7 +226,7 @@ fn build_story_against_the_real_engine() {
     assert!(waited, "one run waited for the other");
     let _: toml::Value = toml::from_str(&lock_text(&p)).unwrap();
     assert_eq!(ferrostack(&p, &["plan", "--locked"]).status.code(), Some(0));
-    assert_eq!(containers(), before_containers, "no container left behind");
+    assert_eq!(containers(&p), before_containers, "no container left behind");
 
     // 8. Promotion all-or-nothing: one failing stack moves no tag and leaves the lock alone;
     // the report says what happened.
@@ -256,7 +283,7 @@ fn build_story_against_the_real_engine() {
     let oom = run(&["beta", "--memory", "32m", "--", "sh", "-c", "head -c 300m /dev/zero | tail"]);
     assert_eq!(oom.status.code(), Some(137), "{}", stderr(&oom));
     assert!(stderr(&oom).contains("ran out of memory"));
-    assert_eq!(containers(), before_containers, "no container left behind by `run`");
+    assert_eq!(containers(&p), before_containers, "no container left behind by `run`");
     // The images are removed when `p` drops.
 }
 
