@@ -241,15 +241,34 @@ pub struct PinNotOffered {
 }
 
 impl PinNotOffered {
-    /// Finds apt's `E: Version 'X' for 'pkg' was not found` in a build log.
+    /// Finds apt's `E: Version 'X' for 'pkg' was not found` in a build log (the classic
+    /// builder colours a step's stderr, so colour codes are dropped first).
     pub fn find(log: &str) -> Option<PinNotOffered> {
-        log.lines().find_map(|line| {
+        strip_colours(log).lines().find_map(|line| {
             let rest = line.trim().strip_prefix("E: Version '")?;
             let (version, rest) = rest.split_once("' for '")?;
             let (package, _) = rest.split_once("' was not found")?;
             Some(PinNotOffered { package: package.to_string(), version: version.to_string() })
         })
     }
+}
+
+/// `text` without ANSI SGR sequences (`ESC [ ... m`).
+fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -272,6 +291,9 @@ mod tests {
             "the mirror no longer offers pinned `jq` version `1.5+dfsg-2`; run `ferrostack update` to move the pin"
         );
         assert_eq!(PinNotOffered::find("E: Unable to locate package jq"), None);
+        // As the classic builder streams it: stderr in red.
+        let coloured = "   \u{1b}[91mE\u{1b}[0m\u{1b}[91m: \u{1b}[0m\u{1b}[91mVersion '1.5+dfsg-2' for 'jq' was not found\u{1b}[0m\u{1b}[91m\n";
+        assert_eq!(PinNotOffered::find(coloured), Some(found));
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! `ferrostack update` against the real Docker engine and Debian's mirror: a bootstrapped
+//! base and a child installing `jq`, under a test-only repository, removed at the end. One
+//! test walks the story in order, because bootstrapping the base takes minutes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// bookworm never had this jq (it is buster's): the mirror cannot offer it.
+const NOT_OFFERED: &str = "1.5+dfsg-2";
+
+struct Project {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    repo: String,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Untag this test's references (an image shared with another run keeps its other
+        // tags), then remove untagged leftovers of this test's stacks.
+        let out = docker(&["images", "--filter", &format!("reference={}", self.repo), "--format", "{{.Repository}}:{{.Tag}}"]);
+        for reference in stdout(&out).lines() {
+            let _ = docker(&["rmi", reference]);
+        }
+        for stack in ["base", "tool"] {
+            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
+            for id in stdout(&out).lines() {
+                let _ = docker(&["rmi", id]);
+            }
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ferrostack(p: &Project, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrostack"))
+        .env("FERROSTACK_REPOSITORY", &p.repo)
+        .env_remove("FERROSTACK_CA_BUNDLE")
+        .arg("-C")
+        .arg(&p.root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn project() -> Project {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("catalogue");
+    // The same base as tests/build_engine.rs: same hash, so a base left in the engine is reused.
+    write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
+    write(&root, "stacks/tool.toml", "name = \"tool\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
+    let repo = format!("ferrostack-test-upd-{}", std::process::id());
+    Project { _tmp: tmp, root, repo }
+}
+
+fn lock(p: &Project) -> toml::Value {
+    toml::from_str(&std::fs::read_to_string(p.root.join("images.lock")).unwrap()).unwrap()
+}
+
+fn lock_text(p: &Project) -> String {
+    std::fs::read_to_string(p.root.join("images.lock")).unwrap()
+}
+
+/// Sets `tool`'s jq pin; with `as_built`, also its recorded `pin:jq` input, as if the last
+/// build had installed that pin.
+fn pin_jq(p: &Project, version: &str, as_built: bool) {
+    let mut lock = lock(p);
+    let tool = lock["stacks"]["tool"].as_table_mut().unwrap();
+    let mut pins = toml::Table::new();
+    pins.insert("jq".into(), toml::Value::String(version.into()));
+    tool.insert("pins".into(), toml::Value::Table(pins));
+    if as_built {
+        tool["inputs"].as_table_mut().unwrap().insert("pin:jq".into(), toml::Value::String(version.into()));
+    }
+    std::fs::write(p.root.join("images.lock"), toml::to_string(&lock).unwrap()).unwrap();
+}
+
+fn tool_str(lock: &toml::Value, table: &str) -> Option<String> {
+    lock["stacks"]["tool"].get(table).and_then(|t| t.get("jq")).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+#[test]
+fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
+    let p = project();
+
+    // 1. Build unpinned: the lock records the jq the mirror gave.
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let candidate = tool_str(&lock(&p), "packages").expect("jq's version recorded");
+
+    // 2. A pin the mirror does not offer: the build fails, naming the package, the version
+    //    and the way out.
+    pin_jq(&p, NOT_OFFERED, false);
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let expected = format!("the mirror no longer offers pinned `jq` version `{NOT_OFFERED}`; run `ferrostack update` to move the pin");
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // 3. An old pin, as if the last build had installed it. (Pinning an older jq the mirror
+    //    still offers is no way to make one: its dependency `libjq1 (= version)` floats to
+    //    the newest and apt refuses the mix.)
+    pin_jq(&p, NOT_OFFERED, true);
+    let old = NOT_OFFERED;
+    let change = format!("jq {old} → {candidate}");
+
+    // 4. `update --locked` fails with the change and writes nothing.
+    let before = lock_text(&p);
+    let out = ferrostack(&p, &["--locked", "update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("tool: {change}")), "{}", stderr(&out));
+    assert_eq!(lock_text(&p), before);
+
+    // 5. `update` moves the pin to today's candidate; only pins change.
+    let out = ferrostack(&p, &["update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("tool: {change}\n"));
+    let after = lock(&p);
+    assert_eq!(tool_str(&after, "pins"), Some(candidate.clone()));
+    assert_eq!(after["stacks"]["tool"]["hash"], toml::from_str::<toml::Value>(&before).unwrap()["stacks"]["tool"]["hash"]);
+
+    // 6. The plan says why `tool` rebuilds: the package and both versions.
+    let out = ferrostack(&p, &["plan", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.lines().any(|l| l.starts_with("up-to-date base")), "{plan}");
+    assert!(plan.lines().any(|l| l.starts_with("build      tool")), "{plan}");
+    assert!(plan.contains(&format!("- {change}\n")), "{plan}");
+
+    // 7. Building from the lock installs the pinned version; then nothing moves.
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(tool_str(&lock(&p), "packages"), Some(candidate));
+    let out = ferrostack(&p, &["update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "no changes\n");
+    let out = ferrostack(&p, &["--locked", "update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
