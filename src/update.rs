@@ -58,6 +58,8 @@ pub struct UpdateReport {
     /// Stacks or packages left alone (no lock entry yet, no candidate on the mirror, a pin
     /// dropped because the stack no longer installs the package).
     pub notes: Vec<UpdateNote>,
+    /// The lock's pins differ from what the mirror offers (moved, new or dropped pins).
+    pub would_change: bool,
     /// The lock was rewritten.
     pub written: bool,
 }
@@ -70,7 +72,7 @@ type NewPins = BTreeMap<String, BTreeMap<String, String>>;
 /// `plan` sees the pin inputs differ.
 pub async fn update(session: &Session, names: &[String], cancel: &CancellationToken) -> Result<UpdateReport> {
     let (mut report, pins) = check(session, names, cancel).await?;
-    if report.changes.is_empty() && !pins.iter().any(|(s, p)| pins_differ(session, s, p)) {
+    if !report.would_change {
         return Ok(report);
     }
     let _guard = LockGuard::acquire(&session.project.state_dir().join("lock"), true)?;
@@ -141,6 +143,7 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         }
         new_pins.insert(stack.name.clone(), pins);
     }
+    report.would_change = !report.changes.is_empty() || new_pins.iter().any(|(s, p)| pins_differ(session, s, p));
     Ok((report, new_pins))
 }
 

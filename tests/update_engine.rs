@@ -152,4 +152,17 @@ fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
     assert_eq!(stdout(&out), "no changes\n");
     let out = ferrostack(&p, &["--locked", "update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // 8. A pin for a package the stack no longer installs is dropped (`--locked` says so).
+    let mut with_stale = lock(&p);
+    let mut pins = toml::Table::new();
+    pins.insert("curl".into(), toml::Value::String("7.88.1-10+deb12u1".into()));
+    with_stale["stacks"]["base"].as_table_mut().unwrap().insert("pins".into(), toml::Value::Table(pins));
+    std::fs::write(p.root.join("images.lock"), toml::to_string(&with_stale).unwrap()).unwrap();
+    let out = ferrostack(&p, &["--locked", "update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("base: pin `curl` dropped"), "{}", stderr(&out));
+    let out = ferrostack(&p, &["update"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(lock(&p)["stacks"]["base"].get("pins").is_none(), "{}", lock_text(&p));
 }

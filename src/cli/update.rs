@@ -24,8 +24,10 @@ pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool
     for note in &report.notes {
         eprintln!("note: {}: {}", note.stack, note.message);
     }
-    if locked && !report.changes.is_empty() {
-        return Err(Error::LockWouldChange { reasons: report.changes.iter().map(|c| format!("  {c}")).collect() });
+    if locked && report.would_change {
+        let mut reasons: Vec<String> = report.changes.iter().map(|c| format!("  {c}")).collect();
+        reasons.extend(report.notes.iter().filter(|n| n.message.starts_with("pin ")).map(|n| format!("  {}: {}", n.stack, n.message)));
+        return Err(Error::LockWouldChange { reasons });
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report).expect("an update report serialises"));
