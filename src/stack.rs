@@ -149,6 +149,29 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The Debian packages the stack asks for itself, as written (`pkg` or `pkg=version`):
+    /// system packages, runtimes, FFmpeg, Composer and `apt` steps, sorted, without repeats.
+    pub fn apt_packages(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.packages.iter().map(String::as_str).collect();
+        for r in &self.runtimes {
+            out.extend(r.packages.iter().map(String::as_str));
+        }
+        if self.ffmpeg.is_some() {
+            out.push("ffmpeg");
+        }
+        if self.composer.is_some() {
+            out.push("composer");
+        }
+        for s in &self.steps {
+            if let Step::Apt { packages } = s {
+                out.extend(packages.iter().map(String::as_str));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The parent stack's name, if the origin is a stack.
     pub fn parent(&self) -> Option<&str> {
         match &self.origin {

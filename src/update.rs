@@ -14,7 +14,7 @@ use crate::engine::{CancellationToken, Engine, RunRequest};
 use crate::error::{Error, Result};
 use crate::lock::{LockGuard, Lockfile};
 use crate::session::Session;
-use crate::stack::{Origin, Stack, Step};
+use crate::stack::{Origin, Stack};
 
 /// How long one stack's `apt-get update` + `apt-cache policy` may take.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -155,27 +155,8 @@ fn pins_differ(session: &Session, stack: &str, pins: &BTreeMap<String, String>) 
 /// system packages, runtimes, FFmpeg, Composer, apt steps. Packages the definition already
 /// pins itself (`pkg=version`) are left to it.
 pub(crate) fn pinnable_packages(stack: &Stack) -> Vec<String> {
-    let mut out: Vec<&String> = stack.packages.iter().collect();
-    for r in &stack.runtimes {
-        out.extend(&r.packages);
-    }
-    let ffmpeg = "ffmpeg".to_string();
-    let composer = "composer".to_string();
-    if stack.ffmpeg.is_some() {
-        out.push(&ffmpeg);
-    }
-    if stack.composer.is_some() {
-        out.push(&composer);
-    }
-    for s in &stack.steps {
-        if let Step::Apt { packages } = s {
-            out.extend(packages);
-        }
-    }
-    let mut out: Vec<String> = out.into_iter().filter(|p| !p.contains('=')).cloned().collect();
-    out.sort();
-    out.dedup();
-    out
+    // A package the definition pins itself (`pkg=version`) is not the lock's to move.
+    stack.apt_packages().into_iter().filter(|p| !p.contains('=')).map(str::to_string).collect()
 }
 
 /// The image whose apt sources answer for `stack`: its parent's built image; for a root

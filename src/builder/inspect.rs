@@ -5,28 +5,11 @@ use std::time::Duration;
 
 use crate::engine::{CancellationToken, Engine, EngineError, RunRequest};
 use crate::lock::LockEntry;
-use crate::stack::{Stack, Step};
+use crate::stack::Stack;
 
-/// The Debian packages a stack asks for itself (system packages, runtimes, FFmpeg, Composer,
-/// apt steps), without version suffixes.
+/// The Debian packages a stack asks for itself, without version suffixes.
 pub(crate) fn direct_packages(stack: &Stack) -> Vec<String> {
-    let mut out: Vec<String> = stack.packages.clone();
-    for r in &stack.runtimes {
-        out.extend(r.packages.iter().cloned());
-    }
-    if stack.ffmpeg.is_some() {
-        out.push("ffmpeg".into());
-    }
-    if stack.composer.is_some() {
-        out.push("composer".into());
-    }
-    for s in &stack.steps {
-        if let Step::Apt { packages } = s {
-            out.extend(packages.iter().cloned());
-        }
-    }
-    let mut out: Vec<String> = out.into_iter().map(|p| p.split('=').next().unwrap_or(&p).to_string()).collect();
-    out.sort();
+    let mut out: Vec<String> = stack.apt_packages().into_iter().map(|p| p.split('=').next().unwrap_or(p).to_string()).collect();
     out.dedup();
     out
 }
