@@ -98,3 +98,59 @@ fn video_only_input_to_audio_format() {
     let err = transcode_err(&input, &dir.path().join("out.mp3"));
     assert!(matches!(err, MediaError::MissingStream { kind: "audio", .. }), "{err:?}");
 }
+
+/// Every task, on every bad input: a typed error, and nothing at OUT.
+#[test]
+fn every_task_rejects_every_bad_input() {
+    use ferrostack_media::{
+        normalize, resize, sprite, thumbnail, thumbnails, NormalizeOptions, ResizeOptions, SpriteOptions, ThumbnailOptions,
+        ThumbnailsOptions,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let full = Media::av().h264_aac().write(&dir.path().join("full.mp4"));
+    let data = std::fs::read(&full).unwrap();
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let text = dir.path().join("text.mp4");
+    std::fs::write(&text, "hello\n".repeat(100)).unwrap();
+    let missing = dir.path().join("missing.mp4");
+
+    let m = &mut Monitor::new();
+    for input in [&empty, &cut, &text, &missing] {
+        let out = |ext: &str| dir.path().join(format!("out.{ext}"));
+        let errors = [
+            probe(input).map(|_| ()),
+            resize(input, &out("mp4"), &ResizeOptions { width: Some(100), ..Default::default() }, m).map(|_| ()),
+            normalize(input, &out("m4a"), &NormalizeOptions::default(), m).map(|_| ()),
+            thumbnail(input, &out("jpg"), &ThumbnailOptions::default(), m).map(|_| ()),
+            thumbnails(input, &out("d"), &ThumbnailsOptions { every: Some(1.0), ..Default::default() }, m).map(|_| ()),
+            sprite(input, &out("png"), &SpriteOptions { every: Some(1.0), columns: Some(2), width: None }, m).map(|_| ()),
+        ];
+        for (i, r) in errors.into_iter().enumerate() {
+            let err = r.expect_err("bad input must fail");
+            let expected = if input == &missing { "input_not_found" } else { "invalid_input" };
+            assert_eq!(err.kind(), expected, "task {i} on {}: {err:?}", input.display());
+            assert!(!err.retryable());
+        }
+    }
+    assert_eq!(common::files_in(dir.path()), ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]);
+
+    // Unwritable output directory, for every task that writes.
+    let nowhere = dir.path().join("full.mp4/sub");
+    let errors = [
+        resize(&full, &nowhere.join("o.mp4"), &ResizeOptions { width: Some(100), ..Default::default() }, m).map(|_| ()),
+        normalize(&full, &nowhere.join("o.m4a"), &NormalizeOptions::default(), m).map(|_| ()),
+        thumbnail(&full, &nowhere.join("o.jpg"), &ThumbnailOptions::default(), m).map(|_| ()),
+        thumbnails(&full, &nowhere, &ThumbnailsOptions { every: Some(1.0), ..Default::default() }, m).map(|_| ()),
+        sprite(&full, &nowhere.join("o.png"), &SpriteOptions { every: Some(1.0), columns: Some(2), width: None }, m).map(|_| ()),
+    ];
+    for (i, r) in errors.into_iter().enumerate() {
+        let err = r.expect_err("unwritable output must fail");
+        assert_eq!(err.kind(), "io", "task {i}: {err:?}");
+        assert!(err.to_string().contains("full.mp4"), "names the path: {err}");
+    }
+    assert_eq!(common::files_in(dir.path()), ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]);
+}

@@ -115,3 +115,20 @@ fn crop_then_aspect() {
     assert!(err.is_usage(), "{err:?}");
     assert!(!dir.path().join("bad.mp4").exists());
 }
+
+#[test]
+fn odd_sized_input_gives_even_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0")
+        .args(&["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv444p", "-c:a", "libopus"])
+        .write(&dir.path().join("odd.webm"));
+    let out = dir.path().join("out.mp4");
+    let report = resize(&input, &out, &ResizeOptions { width: Some(201), ..Default::default() }, &mut Monitor::new()).unwrap();
+    let p = ffprobe(&out);
+    // 321x241 scaled to 201 wide is 201x150.9: both rounded down to even for 4:2:0.
+    assert_eq!(size(&p), (200, 150));
+    assert_eq!(stream(&p, "video").unwrap()["pix_fmt"], "yuv420p");
+    assert_eq!(report.streams.len(), 2);
+    assert!(stream(&p, "audio").is_some());
+}
