@@ -316,9 +316,12 @@ impl Transcoder {
             if let Some(b) = spec.bit_rate {
                 enc.set_bit_rate(b as usize);
             }
+            // Closed GOPs, as the ffmpeg CLI gets from x264: every key frame is a clean seek point.
+            let mut flags = codec::Flags::CLOSED_GOP;
             if global_header {
-                enc.set_flags(codec::Flags::GLOBAL_HEADER);
+                flags |= codec::Flags::GLOBAL_HEADER;
             }
+            enc.set_flags(flags);
             enc.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, ..Default::default() });
             let opened = enc.open_with(options(spec)).map_err(|e| MediaError::ffmpeg("open the video encoder for", output, e))?;
             sink_tb = sf.time_base;
