@@ -3,9 +3,9 @@ use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::sync::Once;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
 use ffmpeg::{filter, format, Rational};
+use ffmpeg_next as ffmpeg;
 
 use crate::MediaError;
 
@@ -23,26 +23,41 @@ pub(crate) fn init() {
 pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaError> {
     init();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => MediaError::InputNotFound { path: path.to_owned() },
+        std::io::ErrorKind::NotFound => MediaError::InputNotFound {
+            path: path.to_owned(),
+        },
         _ => MediaError::io(path, e),
     })?;
     if meta.is_dir() {
-        return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "it is a directory".into() });
+        return Err(MediaError::InvalidInput {
+            path: path.to_owned(),
+            reason: "it is a directory".into(),
+        });
     }
     if meta.len() == 0 {
-        return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "the file is empty".into() });
+        return Err(MediaError::InvalidInput {
+            path: path.to_owned(),
+            reason: "the file is empty".into(),
+        });
     }
     match format::input(&path) {
         Ok(ictx) => {
             if ictx.nb_streams() == 0 {
-                return Err(MediaError::InvalidInput { path: path.to_owned(), reason: "no audio or video streams".into() });
+                return Err(MediaError::InvalidInput {
+                    path: path.to_owned(),
+                    reason: "no audio or video streams".into(),
+                });
             }
             Ok(ictx)
         }
-        Err(ffmpeg::Error::Other { errno }) if errno == 13 => {
-            Err(MediaError::io(path, std::io::Error::from_raw_os_error(errno)))
-        }
-        Err(e) => Err(MediaError::InvalidInput { path: path.to_owned(), reason: e.to_string() }),
+        Err(ffmpeg::Error::Other { errno }) if errno == 13 => Err(MediaError::io(
+            path,
+            std::io::Error::from_raw_os_error(errno),
+        )),
+        Err(e) => Err(MediaError::InvalidInput {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -91,7 +106,10 @@ unsafe fn describe_layout(layout: *const ffi::AVChannelLayout) -> Option<String>
 }
 
 /// Sets an encoder's channel layout from a layout string (`stereo`, `5.1`).
-pub(crate) fn set_encoder_layout(enc: &mut ffmpeg::codec::encoder::audio::Audio, layout: &str) -> Result<(), ffmpeg::Error> {
+pub(crate) fn set_encoder_layout(
+    enc: &mut ffmpeg::codec::encoder::audio::Audio,
+    layout: &str,
+) -> Result<(), ffmpeg::Error> {
     let c = CString::new(layout).map_err(|_| ffmpeg::Error::InvalidData)?;
     // SAFETY: the context pointer is valid and owned by `enc`; the old layout is released first.
     unsafe {
@@ -163,7 +181,9 @@ pub(crate) fn sink_format(ctx: &mut filter::Context) -> SinkFormat {
 /// The display rotation a player applies, clockwise degrees in [0, 360), from a display matrix.
 pub(crate) fn stream_rotation(stream: &format::stream::Stream) -> Option<f64> {
     for sd in stream.side_data() {
-        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
+            && sd.data().len() >= 36
+        {
             // SAFETY: a display matrix is nine int32 values; we checked the length.
             let r = unsafe { ffi::av_display_rotation_get(sd.data().as_ptr() as *const i32) };
             if r.is_nan() {
@@ -177,7 +197,10 @@ pub(crate) fn stream_rotation(stream: &format::stream::Stream) -> Option<f64> {
 }
 
 /// Copies the display matrix (rotation) of `from` onto the output stream `to`.
-pub(crate) fn copy_display_matrix(from: &format::stream::Stream, to: &mut format::stream::StreamMut) {
+pub(crate) fn copy_display_matrix(
+    from: &format::stream::Stream,
+    to: &mut format::stream::StreamMut,
+) {
     for sd in from.side_data() {
         if sd.kind() != ffmpeg::codec::packet::side_data::Type::DisplayMatrix {
             continue;
@@ -202,7 +225,11 @@ pub(crate) fn copy_display_matrix(from: &format::stream::Stream, to: &mut format
                     data.len(),
                     0,
                 );
-                if sd.is_null() { std::ptr::null_mut() } else { (*sd).data }
+                if sd.is_null() {
+                    std::ptr::null_mut()
+                } else {
+                    (*sd).data
+                }
             };
             if !dst.is_null() {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
@@ -273,9 +300,18 @@ pub(crate) fn sample_format_name(fmt: i32) -> Option<String> {
 pub(crate) fn stream_sar(stream: &format::stream::Stream) -> Rational {
     // SAFETY: av_guess_sample_aspect_ratio only reads the stream and its codecpar (format may be NULL).
     let r: Rational = unsafe {
-        ffi::av_guess_sample_aspect_ratio(std::ptr::null_mut(), stream.as_ptr() as *mut _, std::ptr::null_mut()).into()
+        ffi::av_guess_sample_aspect_ratio(
+            std::ptr::null_mut(),
+            stream.as_ptr() as *mut _,
+            std::ptr::null_mut(),
+        )
+        .into()
     };
-    if r.numerator() > 0 && r.denominator() > 0 { r } else { Rational(1, 1) }
+    if r.numerator() > 0 && r.denominator() > 0 {
+        r
+    } else {
+        Rational(1, 1)
+    }
 }
 
 /// Sets the container-level sample aspect ratio of an output stream.
@@ -286,7 +322,9 @@ pub(crate) fn set_stream_sar(stream: &mut format::stream::StreamMut, sar: Ration
 
 /// Whether the muxer can store `id` without re-encoding (FFmpeg's own compatibility table).
 pub(crate) fn muxer_accepts(muxer: &str, id: ffmpeg::codec::Id) -> bool {
-    let Ok(name) = CString::new(muxer) else { return false };
+    let Ok(name) = CString::new(muxer) else {
+        return false;
+    };
     // SAFETY: av_guess_format returns a static muxer description or NULL.
     unsafe {
         let fmt = ffi::av_guess_format(name.as_ptr(), std::ptr::null(), std::ptr::null());

@@ -108,7 +108,11 @@ impl NormalizeArgs {
             dual_mono: self.dual_mono,
             preset: self.preset,
             audio_codec: self.audio_codec.clone(),
-            audio_bitrate: self.audio_bitrate.as_deref().map(|b| media::parse_bitrate("--audio-bitrate", b)).transpose()?,
+            audio_bitrate: self
+                .audio_bitrate
+                .as_deref()
+                .map(|b| media::parse_bitrate("--audio-bitrate", b))
+                .transpose()?,
         })
     }
 }
@@ -191,10 +195,26 @@ impl TranscodeArgs {
             video_codec: self.video_codec.clone(),
             audio_codec: self.audio_codec.clone(),
             crf: self.crf,
-            bitrate: self.bitrate.as_deref().map(|b| media::parse_bitrate("--bitrate", b)).transpose()?,
-            audio_bitrate: self.audio_bitrate.as_deref().map(|b| media::parse_bitrate("--audio-bitrate", b)).transpose()?,
-            start: self.start.as_deref().map(|t| media::parse_time("--start", t)).transpose()?,
-            duration: self.duration.as_deref().map(|t| media::parse_time("--duration", t)).transpose()?,
+            bitrate: self
+                .bitrate
+                .as_deref()
+                .map(|b| media::parse_bitrate("--bitrate", b))
+                .transpose()?,
+            audio_bitrate: self
+                .audio_bitrate
+                .as_deref()
+                .map(|b| media::parse_bitrate("--audio-bitrate", b))
+                .transpose()?,
+            start: self
+                .start
+                .as_deref()
+                .map(|t| media::parse_time("--start", t))
+                .transpose()?,
+            duration: self
+                .duration
+                .as_deref()
+                .map(|t| media::parse_time("--duration", t))
+                .transpose()?,
             no_audio: self.no_audio,
             no_video: self.no_video,
         })
@@ -303,13 +323,27 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             );
             done(&r, human)
         }
-        Command::Thumbnail { input, output, at, width } => {
-            let options = media::ThumbnailOptions { at: Some(media::parse_time("--at", at)?), width: *width };
+        Command::Thumbnail {
+            input,
+            output,
+            at,
+            width,
+        } => {
+            let options = media::ThumbnailOptions {
+                at: Some(media::parse_time("--at", at)?),
+                width: *width,
+            };
             let report = media::thumbnail(input, output, &options, monitor)?;
             let human = stills_summary(&report);
             done(&report, human)
         }
-        Command::Thumbnails { input, dir, every, width, format } => {
+        Command::Thumbnails {
+            input,
+            dir,
+            every,
+            width,
+            format,
+        } => {
             let options = media::ThumbnailsOptions {
                 every: Some(media::parse_time("--every", every)?),
                 width: *width,
@@ -319,7 +353,13 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             let human = stills_summary(&report);
             done(&report, human)
         }
-        Command::Sprite { input, output, every, columns, width } => {
+        Command::Sprite {
+            input,
+            output,
+            every,
+            columns,
+            width,
+        } => {
             let options = media::SpriteOptions {
                 every: Some(media::parse_time("--every", every)?),
                 columns: Some(*columns),
@@ -346,13 +386,28 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
 }
 
 fn stills_summary(r: &media::StillsReport) -> String {
-    let lines: Vec<String> =
-        r.stills.iter().map(|s| format!("wrote {} ({}x{}, frame at {:.3} s)", s.path.display(), s.width, s.height, s.time)).collect();
+    let lines: Vec<String> = r
+        .stills
+        .iter()
+        .map(|s| {
+            format!(
+                "wrote {} ({}x{}, frame at {:.3} s)",
+                s.path.display(),
+                s.width,
+                s.height,
+                s.time
+            )
+        })
+        .collect();
     lines.join("\n")
 }
 
 fn summary(r: &media::OutputReport) -> String {
-    let streams: Vec<String> = r.streams.iter().map(|s| format!("{} {} ({})", s.kind, s.codec, s.action)).collect();
+    let streams: Vec<String> = r
+        .streams
+        .iter()
+        .map(|s| format!("{} {} ({})", s.kind, s.codec, s.action))
+        .collect();
     format!(
         "wrote {} ({}, {} bytes, {:.2} s): {}",
         r.output.display(),
@@ -397,9 +452,15 @@ fn describe(info: &media::MediaInfo) -> String {
             s.index,
             s.kind,
             s.codec,
-            s.profile.as_deref().map(|p| format!(" ({p})")).unwrap_or_default(),
+            s.profile
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default(),
             detail,
-            s.language.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default()
+            s.language
+                .as_deref()
+                .map(|l| format!(" [{l}]"))
+                .unwrap_or_default()
         ));
     }
     out

@@ -15,11 +15,17 @@ pub(crate) struct Container {
 
 impl Container {
     /// Extensions we know how to write.
-    pub const EXTENSIONS: [&'static str; 12] =
-        ["mp4", "m4v", "mov", "mkv", "webm", "mp3", "m4a", "aac", "opus", "ogg", "wav", "flac"];
+    pub const EXTENSIONS: [&'static str; 12] = [
+        "mp4", "m4v", "mov", "mkv", "webm", "mp3", "m4a", "aac", "opus", "ogg", "wav", "flac",
+    ];
 
     pub fn by_extension(ext: &str) -> Option<Container> {
-        let c = |muxer, video, audio, faststart| Container { muxer, video, audio, faststart };
+        let c = |muxer, video, audio, faststart| Container {
+            muxer,
+            video,
+            audio,
+            faststart,
+        };
         Some(match ext {
             "mp4" | "m4v" => c("mp4", Some("libx264"), Some("aac"), true),
             "mov" => c("mov", Some("libx264"), Some("aac"), true),

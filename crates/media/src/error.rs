@@ -11,12 +11,18 @@ use thiserror::Error;
 pub enum MediaError {
     /// The input file does not exist.
     #[error("input `{path}` does not exist")]
-    #[diagnostic(code(media::input_not_found), help("check the path; it is resolved from the working directory"))]
+    #[diagnostic(
+        code(media::input_not_found),
+        help("check the path; it is resolved from the working directory")
+    )]
     InputNotFound { path: PathBuf },
 
     /// The input exists but is not a media file FFmpeg can read.
     #[error("input `{path}` is not readable media: {reason}")]
-    #[diagnostic(code(media::invalid_input), help("the file may be empty, truncated or not audio/video at all"))]
+    #[diagnostic(
+        code(media::invalid_input),
+        help("the file may be empty, truncated or not audio/video at all")
+    )]
     InvalidInput { path: PathBuf, reason: String },
 
     /// The input has no stream of the kind the task needs.
@@ -26,28 +32,51 @@ pub enum MediaError {
 
     /// The requested codec has no encoder in this FFmpeg build.
     #[error("no encoder `{codec}` in this FFmpeg build")]
-    #[diagnostic(code(media::unsupported_codec), help("available {kind} encoders: {available}"))]
-    UnsupportedCodec { codec: String, kind: &'static str, available: String },
+    #[diagnostic(
+        code(media::unsupported_codec),
+        help("available {kind} encoders: {available}")
+    )]
+    UnsupportedCodec {
+        codec: String,
+        kind: &'static str,
+        available: String,
+    },
 
     /// The output file name does not say which container to write.
     #[error("cannot tell the output format of `{path}` from its extension")]
-    #[diagnostic(code(media::unsupported_format), help("use one of: {known}, or pass `--preset`"))]
+    #[diagnostic(
+        code(media::unsupported_format),
+        help("use one of: {known}, or pass `--preset`")
+    )]
     UnsupportedFormat { path: PathBuf, known: String },
 
     /// An option value is out of range or malformed.
     #[error("invalid value `{value}` for `{option}`: {reason}")]
     #[diagnostic(code(media::invalid_option))]
-    InvalidOption { option: String, value: String, reason: String },
+    InvalidOption {
+        option: String,
+        value: String,
+        reason: String,
+    },
 
     /// A file system operation failed.
     #[error("I/O error on `{path}`: {source}")]
     #[diagnostic(code(media::io))]
-    Io { path: PathBuf, #[source] source: io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 
     /// FFmpeg reported an error while processing.
     #[error("FFmpeg failed to {action} `{path}`: {source}")]
     #[diagnostic(code(media::ffmpeg))]
-    Ffmpeg { action: &'static str, path: PathBuf, #[source] source: ffmpeg_next::Error },
+    Ffmpeg {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: ffmpeg_next::Error,
+    },
 
     /// The audio is silent, so there is no loudness to normalize.
     #[error("input `{path}` is silent; there is no loudness to normalize")]
@@ -99,7 +128,9 @@ impl MediaError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            MediaError::InvalidOption { .. } | MediaError::UnsupportedFormat { .. } | MediaError::InvalidTask { .. }
+            MediaError::InvalidOption { .. }
+                | MediaError::UnsupportedFormat { .. }
+                | MediaError::InvalidTask { .. }
         )
     }
 
@@ -121,15 +152,30 @@ impl MediaError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        MediaError::Io { path: path.into(), source }
+        MediaError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
-    pub(crate) fn ffmpeg(action: &'static str, path: impl Into<PathBuf>, source: ffmpeg_next::Error) -> Self {
-        MediaError::Ffmpeg { action, path: path.into(), source }
+    pub(crate) fn ffmpeg(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: ffmpeg_next::Error,
+    ) -> Self {
+        MediaError::Ffmpeg {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn option(option: &str, value: impl ToString, reason: impl Into<String>) -> Self {
-        MediaError::InvalidOption { option: option.to_owned(), value: value.to_string(), reason: reason.into() }
+        MediaError::InvalidOption {
+            option: option.to_owned(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 

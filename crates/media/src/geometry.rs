@@ -39,9 +39,18 @@ impl std::str::FromStr for Crop {
         let (x, y) = rest.split_once('+').ok_or_else(bad)?;
         let (w, h) = size.split_once(['x', 'X']).ok_or_else(bad)?;
         let n = |v: &str| v.trim().parse::<u32>().map_err(|_| bad());
-        let crop = Crop { width: n(w)?, height: n(h)?, x: n(x)?, y: n(y)? };
+        let crop = Crop {
+            width: n(w)?,
+            height: n(h)?,
+            x: n(x)?,
+            y: n(y)?,
+        };
         if crop.width == 0 || crop.height == 0 {
-            return Err(MediaError::option("crop", s, "width and height must be positive"));
+            return Err(MediaError::option(
+                "crop",
+                s,
+                "width and height must be positive",
+            ));
         }
         Ok(crop)
     }
@@ -58,7 +67,13 @@ impl std::str::FromStr for Aspect {
     type Err = MediaError;
 
     fn from_str(s: &str) -> Result<Self, MediaError> {
-        let bad = || MediaError::option("aspect", s, "expected W:H with positive integers, e.g. 16:9");
+        let bad = || {
+            MediaError::option(
+                "aspect",
+                s,
+                "expected W:H with positive integers, e.g. 16:9",
+            )
+        };
         let (a, b) = s.split_once([':', '/']).ok_or_else(bad)?;
         let num: u32 = a.trim().parse().map_err(|_| bad())?;
         let den: u32 = b.trim().parse().map_err(|_| bad())?;
@@ -112,7 +127,11 @@ fn round_to(v: f64, even: bool) -> u32 {
 impl Geometry {
     pub(crate) fn plan(src: Source, req: Request) -> Result<Geometry, MediaError> {
         let mut filters: Vec<String> = Vec::new();
-        let (mut w, mut h, mut sar) = (src.width, src.height, if src.sar > 0.0 { src.sar } else { 1.0 });
+        let (mut w, mut h, mut sar) = (
+            src.width,
+            src.height,
+            if src.sar > 0.0 { src.sar } else { 1.0 },
+        );
         // 1. Rotate the pixels the way a player would; the transpose swaps the SAR too.
         match src.rotation.round() as i64 {
             90 => {
@@ -144,9 +163,15 @@ impl Geometry {
             let current = f64::from(w) * sar / f64::from(h);
             if (current - target).abs() > 1e-3 {
                 let (cw, ch) = if current > target {
-                    (((f64::from(h) * target / sar).round() as u32).clamp(1, w), h)
+                    (
+                        ((f64::from(h) * target / sar).round() as u32).clamp(1, w),
+                        h,
+                    )
                 } else {
-                    (w, ((f64::from(w) * sar / target).round() as u32).clamp(1, h))
+                    (
+                        w,
+                        ((f64::from(w) * sar / target).round() as u32).clamp(1, h),
+                    )
                 };
                 filters.push(format!("crop={cw}:{ch}:{}:{}", (w - cw) / 2, (h - ch) / 2));
                 (w, h) = (cw, ch);
@@ -156,7 +181,9 @@ impl Geometry {
         let dw = f64::from(w) * sar;
         let dh = f64::from(h);
         let (bw, bh) = match (req.width, req.height) {
-            (Some(0), _) | (_, Some(0)) => return Err(MediaError::option("width/height", 0, "must be positive")),
+            (Some(0), _) | (_, Some(0)) => {
+                return Err(MediaError::option("width/height", 0, "must be positive"))
+            }
             (Some(bw), Some(bh)) => (f64::from(bw), f64::from(bh)),
             (Some(bw), None) => (f64::from(bw), f64::from(bw) * dh / dw),
             (None, Some(bh)) => (f64::from(bh) * dw / dh, f64::from(bh)),
@@ -187,7 +214,10 @@ impl Geometry {
             Fit::Cover => {
                 let s = (bw / dw).max(bh / dh);
                 let (ow, oh) = (round_to(bw, even), round_to(bh, even));
-                let (sw, sh) = ((dw * s).ceil().max(f64::from(ow)) as u32, (dh * s).ceil().max(f64::from(oh)) as u32);
+                let (sw, sh) = (
+                    (dw * s).ceil().max(f64::from(ow)) as u32,
+                    (dh * s).ceil().max(f64::from(oh)) as u32,
+                );
                 filters.push(format!("scale={sw}:{sh}"));
                 let (cx, cy) = ((sw - ow) / 2, (sh - oh) / 2);
                 filters.push(format!("crop={ow}:{oh}:{cx}:{cy}"));
@@ -195,7 +225,11 @@ impl Geometry {
             }
         };
         filters.push("setsar=1".into());
-        Ok(Geometry { filter: filters.join(","), width: out_w, height: out_h })
+        Ok(Geometry {
+            filter: filters.join(","),
+            width: out_w,
+            height: out_h,
+        })
     }
 }
 
@@ -204,11 +238,22 @@ mod tests {
     use super::*;
 
     fn src(w: u32, h: u32) -> Source {
-        Source { width: w, height: h, sar: 1.0, rotation: 0.0 }
+        Source {
+            width: w,
+            height: h,
+            sar: 1.0,
+            rotation: 0.0,
+        }
     }
 
     fn req(w: u32, h: u32, fit: Fit) -> Request {
-        Request { width: Some(w), height: Some(h), fit, even: true, ..Default::default() }
+        Request {
+            width: Some(w),
+            height: Some(h),
+            fit,
+            even: true,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -237,14 +282,24 @@ mod tests {
     #[test]
     fn anamorphic_source_uses_display_aspect() {
         // 720x576 with SAR 16:11 displays as 1047x576 (about 16:9).
-        let s = Source { width: 720, height: 576, sar: 16.0 / 11.0, rotation: 0.0 };
+        let s = Source {
+            width: 720,
+            height: 576,
+            sar: 16.0 / 11.0,
+            rotation: 0.0,
+        };
         let g = Geometry::plan(s, req(640, 640, Fit::Contain)).unwrap();
         assert_eq!((g.width, g.height), (640, 352));
     }
 
     #[test]
     fn rotation_swaps_the_box_orientation() {
-        let s = Source { width: 640, height: 360, sar: 1.0, rotation: 90.0 };
+        let s = Source {
+            width: 640,
+            height: 360,
+            sar: 1.0,
+            rotation: 90.0,
+        };
         let g = Geometry::plan(s, req(1000, 1000, Fit::Contain)).unwrap();
         assert_eq!((g.width, g.height), (562, 1000));
         assert!(g.filter.starts_with("transpose=clock,"));
@@ -252,14 +307,22 @@ mod tests {
 
     #[test]
     fn aspect_center_crops_then_one_side_scales() {
-        let r = Request { width: Some(320), aspect: Some("1:1".parse().unwrap()), even: true, ..Default::default() };
+        let r = Request {
+            width: Some(320),
+            aspect: Some("1:1".parse().unwrap()),
+            even: true,
+            ..Default::default()
+        };
         let g = Geometry::plan(src(640, 360), r).unwrap();
         assert_eq!(g.filter, "crop=360:360:140:0,scale=320:320,setsar=1");
     }
 
     #[test]
     fn crop_is_validated() {
-        let r = Request { crop: Some("100x100+600+0".parse().unwrap()), ..Default::default() };
+        let r = Request {
+            crop: Some("100x100+600+0".parse().unwrap()),
+            ..Default::default()
+        };
         assert!(Geometry::plan(src(640, 360), r).is_err());
         assert!("10x10+1".parse::<Crop>().is_err());
         assert!("0:9".parse::<Aspect>().is_err());

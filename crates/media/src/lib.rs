@@ -41,6 +41,8 @@ pub use sprite::{sprite, SpriteOptions, SpriteReport};
 pub use stream_info::StreamInfo;
 pub use task::{Task, TaskFile};
 pub use task_outcome::{ErrorInfo, TaskOutcome};
-pub use thumbnail::{thumbnail, thumbnails, Still, StillsReport, ThumbnailOptions, ThumbnailsOptions};
+pub use thumbnail::{
+    thumbnail, thumbnails, Still, StillsReport, ThumbnailOptions, ThumbnailsOptions,
+};
 pub use timecode::{parse_bitrate, parse_time};
 pub use transcode::{transcode, TranscodeOptions};

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, filter, media, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -59,7 +59,12 @@ struct Meter {
 }
 
 impl Meter {
-    fn new(par: codec::Parameters, tb: Rational, settings: MeterSettings, path: &Path) -> Result<Self, MediaError> {
+    fn new(
+        par: codec::Parameters,
+        tb: Rational,
+        settings: MeterSettings,
+        path: &Path,
+    ) -> Result<Self, MediaError> {
         let (channels, layout) = av::channel_layout(&par);
         let mut ctx = codec::context::Context::from_parameters(par)
             .map_err(|e| MediaError::ffmpeg("read the codec parameters of", path, e))?;
@@ -67,7 +72,10 @@ impl Meter {
         let decoder = ctx
             .decoder()
             .audio()
-            .map_err(|e| MediaError::InvalidInput { path: path.to_owned(), reason: format!("cannot open a decoder: {e}") })?;
+            .map_err(|e| MediaError::InvalidInput {
+                path: path.to_owned(),
+                reason: format!("cannot open a decoder: {e}"),
+            })?;
         let channels = channels.max(decoder.channels() as u32).max(1);
         let args = format!(
             "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout={}",
@@ -79,13 +87,36 @@ impl Meter {
         );
         let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
         let mut graph = filter::Graph::new();
-        graph.add(&filter::find("abuffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "in", &args).map_err(map)?;
-        graph.add(&filter::find("abuffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "out", "").map_err(map)?;
-        let mut spec = format!("ebur128=peak=true+sample:metadata=1:dualmono={}", u8::from(settings.dual_mono));
+        graph
+            .add(
+                &filter::find("abuffer")
+                    .ok_or(ffmpeg::Error::FilterNotFound)
+                    .map_err(map)?,
+                "in",
+                &args,
+            )
+            .map_err(map)?;
+        graph
+            .add(
+                &filter::find("abuffersink")
+                    .ok_or(ffmpeg::Error::FilterNotFound)
+                    .map_err(map)?,
+                "out",
+                "",
+            )
+            .map_err(map)?;
+        let mut spec = format!(
+            "ebur128=peak=true+sample:metadata=1:dualmono={}",
+            u8::from(settings.dual_mono)
+        );
         if settings.with_rms {
             spec.push_str(",astats=metadata=1:reset=0");
         }
-        graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(map)?;
+        graph
+            .output("in", 0)
+            .and_then(|p| p.input("out", 0))
+            .and_then(|p| p.parse(&spec))
+            .map_err(map)?;
         graph.validate().map_err(map)?;
         Ok(Meter {
             decoder,
@@ -104,7 +135,11 @@ impl Meter {
     }
 
     /// Decodes one packet (None flushes) and meters what comes out; returns decoded frame times.
-    fn feed(&mut self, packet: Option<&Packet>, mut on_time: impl FnMut(i64)) -> Result<(), MediaError> {
+    fn feed(
+        &mut self,
+        packet: Option<&Packet>,
+        mut on_time: impl FnMut(i64),
+    ) -> Result<(), MediaError> {
         match packet {
             Some(p) => match self.decoder.send_packet(p) {
                 Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
@@ -134,14 +169,26 @@ impl Meter {
             self.drain();
         }
         if packet.is_none() {
-            self.graph.get("in").expect("source").source().flush().map_err(|e| MediaError::ffmpeg("measure", &self.path, e))?;
+            self.graph
+                .get("in")
+                .expect("source")
+                .source()
+                .flush()
+                .map_err(|e| MediaError::ffmpeg("measure", &self.path, e))?;
             self.drain();
         }
         Ok(())
     }
 
     fn drain(&mut self) {
-        while self.graph.get("out").expect("sink").sink().frame(&mut self.filtered).is_ok() {
+        while self
+            .graph
+            .get("out")
+            .expect("sink")
+            .sink()
+            .frame(&mut self.filtered)
+            .is_ok()
+        {
             let md = self.filtered.metadata();
             let get = |k: &str| md.get(k).and_then(|v| v.trim().parse::<f64>().ok());
             if let Some(i) = get("lavfi.r128.I") {
@@ -165,7 +212,10 @@ impl Meter {
 
     fn result(&self) -> Result<Loudness, MediaError> {
         if !self.seen {
-            return Err(MediaError::InvalidInput { path: self.path.clone(), reason: "no audio could be decoded".into() });
+            return Err(MediaError::InvalidInput {
+                path: self.path.clone(),
+                reason: "no audio could be decoded".into(),
+            });
         }
         Ok(Loudness {
             integrated: self.integrated,
@@ -178,15 +228,24 @@ impl Meter {
 }
 
 /// Measures the best audio stream of `path`; video and other streams are discarded at the demuxer.
-pub(crate) fn measure(path: &Path, settings: MeterSettings, monitor: &mut Monitor) -> Result<Loudness, MediaError> {
+pub(crate) fn measure(
+    path: &Path,
+    settings: MeterSettings,
+    monitor: &mut Monitor,
+) -> Result<Loudness, MediaError> {
     let mut ictx = av::open_input(path)?;
-    let index = crate::pipeline::best_stream(&ictx, media::Type::Audio)
-        .ok_or_else(|| MediaError::MissingStream { path: path.to_owned(), kind: "audio" })?;
+    let index = crate::pipeline::best_stream(&ictx, media::Type::Audio).ok_or_else(|| {
+        MediaError::MissingStream {
+            path: path.to_owned(),
+            kind: "audio",
+        }
+    })?;
     av::discard_other_streams(&mut ictx, index);
     let stream = ictx.stream(index).expect("index from the same context");
     let tb = stream.time_base();
     let mut meter = Meter::new(stream.parameters(), tb, settings, path)?;
-    let total = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+    let total = (ictx.duration() > 0)
+        .then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
     let mut tracker = monitor.tracker("measure", total);
     loop {
         monitor.check()?;
@@ -216,7 +275,12 @@ pub(crate) struct LiveMeter {
 }
 
 impl LiveMeter {
-    pub(crate) fn start(par: codec::Parameters, tb: Rational, settings: MeterSettings, path: &Path) -> Self {
+    pub(crate) fn start(
+        par: codec::Parameters,
+        tb: Rational,
+        settings: MeterSettings,
+        path: &Path,
+    ) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Packet>(256);
         let path = path.to_owned();
         let handle = thread::spawn(move || {
@@ -227,7 +291,10 @@ impl LiveMeter {
             meter.feed(None, |_| {})?;
             meter.result()
         });
-        LiveMeter { tx: Some(tx), handle: Some(handle) }
+        LiveMeter {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     /// Hands a written packet to the meter (a copy; the original goes to the muxer).
@@ -242,7 +309,13 @@ impl LiveMeter {
     pub(crate) fn finish(mut self) -> Result<Loudness, MediaError> {
         drop(self.tx.take());
         let handle = self.handle.take().expect("finish is called once");
-        handle.join().unwrap_or_else(|_| Err(MediaError::ffmpeg("measure", PathBuf::new(), ffmpeg::Error::Bug)))
+        handle.join().unwrap_or_else(|_| {
+            Err(MediaError::ffmpeg(
+                "measure",
+                PathBuf::new(),
+                ffmpeg::Error::Bug,
+            ))
+        })
     }
 }
 

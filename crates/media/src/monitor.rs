@@ -53,7 +53,11 @@ pub struct Monitor<'a> {
 impl<'a> Monitor<'a> {
     /// A monitor that reports nothing and is never cancelled.
     pub fn new() -> Self {
-        Monitor { progress: None, cancel: CancelFlag::new(), interval: Duration::from_millis(500) }
+        Monitor {
+            progress: None,
+            cancel: CancelFlag::new(),
+            interval: Duration::from_millis(500),
+        }
     }
 
     /// Calls `f` at most every half second while a task runs, and once at the end.
@@ -78,7 +82,14 @@ impl<'a> Monitor<'a> {
 
     pub(crate) fn tracker(&self, task: &'static str, total: Option<f64>) -> Tracker {
         let now = Instant::now();
-        Tracker { task, total, start: now, last: None, frames: 0, interval: self.interval }
+        Tracker {
+            task,
+            total,
+            start: now,
+            last: None,
+            frames: 0,
+            interval: self.interval,
+        }
     }
 
     pub(crate) fn emit(&mut self, p: &Progress) {
@@ -120,8 +131,19 @@ impl Tracker {
 
     fn report(&self, out_time: f64) -> Progress {
         let elapsed = self.start.elapsed().as_secs_f64().max(1e-6);
-        let percent = self.total.filter(|t| *t > 0.0).map(|t| (out_time / t * 100.0).clamp(0.0, 100.0));
-        let eta = percent.filter(|p| *p > 0.0).map(|p| elapsed * (100.0 - p) / p);
-        Progress { task: self.task, percent, out_time, fps: self.frames as f64 / elapsed, eta }
+        let percent = self
+            .total
+            .filter(|t| *t > 0.0)
+            .map(|t| (out_time / t * 100.0).clamp(0.0, 100.0));
+        let eta = percent
+            .filter(|p| *p > 0.0)
+            .map(|p| elapsed * (100.0 - p) / p);
+        Progress {
+            task: self.task,
+            percent,
+            out_time,
+            fps: self.frames as f64 / elapsed,
+            eta,
+        }
     }
 }

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{encoder, media};
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -89,22 +89,40 @@ const MAX_PASSES: u32 = 5;
 const LOUDNESS_TOLERANCE: f64 = 0.3;
 
 /// Normalizes the audio of `input` into `output`, copying the video.
-pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monitor: &mut Monitor) -> Result<NormalizeReport, MediaError> {
+pub fn normalize(
+    input: &Path,
+    output: &Path,
+    options: &NormalizeOptions,
+    monitor: &mut Monitor,
+) -> Result<NormalizeReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
     let (target, tp_limit, lra) = targets(options)?;
     let mut ictx = av::open_input(input)?;
-    let aindex = pipeline::best_stream(&ictx, media::Type::Audio)
-        .ok_or_else(|| MediaError::MissingStream { path: input.to_owned(), kind: "audio" })?;
+    let aindex = pipeline::best_stream(&ictx, media::Type::Audio).ok_or_else(|| {
+        MediaError::MissingStream {
+            path: input.to_owned(),
+            kind: "audio",
+        }
+    })?;
 
-    let settings = MeterSettings { dual_mono: options.dual_mono, with_rms: options.mode == NormalizeMode::Rms };
+    let settings = MeterSettings {
+        dual_mono: options.dual_mono,
+        with_rms: options.mode == NormalizeMode::Rms,
+    };
     let measured = measure(input, settings, monitor)?;
     if measured.integrated <= SILENCE_LUFS || !measured.sample_peak.is_finite() {
-        return Err(MediaError::Silent { path: input.to_owned() });
+        return Err(MediaError::Silent {
+            path: input.to_owned(),
+        });
     }
 
     let mut notes = Vec::new();
-    let lossless = options.audio_codec.as_deref().or(container.audio).is_some_and(|c| c.starts_with("pcm_") || c == "flac");
+    let lossless = options
+        .audio_codec
+        .as_deref()
+        .or(container.audio)
+        .is_some_and(|c| c.starts_with("pcm_") || c == "flac");
     let head = if lossless { 0.0 } else { SAFETY_DB };
     // The first plan: linear gain when it keeps the peaks, else dynamic loudnorm.
     let mut method = match options.mode {
@@ -117,16 +135,24 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
                     "a linear gain of {gain:+.2} dB would put the true peak at {:.2} dBTP, over the {tp_limit} dBTP limit: used dynamic loudnorm",
                     measured.true_peak + gain
                 ));
-                Method::Dynamic { tp: tp_limit - head, i: target, history: None }
+                Method::Dynamic {
+                    tp: tp_limit - head,
+                    i: target,
+                    history: None,
+                }
             }
         }
         NormalizeMode::Peak => Method::Linear(target - head - measured.sample_peak),
         NormalizeMode::Rms => {
-            let rms = measured.rms.ok_or_else(|| MediaError::Silent { path: input.to_owned() })?;
+            let rms = measured.rms.ok_or_else(|| MediaError::Silent {
+                path: input.to_owned(),
+            })?;
             let mut gain = target - rms;
             if measured.true_peak + gain > tp_limit - head {
                 gain = tp_limit - head - measured.true_peak;
-                notes.push(format!("rms gain limited to {gain:+.2} dB by the {tp_limit} dBTP true-peak limit"));
+                notes.push(format!(
+                    "rms gain limited to {gain:+.2} dB by the {tp_limit} dBTP true-peak limit"
+                ));
             }
             Method::Linear(gain)
         }
@@ -142,7 +168,10 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
             .iter()
             .map(|(i, p)| {
                 let p = match p {
-                    StreamPlan::Encode(spec) if *i == aindex => StreamPlan::Encode(EncodeSpec { filter: filter.clone(), ..spec.clone() }),
+                    StreamPlan::Encode(spec) if *i == aindex => StreamPlan::Encode(EncodeSpec {
+                        filter: filter.clone(),
+                        ..spec.clone()
+                    }),
                     other => other.clone(),
                 };
                 (*i, p)
@@ -161,21 +190,31 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
         ictx = av::open_input(input)?;
         let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
         let outcomes = result.streams;
-        let out = result.loudness.ok_or_else(|| MediaError::ffmpeg("measure", &path, ffmpeg::Error::Bug))?;
+        let out = result
+            .loudness
+            .ok_or_else(|| MediaError::ffmpeg("measure", &path, ffmpeg::Error::Bug))?;
         // Did the encoder push a peak over its limit, or (EBU) did the level miss the target?
         let (peak, limit) = match options.mode {
             NormalizeMode::Peak => (out.sample_peak, target),
             _ => (out.true_peak, tp_limit),
         };
         let excess = peak - limit;
-        let miss = if options.mode == NormalizeMode::Ebu { target - out.integrated } else { 0.0 };
+        let miss = if options.mode == NormalizeMode::Ebu {
+            target - out.integrated
+        } else {
+            0.0
+        };
         let good = excess <= 0.0 && miss.abs() <= LOUDNESS_TOLERANCE;
         if good || passes >= MAX_PASSES {
             if excess > 0.0 {
-                notes.push(format!("peak still {excess:.2} dB over the limit after {passes} passes"));
+                notes.push(format!(
+                    "peak still {excess:.2} dB over the limit after {passes} passes"
+                ));
             }
             if miss.abs() > LOUDNESS_TOLERANCE {
-                notes.push(format!("integrated loudness still {miss:+.2} LU from the target after {passes} passes"));
+                notes.push(format!(
+                    "integrated loudness still {miss:+.2} LU from the target after {passes} passes"
+                ));
             }
             return Ok(NormalizeReport {
                 task: "normalize".into(),
@@ -205,9 +244,16 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
                 if excess > 0.0 {
                     g2 = g2.min(g - excess - 0.1);
                 }
-                if options.mode == NormalizeMode::Ebu && miss > LOUDNESS_TOLERANCE && out.true_peak + miss > tp_limit {
+                if options.mode == NormalizeMode::Ebu
+                    && miss > LOUDNESS_TOLERANCE
+                    && out.true_peak + miss > tp_limit
+                {
                     // Only a limiter can get louder without clipping.
-                    Method::Dynamic { tp: tp_limit - head, i: target, history: None }
+                    Method::Dynamic {
+                        tp: tp_limit - head,
+                        i: target,
+                        history: None,
+                    }
                 } else {
                     Method::Linear(g2)
                 }
@@ -220,7 +266,11 @@ pub fn normalize(input: &Path, output: &Path, options: &NormalizeOptions, monito
                     .unwrap_or(1.0);
                 let next_i = (i + miss / slope).clamp(-70.0, -5.0);
                 let next_tp = if excess > 0.0 { tp - excess - 0.1 } else { tp };
-                Method::Dynamic { tp: next_tp, i: next_i, history: Some((i, out.integrated)) }
+                Method::Dynamic {
+                    tp: next_tp,
+                    i: next_i,
+                    history: Some((i, out.integrated)),
+                }
             }
         };
     }
@@ -232,7 +282,11 @@ enum Method {
     Linear(f64),
     /// loudnorm with this true-peak ceiling and integrated target; `history` is the previous
     /// (target, measured output) pair for the secant correction.
-    Dynamic { tp: f64, i: f64, history: Option<(f64, f64)> },
+    Dynamic {
+        tp: f64,
+        i: f64,
+        history: Option<(f64, f64)>,
+    },
 }
 
 impl Method {
@@ -272,17 +326,35 @@ fn targets(o: &NormalizeOptions) -> Result<(f64, f64, f64), MediaError> {
     let tp = o.true_peak.unwrap_or(-2.0);
     let lra = o.lra.unwrap_or(7.0);
     match o.mode {
-        NormalizeMode::Ebu if !(-70.0..=-5.0).contains(&target) => return Err(MediaError::option("target", target, "EBU targets are between -70 and -5 LUFS")),
+        NormalizeMode::Ebu if !(-70.0..=-5.0).contains(&target) => {
+            return Err(MediaError::option(
+                "target",
+                target,
+                "EBU targets are between -70 and -5 LUFS",
+            ))
+        }
         NormalizeMode::Peak | NormalizeMode::Rms if !(-99.0..=0.0).contains(&target) => {
-            return Err(MediaError::option("target", target, "peak and rms targets are between -99 and 0 dBFS"))
+            return Err(MediaError::option(
+                "target",
+                target,
+                "peak and rms targets are between -99 and 0 dBFS",
+            ))
         }
         _ => {}
     }
     if !(-9.0..=0.0).contains(&tp) {
-        return Err(MediaError::option("true-peak", tp, "must be between -9 and 0 dBTP"));
+        return Err(MediaError::option(
+            "true-peak",
+            tp,
+            "must be between -9 and 0 dBTP",
+        ));
     }
     if !(1.0..=50.0).contains(&lra) {
-        return Err(MediaError::option("lra", lra, "must be between 1 and 50 LU"));
+        return Err(MediaError::option(
+            "lra",
+            lra,
+            "must be between 1 and 50 LU",
+        ));
     }
     Ok((target, tp, lra))
 }
@@ -312,19 +384,31 @@ fn plan_streams(
     let astream = ictx.stream(aindex).expect("same context");
     let par = astream.parameters();
     // SAFETY-free read of plain fields through ffmpeg-next's raw pointer.
-    let (rate, in_bitrate) = unsafe { ((*par.as_ptr()).sample_rate.max(0) as u32, (*par.as_ptr()).bit_rate) };
+    let (rate, in_bitrate) = unsafe {
+        (
+            (*par.as_ptr()).sample_rate.max(0) as u32,
+            (*par.as_ptr()).bit_rate,
+        )
+    };
     // Audio+video containers keep the input's audio codec when they can hold it; audio-only
     // ones (.wav, .mp3, .m4a, .opus) mean their own codec.
     let name = match &options.audio_codec {
         Some(c) => c.clone(),
         None => match encoder::find(par.id()) {
-            Some(c) if container.has_video() && av::muxer_accepts(container.muxer, par.id()) && options.preset.is_none() => {
+            Some(c)
+                if container.has_video()
+                    && av::muxer_accepts(container.muxer, par.id())
+                    && options.preset.is_none() =>
+            {
                 c.name().to_owned()
             }
             _ => container.audio.unwrap_or("aac").to_owned(),
         },
     };
-    let bitrate = options.audio_bitrate.or((in_bitrate > 0 && !name.starts_with("pcm_") && name != "flac").then(|| (in_bitrate as u64).max(64_000)));
+    let bitrate = options.audio_bitrate.or((in_bitrate > 0
+        && !name.starts_with("pcm_")
+        && name != "flac")
+        .then(|| (in_bitrate as u64).max(64_000)));
     plans.push((aindex, StreamPlan::Encode(audio_spec(&name, bitrate)?)));
     Ok((plans, rate))
 }

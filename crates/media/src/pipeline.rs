@@ -4,8 +4,8 @@
 //! (a `StreamPlan`); this module owns the FFmpeg plumbing, timestamps, progress and cancellation.
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, filter, format, media, Dictionary, Packet, Rational, Rescale};
+use ffmpeg_next as ffmpeg;
 use serde::Serialize;
 
 use crate::av;
@@ -90,24 +90,33 @@ struct Transcoder {
 }
 
 /// Runs the job over an opened input; returns what happened to each stream.
-pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, monitor: &mut Monitor) -> Result<JobResult, MediaError> {
+pub(crate) fn run(
+    job: &Job,
+    output: &Path,
+    ictx: &mut format::context::Input,
+    monitor: &mut Monitor,
+) -> Result<JobResult, MediaError> {
     let input = job.input_path;
-    let mut octx = format::output_as(&output, job.container.muxer).map_err(|e| MediaError::ffmpeg("create", output, e))?;
+    let mut octx = format::output_as(&output, job.container.muxer)
+        .map_err(|e| MediaError::ffmpeg("create", output, e))?;
     let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
 
     let start = job.start.filter(|s| *s > 0.0);
     if let Some(s) = start {
         let ts = (s * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
-        ictx.seek(ts, ..ts).map_err(|e| MediaError::ffmpeg("seek in", input, e))?;
+        ictx.seek(ts, ..ts)
+            .map_err(|e| MediaError::ffmpeg("seek in", input, e))?;
     }
 
     let mut lanes: Vec<Option<Lane>> = (0..ictx.nb_streams()).map(|_| None).collect();
     let mut outcomes = Vec::new();
     for (ost_index, (ist_index, plan)) in job.streams.iter().enumerate() {
-        let ist = ictx.stream(*ist_index).ok_or_else(|| MediaError::InvalidInput {
-            path: input.to_owned(),
-            reason: format!("stream {ist_index} vanished"),
-        })?;
+        let ist = ictx
+            .stream(*ist_index)
+            .ok_or_else(|| MediaError::InvalidInput {
+                path: input.to_owned(),
+                reason: format!("stream {ist_index} vanished"),
+            })?;
         let kind = match ist.parameters().medium() {
             media::Type::Video => "video",
             media::Type::Audio => "audio",
@@ -125,10 +134,18 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
                     av::copy_display_matrix(&ist, &mut ost);
                 }
                 let name = ist.parameters().id().name().to_owned();
-                (Lane::Copy { ist_tb: ist.time_base(), ost: ost_index }, name, "copy")
+                (
+                    Lane::Copy {
+                        ist_tb: ist.time_base(),
+                        ost: ost_index,
+                    },
+                    name,
+                    "copy",
+                )
             }
             StreamPlan::Encode(spec) => {
-                let t = Transcoder::new(job, output, &ist, spec, &mut octx, ost_index, global_header)?;
+                let t =
+                    Transcoder::new(job, output, &ist, spec, &mut octx, ost_index, global_header)?;
                 let name = t.codec_name.clone();
                 (Lane::Encode(Box::new(t)), name, "encode")
             }
@@ -148,13 +165,25 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
     if job.container.faststart {
         opts.set("movflags", "+faststart");
     }
-    octx.write_header_with(opts).map_err(|e| MediaError::ffmpeg("write the header of", output, e))?;
+    octx.write_header_with(opts)
+        .map_err(|e| MediaError::ffmpeg("write the header of", output, e))?;
     let ost_tbs: Vec<Rational> = octx.streams().map(|s| s.time_base()).collect();
     // The live meter decodes the audio packets exactly as they are written.
     let metered = job.meter.and_then(|settings| {
-        let ost = outcomes.iter().find(|o| o.kind == "audio" && o.action == "encode")?.output_index;
+        let ost = outcomes
+            .iter()
+            .find(|o| o.kind == "audio" && o.action == "encode")?
+            .output_index;
         let stream = octx.stream(ost)?;
-        Some((ost, LiveMeter::start(stream.parameters().clone(), stream.time_base(), settings, output)))
+        Some((
+            ost,
+            LiveMeter::start(
+                stream.parameters().clone(),
+                stream.time_base(),
+                settings,
+                output,
+            ),
+        ))
     });
     let tap = metered.as_ref().map(|(ost, meter)| (*ost, meter));
 
@@ -164,7 +193,11 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
     });
     let mut tracker = monitor.tracker(job.task, total);
     // Progress follows the first encoded stream (video when there is one).
-    let progress_lane = job.streams.iter().find(|(_, p)| matches!(p, StreamPlan::Encode(_))).map(|(i, _)| *i);
+    let progress_lane = job
+        .streams
+        .iter()
+        .find(|(_, p)| matches!(p, StreamPlan::Encode(_)))
+        .map(|(i, _)| *i);
     let end = job.duration.map(|d| start.unwrap_or(0.0) + d);
     let mut out_time = 0.0;
     let mut corrupt = 0usize;
@@ -182,7 +215,9 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
             Err(e) => return Err(MediaError::ffmpeg("read", input, e)),
         }
         let index = packet.stream();
-        let Some(Some(lane)) = lanes.get_mut(index) else { continue };
+        let Some(Some(lane)) = lanes.get_mut(index) else {
+            continue;
+        };
         match lane {
             Lane::Copy { ist_tb, ost } => {
                 if let (Some(end), Some(pts)) = (end, packet.pts()) {
@@ -193,7 +228,9 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
                 packet.rescale_ts(*ist_tb, ost_tbs[*ost]);
                 packet.set_position(-1);
                 packet.set_stream(*ost);
-                packet.write_interleaved(&mut octx).map_err(|e| MediaError::ffmpeg("write", output, e))?;
+                packet
+                    .write_interleaved(&mut octx)
+                    .map_err(|e| MediaError::ffmpeg("write", output, e))?;
             }
             Lane::Encode(t) => {
                 if let (Some(end), Some(pts), Some(ist)) = (end, packet.pts(), ictx.stream(index)) {
@@ -232,11 +269,15 @@ pub(crate) fn run(job: &Job, output: &Path, ictx: &mut format::context::Input, m
             })?;
         }
     }
-    octx.write_trailer().map_err(|e| MediaError::ffmpeg("finish", output, e))?;
+    octx.write_trailer()
+        .map_err(|e| MediaError::ffmpeg("finish", output, e))?;
     let done = tracker.finish(out_time);
     monitor.emit(&done);
     let loudness = metered.map(|(_, meter)| meter.finish()).transpose()?;
-    Ok(JobResult { streams: outcomes, loudness })
+    Ok(JobResult {
+        streams: outcomes,
+        loudness,
+    })
 }
 
 /// The output stream whose packets go to a live meter.
@@ -260,15 +301,23 @@ impl Transcoder {
         global_header: bool,
     ) -> Result<Self, MediaError> {
         let input = job.input_path;
-        let codec = encoder::find_by_name(&spec.encoder).ok_or_else(|| unsupported(&spec.encoder, ist.parameters().medium()))?;
+        let codec = encoder::find_by_name(&spec.encoder)
+            .ok_or_else(|| unsupported(&spec.encoder, ist.parameters().medium()))?;
         let ist_tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(|e| MediaError::ffmpeg("read the codec parameters of", input, e))?;
         av::set_packet_time_base(&mut dctx, ist_tb);
-        dctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, ..Default::default() });
+        dctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            ..Default::default()
+        });
         let video = ist.parameters().medium() == media::Type::Video;
         let trim = trim_filter(video, job.start, job.duration);
-        let user = if spec.filter.is_empty() { String::new() } else { format!("{},", spec.filter) };
+        let user = if spec.filter.is_empty() {
+            String::new()
+        } else {
+            format!("{},", spec.filter)
+        };
 
         let mut graph = filter::Graph::new();
         let map_graph = |e| MediaError::ffmpeg("build the filter graph for", input, e);
@@ -286,19 +335,46 @@ impl Transcoder {
                 sar.numerator(),
                 sar.denominator()
             );
-            let vcodec = codec.video().map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-            let pix = choose_pixel(dec.format(), vcodec.formats().map(|f| f.collect()).unwrap_or_default());
+            let vcodec = codec
+                .video()
+                .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+            let pix = choose_pixel(
+                dec.format(),
+                vcodec.formats().map(|f| f.collect()).unwrap_or_default(),
+            );
             let desc = pix.descriptor();
             let pix_name = desc.map(|d| d.name()).unwrap_or("yuv420p");
             // Subsampled chroma (4:2:0, 4:2:2) needs even dimensions; drop the odd last row/column.
             let even = match desc {
-                Some(d) if d.log2_chroma_w() > 0 || d.log2_chroma_h() > 0 => "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,",
+                Some(d) if d.log2_chroma_w() > 0 || d.log2_chroma_h() > 0 => {
+                    "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0,"
+                }
                 _ => "",
             };
             let spec_str = format!("{trim}{user}{even}format=pix_fmts={pix_name}");
-            graph.add(&filter::find("buffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map_graph)?, "in", &src_args).map_err(map_graph)?;
-            graph.add(&filter::find("buffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map_graph)?, "out", "").map_err(map_graph)?;
-            graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec_str)).map_err(map_graph)?;
+            graph
+                .add(
+                    &filter::find("buffer")
+                        .ok_or(ffmpeg::Error::FilterNotFound)
+                        .map_err(map_graph)?,
+                    "in",
+                    &src_args,
+                )
+                .map_err(map_graph)?;
+            graph
+                .add(
+                    &filter::find("buffersink")
+                        .ok_or(ffmpeg::Error::FilterNotFound)
+                        .map_err(map_graph)?,
+                    "out",
+                    "",
+                )
+                .map_err(map_graph)?;
+            graph
+                .output("in", 0)
+                .and_then(|p| p.input("out", 0))
+                .and_then(|p| p.parse(&spec_str))
+                .map_err(map_graph)?;
             graph.validate().map_err(map_graph)?;
             let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
             let mut enc = codec::context::Context::new_with_codec(codec)
@@ -308,10 +384,18 @@ impl Transcoder {
             enc.set_width(sf.width);
             enc.set_height(sf.height);
             enc.set_format(pix);
-            let out_sar = if sf.sample_aspect_ratio.numerator() > 0 { sf.sample_aspect_ratio } else { Rational(1, 1) };
+            let out_sar = if sf.sample_aspect_ratio.numerator() > 0 {
+                sf.sample_aspect_ratio
+            } else {
+                Rational(1, 1)
+            };
             enc.set_aspect_ratio(out_sar);
             enc.set_time_base(sf.time_base);
-            let fr = if sf.frame_rate.numerator() > 0 { Some(sf.frame_rate) } else { dec.frame_rate() };
+            let fr = if sf.frame_rate.numerator() > 0 {
+                Some(sf.frame_rate)
+            } else {
+                dec.frame_rate()
+            };
             enc.set_frame_rate(fr);
             if let Some(b) = spec.bit_rate {
                 enc.set_bit_rate(b as usize);
@@ -322,11 +406,18 @@ impl Transcoder {
                 flags |= codec::Flags::GLOBAL_HEADER;
             }
             enc.set_flags(flags);
-            enc.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, ..Default::default() });
-            let opened = enc.open_with(options(spec)).map_err(|e| MediaError::ffmpeg("open the video encoder for", output, e))?;
+            enc.set_threading(codec::threading::Config {
+                kind: codec::threading::Type::Frame,
+                ..Default::default()
+            });
+            let opened = enc
+                .open_with(options(spec))
+                .map_err(|e| MediaError::ffmpeg("open the video encoder for", output, e))?;
             sink_tb = sf.time_base;
             enc_tb = sf.time_base;
-            let mut ost = octx.add_stream(codec).map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
+            let mut ost = octx
+                .add_stream(codec)
+                .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
             ost.set_parameters(&opened);
             av::set_stream_sar(&mut ost, out_sar);
             ost.set_time_base(enc_tb);
@@ -352,17 +443,50 @@ impl Transcoder {
                 dec.format().name(),
                 in_layout
             );
-            let acodec = codec.audio().map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-            let sample_fmt = choose_sample_format(dec.format(), acodec.formats().map(|f| f.collect()).unwrap_or_default());
-            let rate = choose_rate(dec.rate(), acodec.rates().map(|r| r.collect()).unwrap_or_default());
-            let out_layout = choose_layout(&in_layout, channels, spec.max_channels, av::encoder_layouts(&codec));
+            let acodec = codec
+                .audio()
+                .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+            let sample_fmt = choose_sample_format(
+                dec.format(),
+                acodec.formats().map(|f| f.collect()).unwrap_or_default(),
+            );
+            let rate = choose_rate(
+                dec.rate(),
+                acodec.rates().map(|r| r.collect()).unwrap_or_default(),
+            );
+            let out_layout = choose_layout(
+                &in_layout,
+                channels,
+                spec.max_channels,
+                av::encoder_layouts(&codec),
+            );
             let spec_str = format!(
                 "{trim}{user}aformat=sample_fmts={}:sample_rates={rate}:channel_layouts={out_layout}",
                 sample_fmt.name()
             );
-            graph.add(&filter::find("abuffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map_graph)?, "in", &src_args).map_err(map_graph)?;
-            graph.add(&filter::find("abuffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map_graph)?, "out", "").map_err(map_graph)?;
-            graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec_str)).map_err(map_graph)?;
+            graph
+                .add(
+                    &filter::find("abuffer")
+                        .ok_or(ffmpeg::Error::FilterNotFound)
+                        .map_err(map_graph)?,
+                    "in",
+                    &src_args,
+                )
+                .map_err(map_graph)?;
+            graph
+                .add(
+                    &filter::find("abuffersink")
+                        .ok_or(ffmpeg::Error::FilterNotFound)
+                        .map_err(map_graph)?,
+                    "out",
+                    "",
+                )
+                .map_err(map_graph)?;
+            graph
+                .output("in", 0)
+                .and_then(|p| p.input("out", 0))
+                .and_then(|p| p.parse(&spec_str))
+                .map_err(map_graph)?;
             graph.validate().map_err(map_graph)?;
             let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
             let mut enc = codec::context::Context::new_with_codec(codec)
@@ -371,7 +495,8 @@ impl Transcoder {
                 .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
             enc.set_rate(rate as i32);
             enc.set_format(sample_fmt);
-            av::set_encoder_layout(&mut enc, &out_layout).map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+            av::set_encoder_layout(&mut enc, &out_layout)
+                .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
             enc.set_time_base((1, rate as i32));
             if let Some(b) = spec.bit_rate {
                 enc.set_bit_rate(b as usize);
@@ -379,20 +504,41 @@ impl Transcoder {
             if global_header {
                 enc.set_flags(codec::Flags::GLOBAL_HEADER);
             }
-            let opened = enc.open_with(options(spec)).map_err(|e| MediaError::ffmpeg("open the audio encoder for", output, e))?;
-            if !codec.capabilities().contains(codec::capabilities::Capabilities::VARIABLE_FRAME_SIZE) && opened.frame_size() > 0 {
-                graph.get("out").expect("sink was added").sink().set_frame_size(opened.frame_size());
+            let opened = enc
+                .open_with(options(spec))
+                .map_err(|e| MediaError::ffmpeg("open the audio encoder for", output, e))?;
+            if !codec
+                .capabilities()
+                .contains(codec::capabilities::Capabilities::VARIABLE_FRAME_SIZE)
+                && opened.frame_size() > 0
+            {
+                graph
+                    .get("out")
+                    .expect("sink was added")
+                    .sink()
+                    .set_frame_size(opened.frame_size());
             }
             sink_tb = sf.time_base;
             enc_tb = Rational(1, rate as i32);
-            let mut ost = octx.add_stream(codec).map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
+            let mut ost = octx
+                .add_stream(codec)
+                .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
             ost.set_parameters(&opened);
             ost.set_time_base(enc_tb);
             ost.set_metadata(ist.metadata().to_owned());
             decoder = dec.0;
             encoder = opened.0 .0;
         }
-        Ok(Transcoder { video, decoder, graph, encoder, sink_tb, enc_tb, ost: ost_index, codec_name: codec.name().to_owned() })
+        Ok(Transcoder {
+            video,
+            decoder,
+            graph,
+            encoder,
+            sink_tb,
+            enc_tb,
+            ost: ost_index,
+            codec_name: codec.name().to_owned(),
+        })
     }
 
     /// Drains decoded frames through the filter and encoder; `on_frame` gets each output time.
@@ -436,7 +582,13 @@ impl Transcoder {
     ) -> Result<(), MediaError> {
         let mut filtered = av::new_frame();
         loop {
-            match self.graph.get("out").expect("sink was added").sink().frame(&mut filtered) {
+            match self
+                .graph
+                .get("out")
+                .expect("sink was added")
+                .sink()
+                .frame(&mut filtered)
+            {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => return Ok(()),
                 Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
@@ -450,12 +602,20 @@ impl Transcoder {
             if self.video {
                 av::clear_picture_type(&mut filtered);
             }
-            self.encoder.send_frame(&filtered).map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+            self.encoder
+                .send_frame(&filtered)
+                .map_err(|e| MediaError::ffmpeg("encode", output, e))?;
             self.drain_encoder(octx, ost_tbs, output, tap)?;
         }
     }
 
-    fn drain_encoder(&mut self, octx: &mut format::context::Output, ost_tbs: &[Rational], output: &Path, tap: Tap) -> Result<(), MediaError> {
+    fn drain_encoder(
+        &mut self,
+        octx: &mut format::context::Output,
+        ost_tbs: &[Rational],
+        output: &Path,
+        tap: Tap,
+    ) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
         loop {
             match self.encoder.receive_packet(&mut packet) {
@@ -469,7 +629,9 @@ impl Transcoder {
             if let Some((_, meter)) = tap.filter(|(ost, _)| *ost == self.ost) {
                 meter.send(&packet);
             }
-            packet.write_interleaved(octx).map_err(|e| MediaError::ffmpeg("write", output, e))?;
+            packet
+                .write_interleaved(octx)
+                .map_err(|e| MediaError::ffmpeg("write", output, e))?;
         }
     }
 
@@ -493,7 +655,9 @@ impl Transcoder {
             .flush()
             .map_err(|e| MediaError::ffmpeg("filter", input, e))?;
         self.drain_filter(octx, ost_tbs, output, tap, &mut on_frame)?;
-        self.encoder.send_eof().map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+        self.encoder
+            .send_eof()
+            .map_err(|e| MediaError::ffmpeg("encode", output, e))?;
         self.drain_encoder(octx, ost_tbs, output, tap)
     }
 }
@@ -501,12 +665,23 @@ impl Transcoder {
 const EAGAIN: i32 = 11;
 
 fn decode_error(input: &Path, e: ffmpeg::Error) -> MediaError {
-    MediaError::InvalidInput { path: input.to_owned(), reason: format!("cannot open a decoder: {e}") }
+    MediaError::InvalidInput {
+        path: input.to_owned(),
+        reason: format!("cannot open a decoder: {e}"),
+    }
 }
 
 pub(crate) fn unsupported(codec: &str, kind: media::Type) -> MediaError {
-    let kind_name = if kind == media::Type::Video { "video" } else { "audio" };
-    MediaError::UnsupportedCodec { codec: codec.to_owned(), kind: kind_name, available: av::encoder_names(kind).join(", ") }
+    let kind_name = if kind == media::Type::Video {
+        "video"
+    } else {
+        "audio"
+    };
+    MediaError::UnsupportedCodec {
+        codec: codec.to_owned(),
+        kind: kind_name,
+        available: av::encoder_names(kind).join(", "),
+    }
 }
 
 fn options(spec: &EncodeSpec) -> Dictionary<'static> {
@@ -522,7 +697,11 @@ fn trim_filter(video: bool, start: Option<f64>, duration: Option<f64>) -> String
     if start.is_none() && duration.is_none() {
         return String::new();
     }
-    let (trim, setpts) = if video { ("trim", "setpts") } else { ("atrim", "asetpts") };
+    let (trim, setpts) = if video {
+        ("trim", "setpts")
+    } else {
+        ("atrim", "asetpts")
+    };
     let mut args = Vec::new();
     if let Some(s) = start {
         args.push(format!("start={s}"));
@@ -537,7 +716,11 @@ fn trim_filter(video: bool, start: Option<f64>, duration: Option<f64>) -> String
 /// format if supported, else the encoder's first.
 fn choose_pixel(input: format::Pixel, supported: Vec<format::Pixel>) -> format::Pixel {
     if supported.is_empty() {
-        return if input == format::Pixel::None { format::Pixel::YUV420P } else { input };
+        return if input == format::Pixel::None {
+            format::Pixel::YUV420P
+        } else {
+            input
+        };
     }
     if supported.contains(&format::Pixel::YUV420P) {
         return format::Pixel::YUV420P;
@@ -560,12 +743,26 @@ fn choose_rate(input: u32, supported: Vec<i32>) -> u32 {
     if supported.is_empty() || supported.contains(&(input as i32)) {
         return input;
     }
-    let mut rates: Vec<u32> = supported.into_iter().filter(|r| *r > 0).map(|r| r as u32).collect();
+    let mut rates: Vec<u32> = supported
+        .into_iter()
+        .filter(|r| *r > 0)
+        .map(|r| r as u32)
+        .collect();
     rates.sort_unstable();
-    rates.iter().copied().find(|r| *r >= input).or(rates.last().copied()).unwrap_or(input)
+    rates
+        .iter()
+        .copied()
+        .find(|r| *r >= input)
+        .or(rates.last().copied())
+        .unwrap_or(input)
 }
 
-fn choose_layout(input: &str, channels: u32, max: Option<u32>, supported: Option<Vec<(u32, String)>>) -> String {
+fn choose_layout(
+    input: &str,
+    channels: u32,
+    max: Option<u32>,
+    supported: Option<Vec<(u32, String)>>,
+) -> String {
     let want = max.map_or(channels, |m| channels.min(m));
     match supported {
         None if want == channels => input.to_owned(),
@@ -576,7 +773,11 @@ fn choose_layout(input: &str, channels: u32, max: Option<u32>, supported: Option
             }
             list.iter()
                 .find(|(n, _)| *n == want)
-                .or_else(|| list.iter().filter(|(n, _)| *n <= want).max_by_key(|(n, _)| *n))
+                .or_else(|| {
+                    list.iter()
+                        .filter(|(n, _)| *n <= want)
+                        .max_by_key(|(n, _)| *n)
+                })
                 .or(list.first())
                 .map(|(_, l)| l.clone())
                 .unwrap_or_else(|| av::layout_for(None, want))
@@ -600,10 +801,18 @@ pub(crate) fn produce(
 /// The stream FFmpeg considers best of `kind`, skipping cover art.
 pub(crate) fn best_stream(ictx: &format::context::Input, kind: media::Type) -> Option<usize> {
     let best = ictx.streams().best(kind)?;
-    if best.disposition().contains(format::stream::Disposition::ATTACHED_PIC) {
+    if best
+        .disposition()
+        .contains(format::stream::Disposition::ATTACHED_PIC)
+    {
         return ictx
             .streams()
-            .find(|s| s.parameters().medium() == kind && !s.disposition().contains(format::stream::Disposition::ATTACHED_PIC))
+            .find(|s| {
+                s.parameters().medium() == kind
+                    && !s
+                        .disposition()
+                        .contains(format::stream::Disposition::ATTACHED_PIC)
+            })
             .map(|s| s.index());
     }
     Some(best.index())

@@ -26,8 +26,14 @@ pub enum Preset {
 
 impl Preset {
     /// All presets, for help and error texts.
-    pub const ALL: [Preset; 6] =
-        [Preset::Mp4H264Aac, Preset::WebmVp9Opus, Preset::Mp3, Preset::Aac, Preset::Opus, Preset::Wav];
+    pub const ALL: [Preset; 6] = [
+        Preset::Mp4H264Aac,
+        Preset::WebmVp9Opus,
+        Preset::Mp3,
+        Preset::Aac,
+        Preset::Opus,
+        Preset::Wav,
+    ];
 
     /// The stable name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -42,7 +48,10 @@ impl Preset {
     }
 
     pub(crate) fn container(self, output: &Path) -> Container {
-        let ext = output.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let ext = output
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
         match self {
             Preset::Mp4H264Aac => Container::by_extension("mp4"),
             Preset::WebmVp9Opus => Container::by_extension("webm"),
@@ -61,7 +70,10 @@ pub(crate) fn resolve(output: &Path, preset: Option<Preset>) -> Result<Container
     if let Some(p) = preset {
         return Ok(p.container(output));
     }
-    let ext = output.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     Container::by_extension(&ext).ok_or_else(|| MediaError::UnsupportedFormat {
         path: output.to_path_buf(),
         known: Container::EXTENSIONS.join(", "),

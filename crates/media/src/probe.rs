@@ -2,8 +2,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{media, Rational};
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -43,8 +43,11 @@ impl MediaInfo {
 /// Reads container and stream facts from `path`.
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
     let ictx = av::open_input(path)?;
-    let size = std::fs::metadata(path).map_err(|e| MediaError::io(path, e))?.len();
-    let duration = (ictx.duration() > 0).then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
+    let size = std::fs::metadata(path)
+        .map_err(|e| MediaError::io(path, e))?
+        .len();
+    let duration = (ictx.duration() > 0)
+        .then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
     let bit_rate = u64::try_from(ictx.bit_rate()).ok().filter(|b| *b > 0);
     let streams = ictx.streams().map(|s| stream_info(&s)).collect();
     Ok(MediaInfo {
@@ -61,7 +64,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
 }
 
 fn tags(d: ffmpeg::DictionaryRef) -> BTreeMap<String, String> {
-    d.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    d.iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 fn ratio(r: Rational) -> Option<String> {
@@ -113,7 +118,10 @@ fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
         info.height = Some(h);
         let sar = av::stream_sar(s);
         info.sample_aspect_ratio = ratio(sar);
-        info.display_aspect_ratio = ratio(Rational(w as i32 * sar.numerator(), h as i32 * sar.denominator()));
+        info.display_aspect_ratio = ratio(Rational(
+            w as i32 * sar.numerator(),
+            h as i32 * sar.denominator(),
+        ));
         info.rotation = Some(av::stream_rotation(s).unwrap_or(0.0));
         let fr = s.avg_frame_rate();
         let fr = if fr.numerator() > 0 { fr } else { s.rate() };

@@ -2,8 +2,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::media;
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -35,21 +35,44 @@ pub struct ResizeOptions {
 
 /// Resizes the video of `input` into `output`; the audio stream is copied when the output
 /// container can hold it, else encoded with the container's default audio codec.
-pub fn resize(input: &Path, output: &Path, options: &ResizeOptions, monitor: &mut Monitor) -> Result<OutputReport, MediaError> {
+pub fn resize(
+    input: &Path,
+    output: &Path,
+    options: &ResizeOptions,
+    monitor: &mut Monitor,
+) -> Result<OutputReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
     if !container.has_video() {
-        return Err(MediaError::option("output", output.display(), "resize needs a video container (mp4, webm, mkv, mov)"));
+        return Err(MediaError::option(
+            "output",
+            output.display(),
+            "resize needs a video container (mp4, webm, mkv, mov)",
+        ));
     }
     let mut ictx = av::open_input(input)?;
-    let vindex = pipeline::best_stream(&ictx, media::Type::Video)
-        .ok_or_else(|| MediaError::MissingStream { path: input.to_owned(), kind: "video" })?;
+    let vindex = pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
+        MediaError::MissingStream {
+            path: input.to_owned(),
+            kind: "video",
+        }
+    })?;
     let vstream = ictx.stream(vindex).expect("index from the same context");
     let par = vstream.parameters();
     // SAFETY-free read of plain fields through ffmpeg-next's raw pointer.
-    let (w, h) = unsafe { ((*par.as_ptr()).width.max(0) as u32, (*par.as_ptr()).height.max(0) as u32) };
+    let (w, h) = unsafe {
+        (
+            (*par.as_ptr()).width.max(0) as u32,
+            (*par.as_ptr()).height.max(0) as u32,
+        )
+    };
     let sar = av::stream_sar(&vstream);
-    let src = Source { width: w, height: h, sar: f64::from(sar), rotation: av::stream_rotation(&vstream).unwrap_or(0.0) };
+    let src = Source {
+        width: w,
+        height: h,
+        sar: f64::from(sar),
+        rotation: av::stream_rotation(&vstream).unwrap_or(0.0),
+    };
     let request = Request {
         width: options.width,
         height: options.height,
@@ -60,8 +83,17 @@ pub fn resize(input: &Path, output: &Path, options: &ResizeOptions, monitor: &mu
     };
     let geometry = Geometry::plan(src, request)?;
 
-    let vname = options.video_codec.clone().unwrap_or_else(|| container.video.unwrap_or("libx264").to_owned());
-    let mut spec = video_spec(&vname, &TranscodeOptions { crf: options.crf, ..Default::default() })?;
+    let vname = options
+        .video_codec
+        .clone()
+        .unwrap_or_else(|| container.video.unwrap_or("libx264").to_owned());
+    let mut spec = video_spec(
+        &vname,
+        &TranscodeOptions {
+            crf: options.crf,
+            ..Default::default()
+        },
+    )?;
     spec.filter = geometry.filter.clone();
     let mut streams = vec![(vindex, StreamPlan::Encode(spec))];
     if let Some(aindex) = pipeline::best_stream(&ictx, media::Type::Audio) {
@@ -85,7 +117,14 @@ pub fn resize(input: &Path, output: &Path, options: &ResizeOptions, monitor: &mu
         meter: None,
     };
     let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
-    OutputReport::read_back("resize", input, path, container.muxer, result.streams, started)
+    OutputReport::read_back(
+        "resize",
+        input,
+        path,
+        container.muxer,
+        result.streams,
+        started,
+    )
 }
 
 mod crop_text {
@@ -94,11 +133,14 @@ mod crop_text {
     use crate::geometry::Crop;
 
     pub fn serialize<S: Serializer>(v: &Option<Crop>, s: S) -> Result<S::Ok, S::Error> {
-        v.map(|c| format!("{}x{}+{}+{}", c.width, c.height, c.x, c.y)).serialize(s)
+        v.map(|c| format!("{}x{}+{}+{}", c.width, c.height, c.x, c.y))
+            .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Crop>, D::Error> {
-        Option::<String>::deserialize(d)?.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -112,6 +154,8 @@ mod aspect_text {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Aspect>, D::Error> {
-        Option::<String>::deserialize(d)?.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
+        Option::<String>::deserialize(d)?
+            .map(|t| t.parse().map_err(serde::de::Error::custom))
+            .transpose()
     }
 }

@@ -13,8 +13,12 @@ pub(crate) fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     match Option::<NumOrText>::deserialize(d)? {
         None => Ok(None),
         Some(NumOrText::Num(n)) if n >= 0.0 && n.is_finite() => Ok(Some(n)),
-        Some(NumOrText::Num(n)) => Err(serde::de::Error::custom(format!("time must be non-negative, got {n}"))),
-        Some(NumOrText::Text(t)) => crate::timecode::parse_time("time", &t).map(Some).map_err(serde::de::Error::custom),
+        Some(NumOrText::Num(n)) => Err(serde::de::Error::custom(format!(
+            "time must be non-negative, got {n}"
+        ))),
+        Some(NumOrText::Text(t)) => crate::timecode::parse_time("time", &t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -23,7 +27,11 @@ pub(crate) fn bitrate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
     match Option::<NumOrText>::deserialize(d)? {
         None => Ok(None),
         Some(NumOrText::Num(n)) if n > 0.0 && n.is_finite() => Ok(Some(n as u64)),
-        Some(NumOrText::Num(n)) => Err(serde::de::Error::custom(format!("bit rate must be positive, got {n}"))),
-        Some(NumOrText::Text(t)) => crate::timecode::parse_bitrate("bitrate", &t).map(Some).map_err(serde::de::Error::custom),
+        Some(NumOrText::Num(n)) => Err(serde::de::Error::custom(format!(
+            "bit rate must be positive, got {n}"
+        ))),
+        Some(NumOrText::Text(t)) => crate::timecode::parse_bitrate("bitrate", &t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }

@@ -39,15 +39,42 @@ pub struct SpriteReport {
 }
 
 /// Writes a `columns`-wide grid of stills taken every `every` seconds to `output` (.jpg/.png).
-pub fn sprite(input: &Path, output: &Path, options: &SpriteOptions, monitor: &mut Monitor) -> Result<SpriteReport, MediaError> {
+pub fn sprite(
+    input: &Path,
+    output: &Path,
+    options: &SpriteOptions,
+    monitor: &mut Monitor,
+) -> Result<SpriteReport, MediaError> {
     let kind = ImageKind::from_path(output)?;
-    let every = options.every.filter(|e| *e > 0.0).ok_or_else(|| MediaError::option("every", format!("{:?}", options.every), "must be greater than zero"))?;
-    let columns = options.columns.filter(|c| *c > 0).ok_or_else(|| MediaError::option("columns", format!("{:?}", options.columns), "must be greater than zero"))?;
+    let every = options.every.filter(|e| *e > 0.0).ok_or_else(|| {
+        MediaError::option(
+            "every",
+            format!("{:?}", options.every),
+            "must be greater than zero",
+        )
+    })?;
+    let columns = options.columns.filter(|c| *c > 0).ok_or_else(|| {
+        MediaError::option(
+            "columns",
+            format!("{:?}", options.columns),
+            "must be greater than zero",
+        )
+    })?;
     let mut frames = VideoFrames::open(input)?;
-    let duration = frames.duration.ok_or_else(|| MediaError::InvalidInput { path: input.to_owned(), reason: "unknown duration".into() })?;
+    let duration = frames.duration.ok_or_else(|| MediaError::InvalidInput {
+        path: input.to_owned(),
+        reason: "unknown duration".into(),
+    })?;
     let tiles = ((duration / every).ceil() as u32).max(1);
     let rows = tiles.div_ceil(columns);
-    let geometry = Geometry::plan(frames.source, Request { width: Some(options.width.unwrap_or(160)), even: false, ..Default::default() })?;
+    let geometry = Geometry::plan(
+        frames.source,
+        Request {
+            width: Some(options.width.unwrap_or(160)),
+            even: false,
+            ..Default::default()
+        },
+    )?;
     let chain = format!("{},tile={columns}x{rows}", geometry.filter);
     let mut still = StillEncoder::new(&frames, &chain, kind, output)?;
     let mut tracker = monitor.tracker("sprite", Some(duration));
@@ -57,7 +84,9 @@ pub fn sprite(input: &Path, output: &Path, options: &SpriteOptions, monitor: &mu
     for k in 0..tiles {
         monitor.check()?;
         let t = f64::from(k) * every;
-        let Some((time, mut picked)) = frame_at(&mut frames, t, &mut started)? else { break };
+        let Some((time, mut picked)) = frame_at(&mut frames, t, &mut started)? else {
+            break;
+        };
         images.extend(still.push(&mut picked, output)?);
         used += 1;
         if let Some(p) = tracker.frame(time) {
@@ -65,7 +94,10 @@ pub fn sprite(input: &Path, output: &Path, options: &SpriteOptions, monitor: &mu
         }
     }
     images.extend(still.finish(output)?);
-    let bytes = images.first().ok_or_else(|| MediaError::InvalidInput { path: input.to_owned(), reason: "no video frame could be decoded".into() })?;
+    let bytes = images.first().ok_or_else(|| MediaError::InvalidInput {
+        path: input.to_owned(),
+        reason: "no video frame could be decoded".into(),
+    })?;
     let staged = StagedOutput::new(output)?;
     std::fs::write(staged.path(), bytes).map_err(|e| MediaError::io(output, e))?;
     let path = staged.commit()?;

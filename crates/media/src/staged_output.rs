@@ -19,12 +19,17 @@ impl StagedOutput {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = target.file_name().ok_or_else(|| MediaError::InvalidOption {
-            option: "output".into(),
-            value: target.display().to_string(),
-            reason: "the output path has no file name".into(),
-        })?;
-        let suffix = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let name = target
+            .file_name()
+            .ok_or_else(|| MediaError::InvalidOption {
+                option: "output".into(),
+                value: target.display().to_string(),
+                reason: "the output path has no file name".into(),
+            })?;
+        let suffix = target
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
         let meta = std::fs::metadata(&dir).map_err(|e| MediaError::io(&dir, e))?;
         if !meta.is_dir() {
             return Err(MediaError::io(&dir, std::io::Error::from_raw_os_error(20)));
@@ -34,9 +39,20 @@ impl StagedOutput {
             .suffix(&suffix)
             .tempfile_in(&dir)
             // tempfile's message names the random file; the directory is what the user must fix.
-            .map_err(|e| MediaError::io(&dir, std::io::Error::new(e.kind(), "cannot create a temporary file in this directory")))?
+            .map_err(|e| {
+                MediaError::io(
+                    &dir,
+                    std::io::Error::new(
+                        e.kind(),
+                        "cannot create a temporary file in this directory",
+                    ),
+                )
+            })?
             .into_temp_path();
-        Ok(StagedOutput { target: target.to_path_buf(), temp })
+        Ok(StagedOutput {
+            target: target.to_path_buf(),
+            temp,
+        })
     }
 
     /// Where to write now.
@@ -47,7 +63,9 @@ impl StagedOutput {
     /// Moves the finished file onto the target path.
     pub(crate) fn commit(self) -> Result<PathBuf, MediaError> {
         let target = self.target;
-        self.temp.persist(&target).map_err(|e| MediaError::io(&target, e.error))?;
+        self.temp
+            .persist(&target)
+            .map_err(|e| MediaError::io(&target, e.error))?;
         Ok(target)
     }
 }

@@ -1,8 +1,8 @@
 //! Frames to JPEG or PNG bytes through a filter chain (rotate/scale, or tile for sprites).
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, encoder, filter, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use crate::av;
 use crate::video_frames::VideoFrames;
@@ -17,10 +17,17 @@ pub(crate) enum ImageKind {
 
 impl ImageKind {
     pub(crate) fn from_path(path: &Path) -> Result<Self, MediaError> {
-        match path.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref() {
+        match path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .as_deref()
+        {
             Some("jpg" | "jpeg") => Ok(ImageKind::Jpeg),
             Some("png") => Ok(ImageKind::Png),
-            _ => Err(MediaError::UnsupportedFormat { path: path.to_owned(), known: "jpg, jpeg, png".into() }),
+            _ => Err(MediaError::UnsupportedFormat {
+                path: path.to_owned(),
+                known: "jpg, jpeg, png".into(),
+            }),
         }
     }
 
@@ -42,11 +49,22 @@ pub(crate) struct StillEncoder {
 }
 
 impl StillEncoder {
-    pub(crate) fn new(frames: &VideoFrames, filter_chain: &str, kind: ImageKind, output: &Path) -> Result<Self, MediaError> {
-        let codec = encoder::find_by_name(kind.encoder())
-            .ok_or_else(|| crate::pipeline::unsupported(kind.encoder(), ffmpeg::media::Type::Video))?;
-        let vcodec = codec.video().map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-        let pix = vcodec.formats().and_then(|mut f| f.next()).unwrap_or(ffmpeg::format::Pixel::RGB24);
+    pub(crate) fn new(
+        frames: &VideoFrames,
+        filter_chain: &str,
+        kind: ImageKind,
+        output: &Path,
+    ) -> Result<Self, MediaError> {
+        let codec = encoder::find_by_name(kind.encoder()).ok_or_else(|| {
+            crate::pipeline::unsupported(kind.encoder(), ffmpeg::media::Type::Video)
+        })?;
+        let vcodec = codec
+            .video()
+            .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
+        let pix = vcodec
+            .formats()
+            .and_then(|mut f| f.next())
+            .unwrap_or(ffmpeg::format::Pixel::RGB24);
         let pix_name = pix.descriptor().map(|d| d.name()).unwrap_or("rgb24");
         let dec = frames.decoder();
         let tb = frames.time_base();
@@ -62,10 +80,30 @@ impl StillEncoder {
         );
         let map = |e| MediaError::ffmpeg("build the filter graph for", output, e);
         let mut graph = filter::Graph::new();
-        graph.add(&filter::find("buffer").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "in", &args).map_err(map)?;
-        graph.add(&filter::find("buffersink").ok_or(ffmpeg::Error::FilterNotFound).map_err(map)?, "out", "").map_err(map)?;
+        graph
+            .add(
+                &filter::find("buffer")
+                    .ok_or(ffmpeg::Error::FilterNotFound)
+                    .map_err(map)?,
+                "in",
+                &args,
+            )
+            .map_err(map)?;
+        graph
+            .add(
+                &filter::find("buffersink")
+                    .ok_or(ffmpeg::Error::FilterNotFound)
+                    .map_err(map)?,
+                "out",
+                "",
+            )
+            .map_err(map)?;
         let spec = format!("{filter_chain},format=pix_fmts={pix_name}");
-        graph.output("in", 0).and_then(|p| p.input("out", 0)).and_then(|p| p.parse(&spec)).map_err(map)?;
+        graph
+            .output("in", 0)
+            .and_then(|p| p.input("out", 0))
+            .and_then(|p| p.parse(&spec))
+            .map_err(map)?;
         graph.validate().map_err(map)?;
         let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
         let mut enc = codec::context::Context::new_with_codec(codec)
@@ -82,22 +120,44 @@ impl StillEncoder {
             enc.set_flags(codec::Flags::QSCALE);
             enc.set_global_quality(2 * ffmpeg::ffi::FF_QP2LAMBDA);
         }
-        let opened = enc.open().map_err(|e| MediaError::ffmpeg("open the image encoder for", output, e))?;
-        Ok(StillEncoder { graph, encoder: opened.0 .0, width: sf.width, height: sf.height, next_pts: 0 })
+        let opened = enc
+            .open()
+            .map_err(|e| MediaError::ffmpeg("open the image encoder for", output, e))?;
+        Ok(StillEncoder {
+            graph,
+            encoder: opened.0 .0,
+            width: sf.width,
+            height: sf.height,
+            next_pts: 0,
+        })
     }
 
     /// Filters one decoded frame; returns the images that came out (none while a tile fills).
-    pub(crate) fn push(&mut self, frame: &mut ffmpeg::Frame, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
+    pub(crate) fn push(
+        &mut self,
+        frame: &mut ffmpeg::Frame,
+        output: &Path,
+    ) -> Result<Vec<Vec<u8>>, MediaError> {
         // Stills are independent pictures: give them consecutive timestamps.
         frame.set_pts(Some(self.next_pts));
         self.next_pts += 1;
-        self.graph.get("in").expect("source").source().add(frame).map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.graph
+            .get("in")
+            .expect("source")
+            .source()
+            .add(frame)
+            .map_err(|e| MediaError::ffmpeg("filter", output, e))?;
         self.drain(output)
     }
 
     /// Flushes the filter (a partly filled sprite tile comes out here).
     pub(crate) fn finish(&mut self, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
-        self.graph.get("in").expect("source").source().flush().map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.graph
+            .get("in")
+            .expect("source")
+            .source()
+            .flush()
+            .map_err(|e| MediaError::ffmpeg("filter", output, e))?;
         self.drain(output)
     }
 
@@ -105,13 +165,23 @@ impl StillEncoder {
         let mut images = Vec::new();
         let mut filtered = av::new_frame();
         loop {
-            match self.graph.get("out").expect("sink").sink().frame(&mut filtered) {
+            match self
+                .graph
+                .get("out")
+                .expect("sink")
+                .sink()
+                .frame(&mut filtered)
+            {
                 Ok(()) => {}
-                Err(ffmpeg::Error::Eof) | Err(ffmpeg::Error::Other { errno: 11 }) => return Ok(images),
+                Err(ffmpeg::Error::Eof) | Err(ffmpeg::Error::Other { errno: 11 }) => {
+                    return Ok(images)
+                }
                 Err(e) => return Err(MediaError::ffmpeg("filter", output, e)),
             }
             av::clear_picture_type(&mut filtered);
-            self.encoder.send_frame(&filtered).map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+            self.encoder
+                .send_frame(&filtered)
+                .map_err(|e| MediaError::ffmpeg("encode", output, e))?;
             let mut packet = Packet::empty();
             loop {
                 match self.encoder.receive_packet(&mut packet) {

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::Monitor;
 use crate::task_outcome::TaskOutcome;
 use crate::{
-    normalize, probe, resize, sprite, thumbnail, thumbnails, transcode, MediaError, NormalizeOptions, ResizeOptions, SpriteOptions,
-    ThumbnailOptions, ThumbnailsOptions, TranscodeOptions,
+    normalize, probe, resize, sprite, thumbnail, thumbnails, transcode, MediaError,
+    NormalizeOptions, ResizeOptions, SpriteOptions, ThumbnailOptions, ThumbnailsOptions,
+    TranscodeOptions,
 };
 
 /// One task as a worker sends it. `options` takes the same fields as the library's option types
@@ -15,14 +16,46 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Task {
-    Probe { input: PathBuf },
-    Transcode { input: PathBuf, output: PathBuf, #[serde(default)] options: TranscodeOptions },
-    Resize { input: PathBuf, output: PathBuf, #[serde(default)] options: ResizeOptions },
-    Normalize { input: PathBuf, output: PathBuf, #[serde(default)] options: NormalizeOptions },
-    Thumbnail { input: PathBuf, output: PathBuf, #[serde(default)] options: ThumbnailOptions },
+    Probe {
+        input: PathBuf,
+    },
+    Transcode {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: TranscodeOptions,
+    },
+    Resize {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: ResizeOptions,
+    },
+    Normalize {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: NormalizeOptions,
+    },
+    Thumbnail {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: ThumbnailOptions,
+    },
     /// `output` is the directory for `thumb-0001.jpg`, ...
-    Thumbnails { input: PathBuf, output: PathBuf, #[serde(default)] options: ThumbnailsOptions },
-    Sprite { input: PathBuf, output: PathBuf, #[serde(default)] options: SpriteOptions },
+    Thumbnails {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: ThumbnailsOptions,
+    },
+    Sprite {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: SpriteOptions,
+    },
 }
 
 /// A task file holds one task or a list of them.
@@ -54,12 +87,36 @@ impl Task {
         }
         match self {
             Task::Probe { input } => json(probe(input)?),
-            Task::Transcode { input, output, options } => json(transcode(input, output, options, monitor)?),
-            Task::Resize { input, output, options } => json(resize(input, output, options, monitor)?),
-            Task::Normalize { input, output, options } => json(normalize(input, output, options, monitor)?),
-            Task::Thumbnail { input, output, options } => json(thumbnail(input, output, options, monitor)?),
-            Task::Thumbnails { input, output, options } => json(thumbnails(input, output, options, monitor)?),
-            Task::Sprite { input, output, options } => json(sprite(input, output, options, monitor)?),
+            Task::Transcode {
+                input,
+                output,
+                options,
+            } => json(transcode(input, output, options, monitor)?),
+            Task::Resize {
+                input,
+                output,
+                options,
+            } => json(resize(input, output, options, monitor)?),
+            Task::Normalize {
+                input,
+                output,
+                options,
+            } => json(normalize(input, output, options, monitor)?),
+            Task::Thumbnail {
+                input,
+                output,
+                options,
+            } => json(thumbnail(input, output, options, monitor)?),
+            Task::Thumbnails {
+                input,
+                output,
+                options,
+            } => json(thumbnails(input, output, options, monitor)?),
+            Task::Sprite {
+                input,
+                output,
+                options,
+            } => json(sprite(input, output, options, monitor)?),
         }
     }
 }
@@ -72,17 +129,25 @@ impl TaskFile {
         } else {
             std::fs::read_to_string(path).map_err(|e| MediaError::io(path, e))?
         };
-        let invalid = |reason: String| MediaError::InvalidTask { path: path.to_owned(), reason };
+        let invalid = |reason: String| MediaError::InvalidTask {
+            path: path.to_owned(),
+            reason,
+        };
         // Parse in two steps so errors name the task and field instead of "no variant matched".
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         match value {
             serde_json::Value::Array(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| serde_json::from_value(v).map_err(|e| invalid(format!("task {}: {e}", i + 1))))
+                .map(|(i, v)| {
+                    serde_json::from_value(v).map_err(|e| invalid(format!("task {}: {e}", i + 1)))
+                })
                 .collect::<Result<Vec<Task>, _>>()
                 .map(TaskFile::Many),
-            v => serde_json::from_value(v).map(TaskFile::One).map_err(|e| invalid(e.to_string())),
+            v => serde_json::from_value(v)
+                .map(TaskFile::One)
+                .map_err(|e| invalid(e.to_string())),
         }
     }
 
@@ -92,6 +157,9 @@ impl TaskFile {
             TaskFile::One(t) => vec![t],
             TaskFile::Many(ts) => ts.iter().collect(),
         };
-        tasks.into_iter().map(|t| TaskOutcome::from_result(t.name(), t.run(monitor))).collect()
+        tasks
+            .into_iter()
+            .map(|t| TaskOutcome::from_result(t.name(), t.run(monitor)))
+            .collect()
     }
 }

@@ -24,15 +24,29 @@ pub struct ErrorInfo {
 
 impl From<&MediaError> for ErrorInfo {
     fn from(e: &MediaError) -> Self {
-        ErrorInfo { kind: e.kind().to_owned(), message: e.to_string(), retryable: e.retryable() }
+        ErrorInfo {
+            kind: e.kind().to_owned(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+        }
     }
 }
 
 impl TaskOutcome {
     pub(crate) fn from_result(task: &str, r: Result<serde_json::Value, MediaError>) -> Self {
         match r {
-            Ok(v) => TaskOutcome { task: task.to_owned(), ok: true, result: Some(v), error: None },
-            Err(e) => TaskOutcome { task: task.to_owned(), ok: false, result: None, error: Some(ErrorInfo::from(&e)) },
+            Ok(v) => TaskOutcome {
+                task: task.to_owned(),
+                ok: true,
+                result: Some(v),
+                error: None,
+            },
+            Err(e) => TaskOutcome {
+                task: task.to_owned(),
+                ok: false,
+                result: None,
+                error: Some(ErrorInfo::from(&e)),
+            },
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `thumbnail` (one still at a time) and `thumbnails` (a still every N seconds), as JPEG or PNG.
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::frame;
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::{Geometry, Request};
@@ -57,7 +57,11 @@ pub struct StillsReport {
 const SEEK_GAP: f64 = 5.0;
 
 /// Decodes forward to the first frame at or after `t` (the last frame when `t` is past the end).
-pub(crate) fn frame_at(frames: &mut VideoFrames, t: f64, started: &mut bool) -> Result<Option<(f64, frame::Video)>, MediaError> {
+pub(crate) fn frame_at(
+    frames: &mut VideoFrames,
+    t: f64,
+    started: &mut bool,
+) -> Result<Option<(f64, frame::Video)>, MediaError> {
     if !*started || t - frames.position > SEEK_GAP || t < frames.position {
         if t > 0.0 {
             frames.seek(t)?;
@@ -81,7 +85,14 @@ pub(crate) fn frame_at(frames: &mut VideoFrames, t: f64, started: &mut bool) -> 
 }
 
 fn plan(frames: &VideoFrames, width: Option<u32>) -> Result<Geometry, MediaError> {
-    Geometry::plan(frames.source, Request { width, even: false, ..Default::default() })
+    Geometry::plan(
+        frames.source,
+        Request {
+            width,
+            even: false,
+            ..Default::default()
+        },
+    )
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, MediaError> {
@@ -91,37 +102,68 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, MediaError> {
 }
 
 /// Writes the frame at `options.at` (default 0) of `input` to `output` (.jpg, .jpeg or .png).
-pub fn thumbnail(input: &Path, output: &Path, options: &ThumbnailOptions, monitor: &mut Monitor) -> Result<StillsReport, MediaError> {
+pub fn thumbnail(
+    input: &Path,
+    output: &Path,
+    options: &ThumbnailOptions,
+    monitor: &mut Monitor,
+) -> Result<StillsReport, MediaError> {
     let kind = ImageKind::from_path(output)?;
     let at = options.at.unwrap_or(0.0);
     let mut frames = VideoFrames::open(input)?;
     if let Some(d) = frames.duration {
         if at > d {
-            return Err(MediaError::option("at", at, format!("the video is only {d:.3} s long")));
+            return Err(MediaError::option(
+                "at",
+                at,
+                format!("the video is only {d:.3} s long"),
+            ));
         }
     }
     let geometry = plan(&frames, options.width)?;
     let mut still = StillEncoder::new(&frames, &geometry.filter, kind, output)?;
     monitor.check()?;
     let mut started = false;
-    let (time, mut picked) = frame_at(&mut frames, at, &mut started)?
-        .ok_or_else(|| MediaError::InvalidInput { path: input.to_owned(), reason: "no video frame could be decoded".into() })?;
+    let (time, mut picked) =
+        frame_at(&mut frames, at, &mut started)?.ok_or_else(|| MediaError::InvalidInput {
+            path: input.to_owned(),
+            reason: "no video frame could be decoded".into(),
+        })?;
     let mut images = still.push(&mut picked, output)?;
     images.extend(still.finish(output)?);
-    let bytes = images.first().ok_or_else(|| MediaError::InvalidInput { path: input.to_owned(), reason: "the encoder produced no image".into() })?;
+    let bytes = images.first().ok_or_else(|| MediaError::InvalidInput {
+        path: input.to_owned(),
+        reason: "the encoder produced no image".into(),
+    })?;
     let path = write_file(output, bytes)?;
     Ok(StillsReport {
         task: "thumbnail".into(),
         input: input.to_owned(),
-        stills: vec![Still { path, time, width: still.width, height: still.height }],
+        stills: vec![Still {
+            path,
+            time,
+            width: still.width,
+            height: still.height,
+        }],
     })
 }
 
 /// Writes `thumb-0001.jpg`, `thumb-0002.jpg`, ... into `dir`, one every `options.every` seconds.
-pub fn thumbnails(input: &Path, dir: &Path, options: &ThumbnailsOptions, monitor: &mut Monitor) -> Result<StillsReport, MediaError> {
-    let every = options.every.ok_or_else(|| MediaError::option("every", "(none)", "give the interval in seconds"))?;
+pub fn thumbnails(
+    input: &Path,
+    dir: &Path,
+    options: &ThumbnailsOptions,
+    monitor: &mut Monitor,
+) -> Result<StillsReport, MediaError> {
+    let every = options
+        .every
+        .ok_or_else(|| MediaError::option("every", "(none)", "give the interval in seconds"))?;
     if every <= 0.0 {
-        return Err(MediaError::option("every", every, "must be greater than zero"));
+        return Err(MediaError::option(
+            "every",
+            every,
+            "must be greater than zero",
+        ));
     }
     let ext = options.format.clone().unwrap_or_else(|| "jpg".into());
     let kind = ImageKind::from_path(Path::new(&format!("x.{ext}")))?;
@@ -140,14 +182,21 @@ pub fn thumbnails(input: &Path, dir: &Path, options: &ThumbnailsOptions, monitor
             break;
         }
         monitor.check()?;
-        let Some((time, mut picked)) = frame_at(&mut frames, t, &mut started)? else { break };
+        let Some((time, mut picked)) = frame_at(&mut frames, t, &mut started)? else {
+            break;
+        };
         if k > 0 && time + 1e-3 < t {
             break; // past the last frame
         }
         let path = dir.join(format!("thumb-{:04}.{ext}", k + 1));
         for bytes in still.push(&mut picked, &path)? {
             let written = write_file(&path, &bytes)?;
-            stills.push(Still { path: written, time, width: still.width, height: still.height });
+            stills.push(Still {
+                path: written,
+                time,
+                width: still.width,
+                height: still.height,
+            });
         }
         if let Some(p) = tracker.frame(time) {
             monitor.emit(&p);
@@ -155,5 +204,9 @@ pub fn thumbnails(input: &Path, dir: &Path, options: &ThumbnailsOptions, monitor
     }
     let done = tracker.finish(frames.position);
     monitor.emit(&done);
-    Ok(StillsReport { task: "thumbnails".into(), input: input.to_owned(), stills })
+    Ok(StillsReport {
+        task: "thumbnails".into(),
+        input: input.to_owned(),
+        stills,
+    })
 }

@@ -7,9 +7,14 @@ pub fn parse_time(option: &str, s: &str) -> Result<f64, MediaError> {
     let bad = |why: &str| MediaError::option(option, s, why);
     let t = s.trim();
     let value = if let Some(ms) = t.strip_suffix("ms") {
-        ms.trim().parse::<f64>().map_err(|_| bad("expected a number of milliseconds"))? / 1000.0
+        ms.trim()
+            .parse::<f64>()
+            .map_err(|_| bad("expected a number of milliseconds"))?
+            / 1000.0
     } else if let Some(sec) = t.strip_suffix('s') {
-        sec.trim().parse::<f64>().map_err(|_| bad("expected a number of seconds"))?
+        sec.trim()
+            .parse::<f64>()
+            .map_err(|_| bad("expected a number of seconds"))?
     } else if t.contains(':') {
         let parts: Vec<&str> = t.split(':').collect();
         if parts.len() > 3 {
@@ -22,7 +27,8 @@ pub fn parse_time(option: &str, s: &str) -> Result<f64, MediaError> {
         }
         total
     } else {
-        t.parse::<f64>().map_err(|_| bad("expected seconds, [HH:]MM:SS[.mmm] or a value ending in s/ms"))?
+        t.parse::<f64>()
+            .map_err(|_| bad("expected seconds, [HH:]MM:SS[.mmm] or a value ending in s/ms"))?
     };
     if !value.is_finite() || value < 0.0 {
         return Err(bad("must be a non-negative time"));
@@ -38,7 +44,9 @@ pub fn parse_bitrate(option: &str, s: &str) -> Result<u64, MediaError> {
         Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
         _ => (t, 1.0),
     };
-    let v: f64 = num.parse().map_err(|_| MediaError::option(option, s, "expected bits per second such as `128k` or `2M`"))?;
+    let v: f64 = num.parse().map_err(|_| {
+        MediaError::option(option, s, "expected bits per second such as `128k` or `2M`")
+    })?;
     if v.is_nan() || v <= 0.0 || !(v * mult).is_finite() {
         return Err(MediaError::option(option, s, "must be positive"));
     }

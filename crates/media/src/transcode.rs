@@ -2,8 +2,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{encoder, media};
+use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
@@ -41,7 +41,12 @@ pub struct TranscodeOptions {
 }
 
 /// Transcodes `input` into `output`, whose format comes from `options.preset` or its extension.
-pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monitor: &mut Monitor) -> Result<OutputReport, MediaError> {
+pub fn transcode(
+    input: &Path,
+    output: &Path,
+    options: &TranscodeOptions,
+    monitor: &mut Monitor,
+) -> Result<OutputReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
     if let Some(crf) = options.crf {
@@ -50,7 +55,11 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monito
         }
     }
     if options.duration == Some(0.0) {
-        return Err(MediaError::option("duration", 0, "must be greater than zero"));
+        return Err(MediaError::option(
+            "duration",
+            0,
+            "must be greater than zero",
+        ));
     }
     let mut ictx = av::open_input(input)?;
     let trimming = options.start.is_some_and(|s| s > 0.0) || options.duration.is_some();
@@ -59,7 +68,11 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monito
     let want_video = !options.no_video && (container.has_video() || options.video_codec.is_some());
     if want_video {
         if let Some(index) = pipeline::best_stream(&ictx, media::Type::Video) {
-            let name = options.video_codec.clone().or(container.video.map(str::to_owned)).unwrap_or_else(|| "libx264".into());
+            let name = options
+                .video_codec
+                .clone()
+                .or(container.video.map(str::to_owned))
+                .unwrap_or_else(|| "libx264".into());
             let spec = video_spec(&name, options)?;
             let same = same_codec(&ictx, index, &name);
             let plan = if same && !trimming && options.crf.is_none() && options.bitrate.is_none() {
@@ -72,16 +85,31 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monito
     }
     if !options.no_audio {
         if let Some(index) = pipeline::best_stream(&ictx, media::Type::Audio) {
-            let name = options.audio_codec.clone().or(container.audio.map(str::to_owned)).unwrap_or_else(|| "aac".into());
+            let name = options
+                .audio_codec
+                .clone()
+                .or(container.audio.map(str::to_owned))
+                .unwrap_or_else(|| "aac".into());
             let spec = audio_spec(&name, options.audio_bitrate)?;
             let same = same_codec(&ictx, index, &name);
-            let plan = if same && !trimming && options.audio_bitrate.is_none() { StreamPlan::Copy } else { StreamPlan::Encode(spec) };
+            let plan = if same && !trimming && options.audio_bitrate.is_none() {
+                StreamPlan::Copy
+            } else {
+                StreamPlan::Encode(spec)
+            };
             streams.push((index, plan));
         }
     }
     if streams.is_empty() {
-        let kind = if container.has_video() && !options.no_video { "video or audio" } else { "audio" };
-        return Err(MediaError::MissingStream { path: input.to_owned(), kind });
+        let kind = if container.has_video() && !options.no_video {
+            "video or audio"
+        } else {
+            "audio"
+        };
+        return Err(MediaError::MissingStream {
+            path: input.to_owned(),
+            kind,
+        });
     }
     let job = Job {
         task: "transcode",
@@ -94,11 +122,20 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, monito
         meter: None,
     };
     let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
-    OutputReport::read_back("transcode", input, path, container.muxer, result.streams, started)
+    OutputReport::read_back(
+        "transcode",
+        input,
+        path,
+        container.muxer,
+        result.streams,
+        started,
+    )
 }
 
 fn same_codec(ictx: &ffmpeg::format::context::Input, index: usize, encoder_name: &str) -> bool {
-    let Some(stream) = ictx.stream(index) else { return false };
+    let Some(stream) = ictx.stream(index) else {
+        return false;
+    };
     encoder::find_by_name(encoder_name).is_some_and(|c| c.id() == stream.parameters().id())
 }
 
@@ -107,7 +144,11 @@ pub(crate) fn video_spec(name: &str, options: &TranscodeOptions) -> Result<Encod
     if encoder::find_by_name(name).is_none_or(|c| c.medium() != media::Type::Video) {
         return Err(pipeline::unsupported(name, media::Type::Video));
     }
-    let mut spec = EncodeSpec { encoder: name.to_owned(), bit_rate: options.bitrate, ..Default::default() };
+    let mut spec = EncodeSpec {
+        encoder: name.to_owned(),
+        bit_rate: options.bitrate,
+        ..Default::default()
+    };
     let o = &mut spec.options;
     match name {
         "libx264" | "libx265" => {
@@ -141,6 +182,10 @@ pub(crate) fn audio_spec(name: &str, bit_rate: Option<u64>) -> Result<EncodeSpec
         return Err(pipeline::unsupported(name, media::Type::Audio));
     }
     let max_channels = matches!(name, "libmp3lame").then_some(2);
-    Ok(EncodeSpec { encoder: name.to_owned(), bit_rate, max_channels, ..Default::default() })
+    Ok(EncodeSpec {
+        encoder: name.to_owned(),
+        bit_rate,
+        max_channels,
+        ..Default::default()
+    })
 }
-

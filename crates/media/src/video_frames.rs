@@ -1,8 +1,8 @@
 //! Decoded video frames by time, for stills: open, seek near a time, decode forward.
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, format, media, Packet, Rational};
+use ffmpeg_next as ffmpeg;
 
 use crate::av;
 use crate::geometry::Source;
@@ -28,8 +28,12 @@ pub(crate) struct VideoFrames {
 impl VideoFrames {
     pub(crate) fn open(path: &Path) -> Result<Self, MediaError> {
         let ictx = av::open_input(path)?;
-        let index = crate::pipeline::best_stream(&ictx, media::Type::Video)
-            .ok_or_else(|| MediaError::MissingStream { path: path.to_owned(), kind: "video" })?;
+        let index = crate::pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
+            MediaError::MissingStream {
+                path: path.to_owned(),
+                kind: "video",
+            }
+        })?;
         let stream = ictx.stream(index).expect("index from the same context");
         let time_base = stream.time_base();
         let sar = av::stream_sar(&stream);
@@ -37,18 +41,40 @@ impl VideoFrames {
         let mut ctx = codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| MediaError::ffmpeg("read the codec parameters of", path, e))?;
         av::set_packet_time_base(&mut ctx, time_base);
-        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, ..Default::default() });
-        let decoder = ctx.decoder().video().map_err(|e| MediaError::InvalidInput {
-            path: path.to_owned(),
-            reason: format!("cannot open a decoder: {e}"),
-        })?;
+        ctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            ..Default::default()
+        });
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| MediaError::InvalidInput {
+                path: path.to_owned(),
+                reason: format!("cannot open a decoder: {e}"),
+            })?;
         let duration = if ictx.duration() > 0 {
             Some(ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
         } else {
             (stream.duration() > 0).then(|| stream.duration() as f64 * f64::from(time_base))
         };
-        let source = Source { width: decoder.width(), height: decoder.height(), sar: f64::from(sar), rotation };
-        Ok(VideoFrames { ictx, index, decoder, time_base, path: path.to_owned(), draining: false, source, sar, duration, position: 0.0 })
+        let source = Source {
+            width: decoder.width(),
+            height: decoder.height(),
+            sar: f64::from(sar),
+            rotation,
+        };
+        Ok(VideoFrames {
+            ictx,
+            index,
+            decoder,
+            time_base,
+            path: path.to_owned(),
+            draining: false,
+            source,
+            sar,
+            duration,
+            position: 0.0,
+        })
     }
 
     /// The decoder, for building the filter source.
@@ -63,7 +89,9 @@ impl VideoFrames {
     /// Seeks to the key frame at or before `t` seconds.
     pub(crate) fn seek(&mut self, t: f64) -> Result<(), MediaError> {
         let ts = (t * f64::from(ffmpeg::ffi::AV_TIME_BASE)) as i64;
-        self.ictx.seek(ts, ..ts).map_err(|e| MediaError::ffmpeg("seek in", &self.path, e))?;
+        self.ictx
+            .seek(ts, ..ts)
+            .map_err(|e| MediaError::ffmpeg("seek in", &self.path, e))?;
         self.decoder.flush();
         self.draining = false;
         Ok(())
@@ -74,7 +102,9 @@ impl VideoFrames {
         loop {
             match self.decoder.receive_frame(frame) {
                 Ok(()) => {
-                    let t = frame.timestamp().map_or(self.position, |ts| ts as f64 * f64::from(self.time_base));
+                    let t = frame
+                        .timestamp()
+                        .map_or(self.position, |ts| ts as f64 * f64::from(self.time_base));
                     self.position = t;
                     frame.set_pts(frame.timestamp());
                     return Ok(Some(t));
@@ -89,10 +119,12 @@ impl VideoFrames {
             }
             let mut packet = Packet::empty();
             match packet.read(&mut self.ictx) {
-                Ok(()) if packet.stream() == self.index => match self.decoder.send_packet(&packet) {
-                    Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
-                    Err(e) => return Err(MediaError::ffmpeg("decode", &self.path, e)),
-                },
+                Ok(()) if packet.stream() == self.index => {
+                    match self.decoder.send_packet(&packet) {
+                        Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                        Err(e) => return Err(MediaError::ffmpeg("decode", &self.path, e)),
+                    }
+                }
                 Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
                 Err(ffmpeg::Error::Eof) => {
                     let _ = self.decoder.send_eof();

@@ -7,7 +7,13 @@ use common::Media;
 use ferrostack_media::{probe, transcode, MediaError, Monitor, TranscodeOptions};
 
 fn transcode_err(input: &Path, out: &Path) -> MediaError {
-    let err = transcode(input, out, &TranscodeOptions::default(), &mut Monitor::new()).unwrap_err();
+    let err = transcode(
+        input,
+        out,
+        &TranscodeOptions::default(),
+        &mut Monitor::new(),
+    )
+    .unwrap_err();
     assert!(!out.exists(), "no file at {}", out.display());
     err
 }
@@ -26,7 +32,10 @@ fn zero_byte_input() {
     assert!(matches!(err, MediaError::InvalidInput { .. }), "{err:?}");
     assert!(!err.retryable());
     insta::assert_snapshot!(redacted(&err, dir.path()), @"input `[DIR]/empty.mp4` is not readable media: the file is empty");
-    assert!(matches!(probe(&input), Err(MediaError::InvalidInput { .. })));
+    assert!(matches!(
+        probe(&input),
+        Err(MediaError::InvalidInput { .. })
+    ));
     assert_eq!(common::files_in(dir.path()), ["empty.mp4"]);
 }
 
@@ -94,17 +103,23 @@ fn unknown_output_extension_is_a_usage_error() {
 #[test]
 fn video_only_input_to_audio_format() {
     let dir = tempfile::tempdir().unwrap();
-    let input = Media::av().no_audio().h264_aac().write(&dir.path().join("v.mp4"));
+    let input = Media::av()
+        .no_audio()
+        .h264_aac()
+        .write(&dir.path().join("v.mp4"));
     let err = transcode_err(&input, &dir.path().join("out.mp3"));
-    assert!(matches!(err, MediaError::MissingStream { kind: "audio", .. }), "{err:?}");
+    assert!(
+        matches!(err, MediaError::MissingStream { kind: "audio", .. }),
+        "{err:?}"
+    );
 }
 
 /// Every task, on every bad input: a typed error, and nothing at OUT.
 #[test]
 fn every_task_rejects_every_bad_input() {
     use ferrostack_media::{
-        normalize, resize, sprite, thumbnail, thumbnails, NormalizeOptions, ResizeOptions, SpriteOptions, ThumbnailOptions,
-        ThumbnailsOptions,
+        normalize, resize, sprite, thumbnail, thumbnails, NormalizeOptions, ResizeOptions,
+        SpriteOptions, ThumbnailOptions, ThumbnailsOptions,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -123,34 +138,120 @@ fn every_task_rejects_every_bad_input() {
         let out = |ext: &str| dir.path().join(format!("out.{ext}"));
         let errors = [
             probe(input).map(|_| ()),
-            resize(input, &out("mp4"), &ResizeOptions { width: Some(100), ..Default::default() }, m).map(|_| ()),
+            resize(
+                input,
+                &out("mp4"),
+                &ResizeOptions {
+                    width: Some(100),
+                    ..Default::default()
+                },
+                m,
+            )
+            .map(|_| ()),
             normalize(input, &out("m4a"), &NormalizeOptions::default(), m).map(|_| ()),
             thumbnail(input, &out("jpg"), &ThumbnailOptions::default(), m).map(|_| ()),
-            thumbnails(input, &out("d"), &ThumbnailsOptions { every: Some(1.0), ..Default::default() }, m).map(|_| ()),
-            sprite(input, &out("png"), &SpriteOptions { every: Some(1.0), columns: Some(2), width: None }, m).map(|_| ()),
+            thumbnails(
+                input,
+                &out("d"),
+                &ThumbnailsOptions {
+                    every: Some(1.0),
+                    ..Default::default()
+                },
+                m,
+            )
+            .map(|_| ()),
+            sprite(
+                input,
+                &out("png"),
+                &SpriteOptions {
+                    every: Some(1.0),
+                    columns: Some(2),
+                    width: None,
+                },
+                m,
+            )
+            .map(|_| ()),
         ];
         for (i, r) in errors.into_iter().enumerate() {
             let err = r.expect_err("bad input must fail");
-            let expected = if input == &missing { "input_not_found" } else { "invalid_input" };
-            assert_eq!(err.kind(), expected, "task {i} on {}: {err:?}", input.display());
+            let expected = if input == &missing {
+                "input_not_found"
+            } else {
+                "invalid_input"
+            };
+            assert_eq!(
+                err.kind(),
+                expected,
+                "task {i} on {}: {err:?}",
+                input.display()
+            );
             assert!(!err.retryable());
         }
     }
-    assert_eq!(common::files_in(dir.path()), ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]);
+    assert_eq!(
+        common::files_in(dir.path()),
+        ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]
+    );
 
     // Unwritable output directory, for every task that writes.
     let nowhere = dir.path().join("full.mp4/sub");
     let errors = [
-        resize(&full, &nowhere.join("o.mp4"), &ResizeOptions { width: Some(100), ..Default::default() }, m).map(|_| ()),
-        normalize(&full, &nowhere.join("o.m4a"), &NormalizeOptions::default(), m).map(|_| ()),
-        thumbnail(&full, &nowhere.join("o.jpg"), &ThumbnailOptions::default(), m).map(|_| ()),
-        thumbnails(&full, &nowhere, &ThumbnailsOptions { every: Some(1.0), ..Default::default() }, m).map(|_| ()),
-        sprite(&full, &nowhere.join("o.png"), &SpriteOptions { every: Some(1.0), columns: Some(2), width: None }, m).map(|_| ()),
+        resize(
+            &full,
+            &nowhere.join("o.mp4"),
+            &ResizeOptions {
+                width: Some(100),
+                ..Default::default()
+            },
+            m,
+        )
+        .map(|_| ()),
+        normalize(
+            &full,
+            &nowhere.join("o.m4a"),
+            &NormalizeOptions::default(),
+            m,
+        )
+        .map(|_| ()),
+        thumbnail(
+            &full,
+            &nowhere.join("o.jpg"),
+            &ThumbnailOptions::default(),
+            m,
+        )
+        .map(|_| ()),
+        thumbnails(
+            &full,
+            &nowhere,
+            &ThumbnailsOptions {
+                every: Some(1.0),
+                ..Default::default()
+            },
+            m,
+        )
+        .map(|_| ()),
+        sprite(
+            &full,
+            &nowhere.join("o.png"),
+            &SpriteOptions {
+                every: Some(1.0),
+                columns: Some(2),
+                width: None,
+            },
+            m,
+        )
+        .map(|_| ()),
     ];
     for (i, r) in errors.into_iter().enumerate() {
         let err = r.expect_err("unwritable output must fail");
         assert_eq!(err.kind(), "io", "task {i}: {err:?}");
-        assert!(err.to_string().contains("full.mp4"), "names the path: {err}");
+        assert!(
+            err.to_string().contains("full.mp4"),
+            "names the path: {err}"
+        );
     }
-    assert_eq!(common::files_in(dir.path()), ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]);
+    assert_eq!(
+        common::files_in(dir.path()),
+        ["cut.mp4", "empty.mp4", "full.mp4", "text.mp4"]
+    );
 }

@@ -14,7 +14,11 @@ fn contain_keeps_aspect_and_copies_audio() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().h264_aac().write(&dir.path().join("in.mp4"));
     let out = dir.path().join("small.mp4");
-    let opts = ResizeOptions { width: Some(161), height: Some(161), ..Default::default() };
+    let opts = ResizeOptions {
+        width: Some(161),
+        height: Some(161),
+        ..Default::default()
+    };
     let report = resize(&input, &out, &opts, &mut Monitor::new()).unwrap();
     let p = ffprobe(&out);
     assert_eq!(size(&p), (160, 120));
@@ -28,15 +32,32 @@ fn contain_keeps_aspect_and_copies_audio() {
 fn webm_cover_pad_fill() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().vp9_opus().write(&dir.path().join("in.webm"));
-    for (fit, expect) in [(Fit::Cover, (100, 100)), (Fit::Pad, (100, 100)), (Fit::Fill, (100, 50)), (Fit::Contain, (66, 50))] {
+    for (fit, expect) in [
+        (Fit::Cover, (100, 100)),
+        (Fit::Pad, (100, 100)),
+        (Fit::Fill, (100, 50)),
+        (Fit::Contain, (66, 50)),
+    ] {
         let out = dir.path().join(format!("{fit:?}.webm"));
-        let height = if fit == Fit::Fill || fit == Fit::Contain { 50 } else { 100 };
-        let opts = ResizeOptions { width: Some(100), height: Some(height), fit, ..Default::default() };
+        let height = if fit == Fit::Fill || fit == Fit::Contain {
+            50
+        } else {
+            100
+        };
+        let opts = ResizeOptions {
+            width: Some(100),
+            height: Some(height),
+            fit,
+            ..Default::default()
+        };
         let report = resize(&input, &out, &opts, &mut Monitor::new()).unwrap();
         let p = ffprobe(&out);
         assert_eq!(size(&p), expect, "{fit:?}");
         assert_eq!(stream(&p, "video").unwrap()["codec_name"], "vp9");
-        assert_eq!(report.streams[1].action, "copy", "opus goes into webm untouched");
+        assert_eq!(
+            report.streams[1].action, "copy",
+            "opus goes into webm untouched"
+        );
     }
 }
 
@@ -45,7 +66,16 @@ fn mp4_audio_is_encoded_when_the_container_cannot_hold_it() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().h264_aac().write(&dir.path().join("in.mp4"));
     let out = dir.path().join("out.webm");
-    let report = resize(&input, &out, &ResizeOptions { width: Some(160), ..Default::default() }, &mut Monitor::new()).unwrap();
+    let report = resize(
+        &input,
+        &out,
+        &ResizeOptions {
+            width: Some(160),
+            ..Default::default()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
     assert_eq!(report.streams[1].action, "encode");
     let p = ffprobe(&out);
     assert_eq!(stream(&p, "audio").unwrap()["codec_name"], "opus");
@@ -61,7 +91,16 @@ fn anamorphic_input_comes_out_square() {
         .h264_aac()
         .write(&dir.path().join("sar.mp4"));
     let out = dir.path().join("out.mp4");
-    resize(&input, &out, &ResizeOptions { width: Some(320), ..Default::default() }, &mut Monitor::new()).unwrap();
+    resize(
+        &input,
+        &out,
+        &ResizeOptions {
+            width: Some(320),
+            ..Default::default()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
     let p = ffprobe(&out);
     // 320x240 at SAR 2:1 displays as 640x240; 320 wide keeps that shape.
     assert_eq!(size(&p), (320, 120));
@@ -74,26 +113,60 @@ fn rotated_input_is_turned_upright_like_ffmpeg_does() {
     let dir = tempfile::tempdir().unwrap();
     let plain = Media::av()
         .no_audio()
-        .video("color=red:size=320x240:rate=25:duration=1,drawbox=x=0:y=0:w=60:h=60:color=blue:t=fill")
+        .video(
+            "color=red:size=320x240:rate=25:duration=1,drawbox=x=0:y=0:w=60:h=60:color=blue:t=fill",
+        )
         .h264_aac()
         .write(&dir.path().join("plain.mp4"));
     let input = dir.path().join("rot.mp4");
-    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        input.to_str().unwrap(),
+    ]);
 
     let out = dir.path().join("out.mp4");
-    let opts = ResizeOptions { width: Some(120), height: Some(160), ..Default::default() };
+    let opts = ResizeOptions {
+        width: Some(120),
+        height: Some(160),
+        ..Default::default()
+    };
     resize(&input, &out, &opts, &mut Monitor::new()).unwrap();
     let p = ffprobe(&out);
     assert_eq!(size(&p), (120, 160));
-    assert!(stream(&p, "video").unwrap().get("side_data_list").is_none(), "no rotation left on the output");
+    assert!(
+        stream(&p, "video").unwrap().get("side_data_list").is_none(),
+        "no rotation left on the output"
+    );
 
     // Oracle: the ffmpeg CLI's own autorotation of the input, scaled the same way.
     let oracle = dir.path().join("oracle.mp4");
-    ffmpeg(&["-i", input.to_str().unwrap(), "-vf", "scale=120:160", "-c:v", "libx264", oracle.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-vf",
+        "scale=120:160",
+        "-c:v",
+        "libx264",
+        oracle.to_str().unwrap(),
+    ]);
     for (x, y) in [(5, 5), (114, 5), (5, 154), (114, 154)] {
-        assert_eq!(common::is_blue(common::pixel(&out, x, y)), common::is_blue(common::pixel(&oracle, x, y)), "corner {x},{y}");
+        assert_eq!(
+            common::is_blue(common::pixel(&out, x, y)),
+            common::is_blue(common::pixel(&oracle, x, y)),
+            "corner {x},{y}"
+        );
     }
-    assert_eq!((0..4).filter(|i| common::is_blue(common::pixel(&out, [5, 114][i % 2], [5, 154][i / 2]))).count(), 1);
+    assert_eq!(
+        (0..4)
+            .filter(|i| common::is_blue(common::pixel(&out, [5, 114][i % 2], [5, 154][i / 2])))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -110,8 +183,16 @@ fn crop_then_aspect() {
     resize(&input, &out, &opts, &mut Monitor::new()).unwrap();
     assert_eq!(size(&ffprobe(&out)), (98, 98));
 
-    let err = resize(&input, &dir.path().join("bad.mp4"), &ResizeOptions { crop: Some("400x10+0+0".parse().unwrap()), ..Default::default() }, &mut Monitor::new())
-        .unwrap_err();
+    let err = resize(
+        &input,
+        &dir.path().join("bad.mp4"),
+        &ResizeOptions {
+            crop: Some("400x10+0+0".parse().unwrap()),
+            ..Default::default()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap_err();
     assert!(err.is_usage(), "{err:?}");
     assert!(!dir.path().join("bad.mp4").exists());
 }
@@ -121,10 +202,30 @@ fn odd_sized_input_gives_even_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av()
         .video("testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0")
-        .args(&["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv444p", "-c:a", "libopus"])
+        .args(&[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-pix_fmt",
+            "yuv444p",
+            "-c:a",
+            "libopus",
+        ])
         .write(&dir.path().join("odd.webm"));
     let out = dir.path().join("out.mp4");
-    let report = resize(&input, &out, &ResizeOptions { width: Some(201), ..Default::default() }, &mut Monitor::new()).unwrap();
+    let report = resize(
+        &input,
+        &out,
+        &ResizeOptions {
+            width: Some(201),
+            ..Default::default()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
     let p = ffprobe(&out);
     // 321x241 scaled to 201 wide is 201x150.9: both rounded down to even for 4:2:0.
     assert_eq!(size(&p), (200, 150));

@@ -7,9 +7,22 @@ use common::{ffprobe, stream, Media};
 use serde_json::{json, Value};
 
 fn run(task_file: &std::path::Path) -> (Option<i32>, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrostack-media")).arg("run").arg(task_file).output().unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}", String::from_utf8_lossy(&out.stdout)));
-    (out.status.code(), v, String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"))
+        .arg("run")
+        .arg(task_file)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "JSON on stdout ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    (
+        out.status.code(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -36,7 +49,10 @@ fn a_list_of_tasks_runs_in_order_and_reports_each() {
 
     let webm = ffprobe(&dir.path().join("out.webm"));
     assert!((common::duration(&webm) - 1.0).abs() < 0.1);
-    assert_eq!(stream(&ffprobe(&dir.path().join("small.mp4")), "video").unwrap()["width"], 160);
+    assert_eq!(
+        stream(&ffprobe(&dir.path().join("small.mp4")), "video").unwrap()["width"],
+        160
+    );
     let o = common::ebur128(&dir.path().join("loud.m4a"), false);
     assert!((o.integrated - -16.0).abs() <= 0.5, "{o:?}");
     assert_eq!(results[2]["result"]["mode"], "ebu");

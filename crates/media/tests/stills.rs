@@ -2,7 +2,10 @@
 mod common;
 
 use common::{ffmpeg, ffprobe, stream, Media};
-use ferrostack_media::{sprite, thumbnail, thumbnails, MediaError, Monitor, SpriteOptions, ThumbnailOptions, ThumbnailsOptions};
+use ferrostack_media::{
+    sprite, thumbnail, thumbnails, MediaError, Monitor, SpriteOptions, ThumbnailOptions,
+    ThumbnailsOptions,
+};
 
 /// 3 s that are red until 1.5 s, then blue.
 fn red_then_blue() -> Media {
@@ -22,13 +25,41 @@ fn thumbnail_picks_the_frame_at_the_time() {
     let dir = tempfile::tempdir().unwrap();
     let input = red_then_blue().h264_aac().write(&dir.path().join("in.mp4"));
     let early = dir.path().join("early.jpg");
-    let report = thumbnail(&input, &early, &ThumbnailOptions { at: Some(0.5), width: None }, &mut Monitor::new()).unwrap();
-    assert!((report.stills[0].time - 0.5).abs() < 0.05, "{:?}", report.stills);
+    let report = thumbnail(
+        &input,
+        &early,
+        &ThumbnailOptions {
+            at: Some(0.5),
+            width: None,
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
+    assert!(
+        (report.stills[0].time - 0.5).abs() < 0.05,
+        "{:?}",
+        report.stills
+    );
     let late = dir.path().join("late.png");
-    thumbnail(&input, &late, &ThumbnailOptions { at: Some(2.5), width: Some(160) }, &mut Monitor::new()).unwrap();
+    thumbnail(
+        &input,
+        &late,
+        &ThumbnailOptions {
+            at: Some(2.5),
+            width: Some(160),
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
 
-    assert_eq!(stream(&ffprobe(&early), "video").unwrap()["codec_name"], "mjpeg");
-    assert_eq!(stream(&ffprobe(&late), "video").unwrap()["codec_name"], "png");
+    assert_eq!(
+        stream(&ffprobe(&early), "video").unwrap()["codec_name"],
+        "mjpeg"
+    );
+    assert_eq!(
+        stream(&ffprobe(&late), "video").unwrap()["codec_name"],
+        "png"
+    );
     assert_eq!(size(&early), (320, 240));
     assert_eq!(size(&late), (160, 120));
     let red = common::pixel(&early, 100, 100);
@@ -41,17 +72,50 @@ fn thumbnail_of_vp9_rotated_and_anamorphic_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let webm = Media::av().vp9_opus().write(&dir.path().join("in.webm"));
     let out = dir.path().join("w.jpg");
-    thumbnail(&webm, &out, &ThumbnailOptions { at: Some(1.0), width: Some(100) }, &mut Monitor::new()).unwrap();
+    thumbnail(
+        &webm,
+        &out,
+        &ThumbnailOptions {
+            at: Some(1.0),
+            width: Some(100),
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
     assert_eq!(size(&out), (100, 75));
 
-    let plain = Media::av().no_audio().video("testsrc2=size=320x240:rate=25:duration=1,setsar=2/1").h264_aac().write(&dir.path().join("p.mp4"));
+    let plain = Media::av()
+        .no_audio()
+        .video("testsrc2=size=320x240:rate=25:duration=1,setsar=2/1")
+        .h264_aac()
+        .write(&dir.path().join("p.mp4"));
     let rot = dir.path().join("rot.mp4");
-    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rot.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rot.to_str().unwrap(),
+    ]);
     let out = dir.path().join("p.png");
-    thumbnail(&plain, &out, &ThumbnailOptions::default(), &mut Monitor::new()).unwrap();
+    thumbnail(
+        &plain,
+        &out,
+        &ThumbnailOptions::default(),
+        &mut Monitor::new(),
+    )
+    .unwrap();
     assert_eq!(size(&out), (640, 240), "SAR 2:1 shown at display size");
     let out = dir.path().join("r.png");
-    thumbnail(&rot, &out, &ThumbnailOptions::default(), &mut Monitor::new()).unwrap();
+    thumbnail(
+        &rot,
+        &out,
+        &ThumbnailOptions::default(),
+        &mut Monitor::new(),
+    )
+    .unwrap();
     // Upright the pixels are 240x320 with SAR 1:2; at display size (width × SAR, as FFmpeg's
     // `scale=iw*sar:ih`) that is 120x320: the same 3:8 shape as 240x640.
     assert_eq!(size(&out), (120, 320), "rotated upright");
@@ -62,14 +126,33 @@ fn thumbnails_every_second() {
     let dir = tempfile::tempdir().unwrap();
     let input = red_then_blue().h264_aac().write(&dir.path().join("in.mp4"));
     let out_dir = dir.path().join("thumbs");
-    let opts = ThumbnailsOptions { every: Some(1.0), width: Some(80), format: None };
+    let opts = ThumbnailsOptions {
+        every: Some(1.0),
+        width: Some(80),
+        format: None,
+    };
     let report = thumbnails(&input, &out_dir, &opts, &mut Monitor::new()).unwrap();
-    let times: Vec<f64> = report.stills.iter().map(|s| (s.time * 100.0).round() / 100.0).collect();
+    let times: Vec<f64> = report
+        .stills
+        .iter()
+        .map(|s| (s.time * 100.0).round() / 100.0)
+        .collect();
     assert_eq!(times, [0.0, 1.0, 2.0]);
-    assert_eq!(common::files_in(&out_dir), ["thumb-0001.jpg", "thumb-0002.jpg", "thumb-0003.jpg"]);
+    assert_eq!(
+        common::files_in(&out_dir),
+        ["thumb-0001.jpg", "thumb-0002.jpg", "thumb-0003.jpg"]
+    );
     assert_eq!(size(&out_dir.join("thumb-0003.jpg")), (80, 60));
-    assert!(common::is_blue(common::pixel(&out_dir.join("thumb-0003.jpg"), 10, 10)));
-    assert!(!common::is_blue(common::pixel(&out_dir.join("thumb-0001.jpg"), 10, 10)));
+    assert!(common::is_blue(common::pixel(
+        &out_dir.join("thumb-0003.jpg"),
+        10,
+        10
+    )));
+    assert!(!common::is_blue(common::pixel(
+        &out_dir.join("thumb-0001.jpg"),
+        10,
+        10
+    )));
 }
 
 #[test]
@@ -77,7 +160,11 @@ fn sprite_grid() {
     let dir = tempfile::tempdir().unwrap();
     let input = red_then_blue().h264_aac().write(&dir.path().join("in.mp4"));
     let out = dir.path().join("sprite.jpg");
-    let opts = SpriteOptions { every: Some(0.5), columns: Some(4), width: Some(80) };
+    let opts = SpriteOptions {
+        every: Some(0.5),
+        columns: Some(4),
+        width: Some(80),
+    };
     let report = sprite(&input, &out, &opts, &mut Monitor::new()).unwrap();
     assert_eq!((report.tiles, report.columns, report.rows), (6, 4, 2));
     assert_eq!((report.tile_width, report.tile_height), (80, 60));
@@ -95,13 +182,38 @@ fn still_errors() {
     let audio = Media::av().no_video().write(&dir.path().join("a.wav"));
     let m = &mut Monitor::new();
     let gif = dir.path().join("x.gif");
-    assert!(matches!(thumbnail(&input, &gif, &ThumbnailOptions::default(), m), Err(MediaError::UnsupportedFormat { .. })));
+    assert!(matches!(
+        thumbnail(&input, &gif, &ThumbnailOptions::default(), m),
+        Err(MediaError::UnsupportedFormat { .. })
+    ));
     let late = dir.path().join("late.jpg");
-    let err = thumbnail(&input, &late, &ThumbnailOptions { at: Some(10.0), width: None }, m).unwrap_err();
+    let err = thumbnail(
+        &input,
+        &late,
+        &ThumbnailOptions {
+            at: Some(10.0),
+            width: None,
+        },
+        m,
+    )
+    .unwrap_err();
     assert!(err.is_usage(), "{err:?}");
     let err = thumbnail(&audio, &late, &ThumbnailOptions::default(), m).unwrap_err();
-    assert!(matches!(err, MediaError::MissingStream { kind: "video", .. }), "{err:?}");
-    let err = sprite(&input, &late, &SpriteOptions { every: Some(1.0), columns: Some(0), width: None }, m).unwrap_err();
+    assert!(
+        matches!(err, MediaError::MissingStream { kind: "video", .. }),
+        "{err:?}"
+    );
+    let err = sprite(
+        &input,
+        &late,
+        &SpriteOptions {
+            every: Some(1.0),
+            columns: Some(0),
+            width: None,
+        },
+        m,
+    )
+    .unwrap_err();
     assert!(err.is_usage());
     assert_eq!(common::files_in(dir.path()), ["a.wav", "in.mp4"]);
 }

@@ -39,7 +39,11 @@ fn mp4_to_webm_reencodes_to_vp9_opus() {
     let p = ffprobe(&out);
     assert_eq!(codec(&p, "video").as_deref(), Some("vp9"));
     assert_eq!(codec(&p, "audio").as_deref(), Some("opus"));
-    assert!((common::duration(&p) - 2.0).abs() < 0.1, "duration {}", common::duration(&p));
+    assert!(
+        (common::duration(&p) - 2.0).abs() < 0.1,
+        "duration {}",
+        common::duration(&p)
+    );
     assert!(report.streams.iter().all(|s| s.action == "encode"));
     assert_eq!(report.size, std::fs::metadata(&out).unwrap().len());
     assert_eq!(common::files_in(dir.path()), ["in.mp4", "out.webm"]);
@@ -50,7 +54,14 @@ fn webm_to_mp4_preset_is_h264_aac_with_faststart() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().vp9_opus().write(&dir.path().join("in.webm"));
     let out = dir.path().join("out.mp4");
-    run(&input, &out, TranscodeOptions { preset: Some(Preset::Mp4H264Aac), ..Default::default() });
+    run(
+        &input,
+        &out,
+        TranscodeOptions {
+            preset: Some(Preset::Mp4H264Aac),
+            ..Default::default()
+        },
+    );
     let p = ffprobe(&out);
     assert_eq!(codec(&p, "video").as_deref(), Some("h264"));
     assert_eq!(codec(&p, "audio").as_deref(), Some("aac"));
@@ -63,59 +74,117 @@ fn webm_to_mp4_preset_is_h264_aac_with_faststart() {
 #[test]
 fn matching_streams_are_copied_and_tags_rotation_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let plain = Media::av().h264_aac().args(&["-metadata:s:a", "language=deu", "-metadata", "title=Keep"]).write(&dir.path().join("p.mp4"));
+    let plain = Media::av()
+        .h264_aac()
+        .args(&["-metadata:s:a", "language=deu", "-metadata", "title=Keep"])
+        .write(&dir.path().join("p.mp4"));
     let input = dir.path().join("in.mp4");
-    ffmpeg(&["-i", plain.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        input.to_str().unwrap(),
+    ]);
     let before = std::fs::read(&input).unwrap();
 
     let out = dir.path().join("out.mp4");
     let report = run(&input, &out, TranscodeOptions::default());
-    assert!(report.streams.iter().all(|s| s.action == "copy"), "{:?}", report.streams);
+    assert!(
+        report.streams.iter().all(|s| s.action == "copy"),
+        "{:?}",
+        report.streams
+    );
     let p = ffprobe(&out);
     assert_eq!(codec(&p, "video").as_deref(), Some("h264"));
     assert_eq!(stream(&p, "audio").unwrap()["tags"]["language"], "deu");
     assert_eq!(p["format"]["tags"]["title"], "Keep");
-    assert_eq!(stream(&p, "video").unwrap()["side_data_list"][0]["rotation"].as_f64(), Some(90.0));
+    assert_eq!(
+        stream(&p, "video").unwrap()["side_data_list"][0]["rotation"].as_f64(),
+        Some(90.0)
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before, "input untouched");
 
     // Into Matroska: copied again, language and title kept.
     let mkv = dir.path().join("out.mkv");
     let report = run(&input, &mkv, TranscodeOptions::default());
-    assert!(report.streams.iter().all(|s| s.action == "copy"), "{:?}", report.streams);
+    assert!(
+        report.streams.iter().all(|s| s.action == "copy"),
+        "{:?}",
+        report.streams
+    );
     let p = ffprobe(&mkv);
     assert_eq!(stream(&p, "audio").unwrap()["tags"]["language"], "deu");
     assert_eq!(p["format"]["tags"]["title"], "Keep");
 
     // Re-encoding (forced by --crf) keeps rotation and language too.
     let out2 = dir.path().join("crf.mp4");
-    let report = run(&input, &out2, TranscodeOptions { crf: Some(30), ..Default::default() });
+    let report = run(
+        &input,
+        &out2,
+        TranscodeOptions {
+            crf: Some(30),
+            ..Default::default()
+        },
+    );
     assert_eq!(report.streams[0].action, "encode");
     assert_eq!(report.streams[1].action, "copy");
     let p = ffprobe(&out2);
-    assert_eq!(stream(&p, "video").unwrap()["side_data_list"][0]["rotation"].as_f64(), Some(90.0));
+    assert_eq!(
+        stream(&p, "video").unwrap()["side_data_list"][0]["rotation"].as_f64(),
+        Some(90.0)
+    );
     assert_eq!(stream(&p, "audio").unwrap()["tags"]["language"], "deu");
 }
 
 #[test]
 fn surround_and_mono_audio_presets() {
     let dir = tempfile::tempdir().unwrap();
-    let surround = Media::av().no_video().audio(&common::tone(6, "5.1", 48000, 2.0, 0.1)).write(&dir.path().join("s.wav"));
-    let mono = Media::av().no_video().audio(&common::tone(1, "mono", 44100, 2.0, 0.3)).write(&dir.path().join("m.wav"));
+    let surround = Media::av()
+        .no_video()
+        .audio(&common::tone(6, "5.1", 48000, 2.0, 0.1))
+        .write(&dir.path().join("s.wav"));
+    let mono = Media::av()
+        .no_video()
+        .audio(&common::tone(1, "mono", 44100, 2.0, 0.3))
+        .write(&dir.path().join("m.wav"));
 
-    for (preset, ext, codec_name) in
-        [(Preset::Mp3, "mp3", "mp3"), (Preset::Aac, "m4a", "aac"), (Preset::Opus, "opus", "opus"), (Preset::Wav, "wav", "pcm_s16le")]
-    {
+    for (preset, ext, codec_name) in [
+        (Preset::Mp3, "mp3", "mp3"),
+        (Preset::Aac, "m4a", "aac"),
+        (Preset::Opus, "opus", "opus"),
+        (Preset::Wav, "wav", "pcm_s16le"),
+    ] {
         for (input, channels) in [(&surround, 6), (&mono, 1)] {
-            let out = dir.path().join(format!("{}-{channels}.{ext}", preset.name()));
-            run(input, &out, TranscodeOptions { preset: Some(preset), ..Default::default() });
+            let out = dir
+                .path()
+                .join(format!("{}-{channels}.{ext}", preset.name()));
+            run(
+                input,
+                &out,
+                TranscodeOptions {
+                    preset: Some(preset),
+                    ..Default::default()
+                },
+            );
             let p = ffprobe(&out);
             let a = stream(&p, "audio").unwrap();
             assert_eq!(a["codec_name"], codec_name, "{out:?}");
             // MP3 holds at most two channels; the others keep the layout.
-            let expect = if preset == Preset::Mp3 { channels.min(2) } else { channels };
+            let expect = if preset == Preset::Mp3 {
+                channels.min(2)
+            } else {
+                channels
+            };
             assert_eq!(a["channels"].as_u64(), Some(expect), "{out:?}");
             assert!(stream(&p, "video").is_none());
-            assert!((common::duration(&p) - 2.0).abs() < 0.1, "{out:?} {}", common::duration(&p));
+            assert!(
+                (common::duration(&p) - 2.0).abs() < 0.1,
+                "{out:?} {}",
+                common::duration(&p)
+            );
         }
     }
 }
@@ -125,15 +194,32 @@ fn odd_dimensions_sar_and_video_only() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av()
         .no_audio()
-        .video("testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0,setsar=4/3")
-        .args(&["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv444p"])
+        .video(
+            "testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0,setsar=4/3",
+        )
+        .args(&[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-pix_fmt",
+            "yuv444p",
+        ])
         .write(&dir.path().join("odd.webm"));
-    assert_eq!(stream(&ffprobe(&input), "video").unwrap()["width"].as_u64(), Some(321));
+    assert_eq!(
+        stream(&ffprobe(&input), "video").unwrap()["width"].as_u64(),
+        Some(321)
+    );
     let out = dir.path().join("out.mp4");
     run(&input, &out, TranscodeOptions::default());
     let p = ffprobe(&out);
     let v = stream(&p, "video").unwrap();
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(320), Some(240)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(240))
+    );
     assert_eq!(v["pix_fmt"], "yuv420p");
     assert_eq!(v["sample_aspect_ratio"], "4:3");
     assert!(stream(&p, "audio").is_none());
@@ -148,18 +234,40 @@ fn trim_and_drop_audio() {
         .h264_aac()
         .write(&dir.path().join("in.mp4"));
     let out = dir.path().join("cut.mp4");
-    let report = run(&input, &out, TranscodeOptions { start: Some(1.0), duration: Some(1.5), ..Default::default() });
+    let report = run(
+        &input,
+        &out,
+        TranscodeOptions {
+            start: Some(1.0),
+            duration: Some(1.5),
+            ..Default::default()
+        },
+    );
     let p = ffprobe(&out);
     let d = common::duration(&p);
     assert!((d - 1.5).abs() < 0.1, "duration {d}");
     assert!(report.streams.iter().all(|s| s.action == "encode"));
 
     let out = dir.path().join("silent.mp4");
-    run(&input, &out, TranscodeOptions { no_audio: true, ..Default::default() });
+    run(
+        &input,
+        &out,
+        TranscodeOptions {
+            no_audio: true,
+            ..Default::default()
+        },
+    );
     assert!(stream(&ffprobe(&out), "audio").is_none());
 
     let out = dir.path().join("audio.m4a");
-    run(&input, &out, TranscodeOptions { no_video: true, ..Default::default() });
+    run(
+        &input,
+        &out,
+        TranscodeOptions {
+            no_video: true,
+            ..Default::default()
+        },
+    );
     let p = ffprobe(&out);
     assert!(stream(&p, "video").is_none());
     assert_eq!(codec(&p, "audio").as_deref(), Some("aac"));
@@ -170,10 +278,22 @@ fn bitrates_are_applied() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().h264_aac().write(&dir.path().join("in.mp4"));
     let out = dir.path().join("out.mp4");
-    let report = run(&input, &out, TranscodeOptions { audio_bitrate: Some(64_000), bitrate: Some(200_000), ..Default::default() });
+    let report = run(
+        &input,
+        &out,
+        TranscodeOptions {
+            audio_bitrate: Some(64_000),
+            bitrate: Some(200_000),
+            ..Default::default()
+        },
+    );
     assert!(report.streams.iter().all(|s| s.action == "encode"));
     let p = ffprobe(&out);
-    let ab: f64 = stream(&p, "audio").unwrap()["bit_rate"].as_str().unwrap().parse().unwrap();
+    let ab: f64 = stream(&p, "audio").unwrap()["bit_rate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((ab - 64_000.0).abs() < 12_000.0, "audio bit rate {ab}");
 }
 
@@ -182,13 +302,26 @@ fn unknown_encoder_lists_available_ones() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av().h264_aac().write(&dir.path().join("in.mp4"));
     let out = dir.path().join("out.mp4");
-    let err = transcode(&input, &out, &TranscodeOptions { video_codec: Some("nope264".into()), ..Default::default() }, &mut Monitor::new())
-        .unwrap_err();
+    let err = transcode(
+        &input,
+        &out,
+        &TranscodeOptions {
+            video_codec: Some("nope264".into()),
+            ..Default::default()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap_err();
     match &err {
-        MediaError::UnsupportedCodec { codec, available, .. } => {
+        MediaError::UnsupportedCodec {
+            codec, available, ..
+        } => {
             assert_eq!(codec, "nope264");
             assert!(available.split(", ").any(|c| c == "libx264"), "{available}");
-            assert!(!available.split(", ").any(|c| c == "aac"), "only video encoders: {available}");
+            assert!(
+                !available.split(", ").any(|c| c == "aac"),
+                "only video encoders: {available}"
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -214,7 +347,9 @@ fn progress_is_reported_and_cancel_stops_without_output() {
     let flag = CancelFlag::new();
     let out = dir.path().join("cancelled.webm");
     let stopper = flag.clone();
-    let mut monitor = Monitor::new().cancel_with(flag).on_progress(move |_| stopper.cancel());
+    let mut monitor = Monitor::new()
+        .cancel_with(flag)
+        .on_progress(move |_| stopper.cancel());
     let err = transcode(&input, &out, &TranscodeOptions::default(), &mut monitor).unwrap_err();
     assert!(matches!(err, MediaError::Cancelled), "{err:?}");
     assert!(err.retryable());

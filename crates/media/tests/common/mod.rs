@@ -14,33 +14,62 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("the ffmpeg CLI must be installed to make test media");
-    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `ffprobe -show_format -show_streams` as JSON.
 pub fn ffprobe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_format", "-show_streams", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_format",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("the ffprobe CLI must be installed as the test oracle");
-    assert!(out.status.success(), "ffprobe {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON")
 }
 
 /// The first stream of `kind` in ffprobe's output.
 pub fn stream<'a>(probe: &'a Value, kind: &str) -> Option<&'a Value> {
-    probe["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind)
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
 }
 
 pub fn duration(probe: &Value) -> f64 {
-    probe["format"]["duration"].as_str().unwrap().parse().unwrap()
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// An `aevalsrc` tone of `channels` channels (one frequency each) at `amplitude`.
 pub fn tone(channels: usize, layout: &str, rate: u32, seconds: f64, amplitude: f64) -> String {
-    let exprs: Vec<String> = (0..channels).map(|c| format!("{amplitude}*sin(2*PI*{}*t)", 300 + 110 * c)).collect();
-    format!("aevalsrc=exprs={}:s={rate}:d={seconds}:c={layout}", exprs.join("|"))
+    let exprs: Vec<String> = (0..channels)
+        .map(|c| format!("{amplitude}*sin(2*PI*{}*t)", 300 + 110 * c))
+        .collect();
+    format!(
+        "aevalsrc=exprs={}:s={rate}:d={seconds}:c={layout}",
+        exprs.join("|")
+    )
 }
 
 /// Builder for lavfi-generated test files.
@@ -87,12 +116,32 @@ impl Media {
 
     /// H.264/AAC in MP4.
     pub fn h264_aac(self) -> Self {
-        self.args(&["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        self.args(&[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
     }
 
     /// VP9/Opus in WebM.
     pub fn vp9_opus(self) -> Self {
-        self.args(&["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-c:a", "libopus"])
+        self.args(&[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "300k",
+            "-c:a",
+            "libopus",
+        ])
     }
 
     pub fn write(&self, path: &Path) -> PathBuf {
@@ -110,8 +159,10 @@ impl Media {
 
 /// Files in `dir`, to check nothing (no temp file) was left behind.
 pub fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -121,10 +172,24 @@ pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-i"])
         .arg(path)
-        .args(["-vf", &format!("format=rgb24,crop=1:1:{x}:{y}"), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .args([
+            "-vf",
+            &format!("format=rgb24,crop=1:1:{x}:{y}"),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
         .output()
         .expect("the ffmpeg CLI must be installed");
-    assert!(out.status.success() && out.stdout.len() == 3, "pixel read failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && out.stdout.len() == 3,
+        "pixel read failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     [out.stdout[0], out.stdout[1], out.stdout[2]]
 }
 
@@ -143,7 +208,10 @@ pub struct Oracle {
 }
 
 pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
-    let filter = format!("ebur128=peak=true+sample:framelog=verbose:dualmono={}", dual_mono);
+    let filter = format!(
+        "ebur128=peak=true+sample:framelog=verbose:dualmono={}",
+        dual_mono
+    );
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-nostdin", "-v", "info", "-i"])
         .arg(path)
@@ -162,5 +230,10 @@ pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no `{label}` in {summary}"))
     };
-    Oracle { integrated: value("I:", 0), lra: value("LRA:", 0), sample_peak: value("Peak:", 0), true_peak: value("Peak:", 1) }
+    Oracle {
+        integrated: value("I:", 0),
+        lra: value("LRA:", 0),
+        sample_peak: value("Peak:", 0),
+        true_peak: value("Peak:", 1),
+    }
 }
