@@ -79,3 +79,49 @@ pub(crate) fn resolve(output: &Path, preset: Option<Preset>) -> Result<Container
         known: Container::EXTENSIONS.join(", "),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_in_json_and_on_the_command_line() {
+        for p in Preset::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.name());
+            assert_eq!(
+                <Preset as clap::ValueEnum>::from_str(p.name(), false).unwrap(),
+                p
+            );
+        }
+    }
+
+    #[test]
+    fn extension_and_preset_pick_the_container() {
+        let c = |out: &str, p: Option<Preset>| {
+            resolve(Path::new(out), p).map(|c| (c.muxer, c.video, c.audio, c.faststart))
+        };
+        assert_eq!(
+            c("a.mp4", None).unwrap(),
+            ("mp4", Some("libx264"), Some("aac"), true)
+        );
+        assert_eq!(
+            c("a.WEBM", None).unwrap(),
+            ("webm", Some("libvpx-vp9"), Some("libopus"), false)
+        );
+        assert_eq!(
+            c("a.wav", None).unwrap(),
+            ("wav", None, Some("pcm_s16le"), false)
+        );
+        assert_eq!(c("a.aac", Some(Preset::Aac)).unwrap().0, "adts");
+        assert_eq!(c("a.bin", Some(Preset::Aac)).unwrap().0, "ipod");
+        assert_eq!(c("a.mp4", Some(Preset::Mp3)).unwrap().0, "mp3");
+        assert!(matches!(
+            c("a.xyz", None),
+            Err(MediaError::UnsupportedFormat { .. })
+        ));
+        assert!(matches!(
+            c("noext", None),
+            Err(MediaError::UnsupportedFormat { .. })
+        ));
+    }
+}
