@@ -3,7 +3,7 @@
 //! `apt-get install` would pick today, and moves the lock's pins there. Pins are hashed, so a
 //! moved pin makes the next `plan` say `build`, naming the package and both versions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -97,6 +97,10 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
     let mut report = UpdateReport::default();
     let mut new_pins = NewPins::new();
     let mut engine: Option<Engine> = None;
+    // Pass 1: which image answers for which stack. Stacks that share a parent image are asked
+    // together: one container and one `apt-get update` per image, not per stack.
+    let mut asks: Vec<(&Stack, Vec<String>, String)> = Vec::new();
+    let mut per_image: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for stack in stacks {
         let entry = session.lock.as_ref().and_then(|l| l.stacks.get(&stack.name));
         let packages = pinnable_packages(stack);
@@ -120,7 +124,24 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
             None => engine.insert(Engine::connect().await?),
         };
         let image = query_image(session, engine, stack).await?;
-        let candidates = candidates(engine, &image, &packages, cancel).await?;
+        per_image.entry(image.clone()).or_default().extend(packages.iter().cloned());
+        asks.push((stack, packages, image));
+    }
+    // Pass 2: ask each image once, all images at the same time.
+    let answers: BTreeMap<String, BTreeMap<String, String>> = match &engine {
+        None => BTreeMap::new(),
+        Some(engine) => {
+            let queries = per_image.iter().map(|(image, packages)| {
+                let packages: Vec<String> = packages.iter().cloned().collect();
+                async move { candidates(engine, image, &packages, cancel).await.map(|c| (image.clone(), c)) }
+            });
+            futures_util::future::try_join_all(queries).await?.into_iter().collect()
+        }
+    };
+    // Pass 3: each stack's pins from its image's answer.
+    for (stack, packages, image) in asks {
+        let entry = session.lock.as_ref().and_then(|l| l.stacks.get(&stack.name)).expect("asked stacks have entries");
+        let candidates = &answers[&image];
         report.queried.push((stack.name.clone(), image));
         let mut pins = BTreeMap::new();
         for p in &packages {
