@@ -87,12 +87,12 @@ pub fn check_buildable(stack: &Stack, media_crate: Option<&Path>) -> Result<()> 
     }
 }
 
-/// Builds the helper in release mode (`cargo build --release -p ferrostack-media`) and returns
-/// the binary's path. Output goes to `log`.
-pub async fn build(media_crate: &Path, target_dir: &Path, log: &mut impl FnMut(&str)) -> std::result::Result<PathBuf, String> {
+/// Builds the helper in release mode (`cargo build --release -p ferrostack-media`) in the
+/// crate's own workspace, so its target directory (and build cache) is reused, and returns the
+/// binary's path as cargo reports it. Output goes to `log`.
+pub async fn build(media_crate: &Path, log: &mut impl FnMut(&str)) -> std::result::Result<PathBuf, String> {
     let output = tokio::process::Command::new("cargo")
-        .args(["build", "--release", "-p", "ferrostack-media", "--bin", HELPER_FILE, "--target-dir"])
-        .arg(target_dir)
+        .args(["build", "--release", "-p", "ferrostack-media", "--bin", HELPER_FILE, "--message-format=json-render-diagnostics"])
         .current_dir(media_crate)
         .stdin(std::process::Stdio::null())
         .output()
@@ -104,11 +104,16 @@ pub async fn build(media_crate: &Path, target_dir: &Path, log: &mut impl FnMut(&
     if !output.status.success() {
         return Err(format!("building `ferrostack-media` failed ({}); see the log", output.status));
     }
-    let bin = target_dir.join("release").join(HELPER_FILE);
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("cargo reported success but `{}` is missing", bin.display()))
+    // The last compiler-artifact message for the binary names the executable.
+    let exe = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == HELPER_FILE)
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back();
+    match exe {
+        Some(bin) if bin.is_file() => Ok(bin),
+        _ => Err("cargo reported success but named no `ferrostack-media` executable".to_string()),
     }
 }
 

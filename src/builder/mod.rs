@@ -79,7 +79,6 @@ struct Job {
     /// The media helper binary, built once per run for every stack that bundles it.
     helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>>,
     media_crate: Option<PathBuf>,
-    target_dir: PathBuf,
     /// Tag as soon as the checks pass (otherwise the scheduler promotes at the end).
     tag: bool,
     state_dir: PathBuf,
@@ -181,7 +180,6 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     tag: options.promote == Promote::Each,
                     helper: Arc::clone(&helper),
                     media_crate: session.project.settings.media_crate.clone(),
-                    target_dir: session.project.root.join("target"),
                     state_dir: state_dir.clone(),
                     cancel: cancel.clone(),
                     report: Arc::clone(&report),
@@ -387,12 +385,11 @@ impl Job {
             .collect();
         if self.stack.ffmpeg.as_ref().is_some_and(|f| f.helper) {
             let crate_dir = self.media_crate.clone().ok_or_else(|| "the `ferrostack-media` sources are not found".to_string())?;
-            let target = self.target_dir.clone();
             let bin = self
                 .helper
                 .get_or_init(|| async move {
                     let mut lines = Vec::new();
-                    let r = crate::helper::build(&crate_dir, &target, &mut |l: &str| lines.push(l.to_string())).await;
+                    let r = crate::helper::build(&crate_dir, &mut |l: &str| lines.push(l.to_string())).await;
                     r.map_err(|e| format!("{e}\n{}", lines.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n")))
                 })
                 .await
