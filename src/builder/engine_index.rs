@@ -14,9 +14,11 @@ pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>
         .await
         .map_err(|e| EngineError::api("list images", e))?;
     let mut out = HashMap::new();
-    // Newest first, so a hash built twice maps to its latest image.
+    // Oldest first. Images built on top of a stack inherit its labels (a child's intermediate
+    // or dangling images carry the parent's hash until their own LABEL step), and they are
+    // always created after it: the oldest image with a hash is the stack's own.
     let mut summaries = summaries;
-    summaries.sort_by_key(|s| std::cmp::Reverse(s.created));
+    summaries.sort_by_key(|s| (s.created, s.id.clone()));
     for s in summaries {
         if let Some(hash) = s.labels.get(HASH_LABEL) {
             out.entry(hash.clone()).or_insert(s.id.clone());

@@ -302,11 +302,11 @@ impl Job {
         let mut log = StackLog::open(&self.state_dir.join("logs"), &self.stack.name);
         log.line(&format!("# ferrostack build of `{}` ({})", self.stack.name, self.prepared.hash));
         let name = self.stack.name.clone();
-        let found = engine::retry(3, Duration::from_millis(500), || self.engine.find_images_by_hash(&self.prepared.hash)).await;
-        let (image, cached) = match found {
-            Ok(list) if !list.is_empty() => {
-                log.line(&format!("an image with this hash is already in the engine: {}", list[0].id));
-                (list[0].id.clone(), true)
+        let found = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&self.engine)).await;
+        let (image, cached) = match found.map(|index| index.get(&self.prepared.hash).cloned()) {
+            Ok(Some(id)) => {
+                log.line(&format!("an image with this hash is already in the engine: {id}"));
+                (id, true)
             }
             Ok(_) => match self.build_image(&mut log).await {
                 Ok(id) => (id, false),
