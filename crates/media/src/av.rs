@@ -344,3 +344,9 @@ pub(crate) fn discard_other_streams(ictx: &mut format::context::Input, keep: usi
         }
     }
 }
+
+/// Adds filter `name` to `graph` under `label`: a missing filter is `FilterNotFound`.
+pub(crate) fn add_filter(graph: &mut filter::Graph, name: &str, label: &str, args: &str) -> Result<(), ffmpeg::Error> {
+    let f = filter::find(name).ok_or(ffmpeg::Error::FilterNotFound)?;
+    graph.add(&f, label, args).map(|_| ())
+}

@@ -87,24 +87,8 @@ impl Meter {
         );
         let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
         let mut graph = filter::Graph::new();
-        graph
-            .add(
-                &filter::find("abuffer")
-                    .ok_or(ffmpeg::Error::FilterNotFound)
-                    .map_err(map)?,
-                "in",
-                &args,
-            )
-            .map_err(map)?;
-        graph
-            .add(
-                &filter::find("abuffersink")
-                    .ok_or(ffmpeg::Error::FilterNotFound)
-                    .map_err(map)?,
-                "out",
-                "",
-            )
-            .map_err(map)?;
+        crate::av::add_filter(&mut graph, "abuffer", "in", &args).map_err(map)?;
+        crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map)?;
         let mut spec = format!(
             "ebur128=peak=true+sample:metadata=1:dualmono={}",
             u8::from(settings.dual_mono)

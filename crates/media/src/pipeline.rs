@@ -352,24 +352,8 @@ impl Transcoder {
                 _ => "",
             };
             let spec_str = format!("{trim}{user}{even}format=pix_fmts={pix_name}");
-            graph
-                .add(
-                    &filter::find("buffer")
-                        .ok_or(ffmpeg::Error::FilterNotFound)
-                        .map_err(map_graph)?,
-                    "in",
-                    &src_args,
-                )
-                .map_err(map_graph)?;
-            graph
-                .add(
-                    &filter::find("buffersink")
-                        .ok_or(ffmpeg::Error::FilterNotFound)
-                        .map_err(map_graph)?,
-                    "out",
-                    "",
-                )
-                .map_err(map_graph)?;
+            crate::av::add_filter(&mut graph, "buffer", "in", &src_args).map_err(map_graph)?;
+            crate::av::add_filter(&mut graph, "buffersink", "out", "").map_err(map_graph)?;
             graph
                 .output("in", 0)
                 .and_then(|p| p.input("out", 0))
@@ -464,24 +448,8 @@ impl Transcoder {
                 "{trim}{user}aformat=sample_fmts={}:sample_rates={rate}:channel_layouts={out_layout}",
                 sample_fmt.name()
             );
-            graph
-                .add(
-                    &filter::find("abuffer")
-                        .ok_or(ffmpeg::Error::FilterNotFound)
-                        .map_err(map_graph)?,
-                    "in",
-                    &src_args,
-                )
-                .map_err(map_graph)?;
-            graph
-                .add(
-                    &filter::find("abuffersink")
-                        .ok_or(ffmpeg::Error::FilterNotFound)
-                        .map_err(map_graph)?,
-                    "out",
-                    "",
-                )
-                .map_err(map_graph)?;
+            crate::av::add_filter(&mut graph, "abuffer", "in", &src_args).map_err(map_graph)?;
+            crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map_graph)?;
             graph
                 .output("in", 0)
                 .and_then(|p| p.input("out", 0))

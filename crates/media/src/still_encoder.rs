@@ -80,24 +80,8 @@ impl StillEncoder {
         );
         let map = |e| MediaError::ffmpeg("build the filter graph for", output, e);
         let mut graph = filter::Graph::new();
-        graph
-            .add(
-                &filter::find("buffer")
-                    .ok_or(ffmpeg::Error::FilterNotFound)
-                    .map_err(map)?,
-                "in",
-                &args,
-            )
-            .map_err(map)?;
-        graph
-            .add(
-                &filter::find("buffersink")
-                    .ok_or(ffmpeg::Error::FilterNotFound)
-                    .map_err(map)?,
-                "out",
-                "",
-            )
-            .map_err(map)?;
+        crate::av::add_filter(&mut graph, "buffer", "in", &args).map_err(map)?;
+        crate::av::add_filter(&mut graph, "buffersink", "out", "").map_err(map)?;
         let spec = format!("{filter_chain},format=pix_fmts={pix_name}");
         graph
             .output("in", 0)
