@@ -83,6 +83,11 @@ pub enum Error {
     #[diagnostic(code(ferrostack::helper), help("{help}"))]
     Helper { stack: String, message: String, help: String },
 
+    /// The package cache could not listen.
+    #[error("cannot start the package cache on `{address}`")]
+    #[diagnostic(code(ferrostack::package_cache), help("turn it off with `--no-package-cache` or `[build] package_cache = false`"))]
+    PackageCache { address: String, #[source] source: std::io::Error },
+
     /// A project setting is wrong.
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]

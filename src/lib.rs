@@ -18,6 +18,7 @@ pub mod helper;
 mod load;
 pub mod lock;
 mod matrix;
+pub mod package_cache;
 pub mod plan;
 pub mod project;
 pub mod render;

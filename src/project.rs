@@ -20,11 +20,13 @@ pub struct Settings {
     /// The `ferrostack-media` crate bundled into `[ffmpeg] helper = true` stacks (default
     /// `crates/media` under the project root, when present).
     pub media_crate: Option<PathBuf>,
+    /// Run the package cache during builds (see [`crate::package_cache`]); on by default.
+    pub package_cache: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { repository: "ferrostack".to_string(), ca_bundle: None, media_crate: None }
+        Settings { repository: "ferrostack".to_string(), ca_bundle: None, media_crate: None, package_cache: true }
     }
 }
 
@@ -41,6 +43,7 @@ struct SettingsFile {
 struct BuildSection {
     ca_bundle: Option<PathBuf>,
     media_crate: Option<PathBuf>,
+    package_cache: Option<bool>,
 }
 
 /// A project: a directory holding `stacks/`, optionally `templates/` and `ferrostack.toml`.
@@ -52,7 +55,8 @@ pub struct Project {
 
 impl Project {
     /// Opens the project at `root`, reading `ferrostack.toml` and then the environment
-    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_CA_BUNDLE`).
+    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
+    /// `FERROSTACK_PACKAGE_CACHE`).
     pub fn open(root: impl AsRef<Path>) -> Result<Project> {
         let root = root.as_ref();
         let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
@@ -62,13 +66,14 @@ impl Project {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
-                help: Some("keys: `repository`, `[build] ca_bundle`, `[build] media_crate`".into()),
+                help: Some("keys: `repository`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`".into()),
             })?;
             if let Some(r) = file.repository {
                 settings.repository = r;
             }
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
+            settings.package_cache = file.build.package_cache.unwrap_or(true);
         }
         if let Ok(r) = std::env::var("FERROSTACK_REPOSITORY") {
             if !r.is_empty() {
@@ -80,6 +85,18 @@ impl Project {
         }
         if let Ok(m) = std::env::var("FERROSTACK_MEDIA_CRATE") {
             settings.media_crate = if m.is_empty() { None } else { Some(PathBuf::from(m)) };
+        }
+        if let Ok(v) = std::env::var("FERROSTACK_PACKAGE_CACHE") {
+            settings.package_cache = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(Error::Settings {
+                        message: format!("FERROSTACK_PACKAGE_CACHE=`{v}` is neither on nor off"),
+                        help: Some("use 1/true/yes/on or 0/false/no/off".into()),
+                    })
+                }
+            };
         }
         if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
             settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };
@@ -127,7 +144,8 @@ impl Project {
         self.root.join("images.lock")
     }
 
-    /// `target/ferrostack/`: logs, the lock guard, scratch space. Never committed.
+    /// `target/ferrostack/`: logs, the lock guard, the package cache, scratch space. Never
+    /// committed.
     pub fn state_dir(&self) -> PathBuf {
         self.root.join("target").join("ferrostack")
     }

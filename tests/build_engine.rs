@@ -126,6 +126,29 @@ fn build_story_against_the_real_engine() {
         assert!(docker(&["image", "inspect", &format!("{}:{stack}", p.repo)]).status.success(), "{stack} tagged");
     }
 
+    // 1b. apt's downloads went through the package cache, and the image carries no trace of it.
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["package_cache"]["fetched"].as_u64().unwrap() >= 3, "jq, libjq1 and libonig5 fetched: {}", report["package_cache"]);
+    let beta = format!("{}:beta", p.repo);
+    let env = stdout(&docker(&["image", "inspect", "-f", "{{json .Config.Env}}", &beta]));
+    assert!(!env.to_lowercase().contains("proxy"), "{env}");
+    let history = stdout(&docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", &beta]));
+    assert!(!history.contains("http_proxy"), "{history}");
+    // Another apt layer asks for the same packages: served from the cache, not the mirror.
+    let beta_toml = "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n";
+    write(&p.root, "stacks/beta.toml", &beta_toml.replace("[\"jq\"]", "[\"jq\", \"libjq1\"]"));
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    assert_eq!(built_stacks(&out), ["beta"], "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["package_cache"]["hits"].as_u64().unwrap() >= 3, "the three packages came from the cache: {}", report["package_cache"]);
+    // Without it: the same build, apt straight to the mirror, and no cache in the report.
+    write(&p.root, "stacks/beta.toml", &beta_toml.replace("[\"jq\"]", "[\"libjq1\", \"jq\"]"));
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain", "--no-package-cache"]);
+    assert_eq!(built_stacks(&out), ["beta"], "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["package_cache"].is_null(), "{}", report["package_cache"]);
+    write(&p.root, "stacks/beta.toml", beta_toml);
+
     // 2. A second build builds nothing, and is fast.
     let t = Instant::now();
     let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);

@@ -22,6 +22,7 @@ use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, E
 use crate::error::{Error, Result};
 use crate::hash::Prepared;
 use crate::lock::{LockEntry, LockGuard};
+use crate::package_cache::{PackageCache, PROXY_BUILD_ARG};
 use crate::plan::Action;
 use crate::render::ROOTFS_FILE;
 use crate::session::Session;
@@ -79,6 +80,8 @@ struct Job {
     /// The media helper binary, built once per run for every stack that bundles it.
     helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>>,
     media_crate: Option<PathBuf>,
+    /// The package cache's URL, passed as the `http_proxy` build argument.
+    package_proxy: Option<String>,
     /// Tag as soon as the checks pass (otherwise the scheduler promotes at the end).
     tag: bool,
     state_dir: PathBuf,
@@ -105,6 +108,11 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     // "up-to-date" also needs the image in the engine.
     let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
     let mut images = check_plan(&index, &mut plan);
+    let package_cache = match plan.stacks.iter().any(|s| s.action == Action::Build) && session.project.settings.package_cache {
+        true => start_package_cache(&engine, &state_dir, &report).await,
+        false => None,
+    };
+    let package_proxy = package_cache.as_ref().map(PackageCache::url);
     let mut lock = session.updated_lock(Vec::new(), Vec::new());
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
     let mut waiting: Vec<String> = Vec::new();
@@ -180,6 +188,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     tag: options.promote == Promote::Each,
                     helper: Arc::clone(&helper),
                     media_crate: session.project.settings.media_crate.clone(),
+                    package_proxy: package_proxy.clone(),
                     state_dir: state_dir.clone(),
                     cancel: cancel.clone(),
                     report: Arc::clone(&report),
@@ -256,7 +265,45 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             })
         })
         .collect();
-    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted })
+    let package_cache = package_cache.map(|c| c.stats());
+    if let Some(stats) = &package_cache {
+        report(Progress::Note { message: format!("package cache: {stats}") });
+    }
+    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache })
+}
+
+/// Starts the package cache where the engine's build containers can reach it, or says why
+/// not and builds without it (it only saves downloads; a build never needs it).
+async fn start_package_cache(engine: &Engine, state_dir: &Path, report: &Reporter) -> Option<PackageCache> {
+    let off = |why: String| {
+        report(Progress::Note { message: format!("package cache off: {why}") });
+        None
+    };
+    if !engine.is_local() {
+        return off(format!("the engine at `{}` is not on this machine", engine.address()));
+    }
+    let gateway = match engine.bridge_gateway().await {
+        Ok(Some(ip)) => ip,
+        Ok(None) => return off("the engine's `bridge` network has no IPv4 gateway".into()),
+        Err(e) => return off(e.to_string()),
+    };
+    let dir = state_dir.join("package-cache");
+    match PackageCache::start(&dir, gateway).await {
+        Ok(cache) => {
+            report(Progress::Note { message: format!("package cache: {} (files in {})", cache.url(), dir.display()) });
+            Some(cache)
+        }
+        Err(e) => off(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())),
+    }
+}
+
+/// When apt in a build could not reach the package cache (a firewall between the engine's
+/// containers and this machine), says so and how to build without it.
+fn unreachable_proxy(url: &str, log: &str) -> Option<String> {
+    let address = url.trim_start_matches("http://");
+    log.lines().any(|l| l.contains(&format!("connect to {address}")) || l.contains(&format!("Could not connect to {address}"))).then(|| {
+        format!("apt could not reach the package cache at {url} from the build container (is traffic from containers to this machine blocked?); build with `--no-package-cache`, or allow it")
+    })
 }
 
 /// Tags `image` as `<repo>:<stack>` and `<repo>:<tag>` for each tag.
@@ -398,6 +445,9 @@ impl Job {
             context.push(engine::ContextFile { path: PathBuf::from(crate::helper::HELPER_FILE), source: bin, mode: Some(0o755) });
         }
         let mut build_args = BTreeMap::from([("FERROSTACK_HASH".to_string(), self.prepared.hash.clone())]);
+        if let Some(url) = &self.package_proxy {
+            build_args.insert(PROXY_BUILD_ARG.to_string(), url.clone());
+        }
         let mut scratch: Option<tempfile::TempDir> = None;
         match &self.stack.origin {
             Origin::Bootstrap(b) => {
@@ -474,7 +524,10 @@ impl Job {
             // A pin the mirror dropped is named, with the way out, instead of apt's exit code.
             Err(EngineError::BuildFailed { message, log_tail }) => Err(match crate::update::PinNotOffered::find(&log_tail) {
                 Some(missing) => missing.to_string(),
-                None => format!("build failed: {message}"),
+                None => match self.package_proxy.as_deref().and_then(|url| unreachable_proxy(url, &log_tail)) {
+                    Some(hint) => format!("build failed: {message}; {hint}"),
+                    None => format!("build failed: {message}"),
+                },
             }),
             Err(e) => Err(e.to_string()),
         }
@@ -484,5 +537,18 @@ impl Job {
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         Failure { reason: e.to_string(), log_tail: Vec::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable_proxy;
+
+    #[test]
+    fn an_unreachable_package_cache_is_named_with_the_way_out() {
+        let log = "Err:1 http://deb.debian.org/debian bookworm InRelease\n  Could not connect to 172.17.0.1:40123 (172.17.0.1). - connect (113: No route to host)\n";
+        let hint = unreachable_proxy("http://172.17.0.1:40123", log).expect("recognised");
+        insta::assert_snapshot!(hint, @"apt could not reach the package cache at http://172.17.0.1:40123 from the build container (is traffic from containers to this machine blocked?); build with `--no-package-cache`, or allow it");
+        assert_eq!(unreachable_proxy("http://172.17.0.1:40123", "E: Unable to locate package nope"), None);
     }
 }

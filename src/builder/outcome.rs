@@ -51,6 +51,8 @@ pub struct BuildReport {
     pub promote: Promote,
     /// Whether the built stacks' tags moved and their lock entries were written.
     pub promoted: bool,
+    /// What the package cache did, when it ran.
+    pub package_cache: Option<crate::package_cache::CacheStats>,
 }
 
 impl BuildReport {
@@ -73,6 +75,9 @@ impl BuildReport {
         }
         if self.interrupted {
             out.push_str("; **interrupted**");
+        }
+        if let Some(stats) = &self.package_cache {
+            out.push_str(&format!("\n\nPackage cache: {stats}."));
         }
         out.push_str("\n\n| stack | result | why | time | size |\n|---|---|---|---|---|\n");
         for s in &self.stacks {

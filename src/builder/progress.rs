@@ -22,13 +22,15 @@ pub enum Progress {
     Skipped { stack: String, reason: String },
     /// Build or checks failed.
     Failed { stack: String, reason: String },
+    /// Something about the whole run (e.g. the package cache's address, or why it is off).
+    Note { message: String },
 }
 
 impl Progress {
     /// The stack the event is about, if any.
     pub fn stack(&self) -> Option<&str> {
         match self {
-            Progress::WaitingForLock { .. } => None,
+            Progress::WaitingForLock { .. } | Progress::Note { .. } => None,
             Progress::Queued { stack }
             | Progress::Bootstrapping { stack, .. }
             | Progress::Step { stack, .. }

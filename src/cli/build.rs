@@ -44,6 +44,7 @@ fn reporter(mode: ProgressMode) -> Reporter {
                 Progress::Done { stack, seconds, .. } => format!("{stack}: done in {seconds:.1} s"),
                 Progress::Skipped { stack, reason } => format!("{stack}: skipped ({reason})"),
                 Progress::Failed { stack, reason } => format!("{stack}: FAILED: {reason}"),
+                Progress::Note { message } => message.clone(),
             };
             eprintln!("[{:>4}s] {line}", t);
         }),
@@ -53,7 +54,12 @@ fn reporter(mode: ProgressMode) -> Reporter {
             let style = ProgressStyle::with_template("{spinner} {prefix:<18} [{elapsed:>4}] {wide_msg}").expect("valid template");
             Arc::new(move |p: Progress| {
                 let Some(stack) = p.stack().map(str::to_string) else {
-                    let _ = multi.println(format!("{p:?}"));
+                    let line = match &p {
+                        Progress::WaitingForLock { path } => format!("waiting for another ferrostack run to release {path}"),
+                        Progress::Note { message } => message.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    let _ = multi.println(line);
                     return;
                 };
                 let mut bars = bars.lock().expect("progress lock");
@@ -64,7 +70,7 @@ fn reporter(mode: ProgressMode) -> Reporter {
                 });
                 match p {
                     Progress::Queued { .. } => bar.set_message("queued"),
-                    Progress::WaitingForLock { .. } => {}
+                    Progress::WaitingForLock { .. } | Progress::Note { .. } => {}
                     Progress::Bootstrapping { line, .. } => bar.set_message(format!("debootstrap: {}", first_line(&line))),
                     Progress::Step { index, total, instruction, .. } => bar.set_message(format!("building step {index}/{total}: {}", first_line(&instruction))),
                     Progress::Checking { index, total, command, .. } => bar.set_message(format!("checking {index}/{total}: {command}")),

@@ -86,6 +86,10 @@ enum Command {
         /// stack built and passed (otherwise no tag moves and the lock is unchanged).
         #[arg(long, value_enum, default_value_t = build::PromoteMode::Each)]
         promote: build::PromoteMode,
+        /// Build without the package cache (the proxy that keeps Debian's packages for every
+        /// build); same as `[build] package_cache = false` or FERROSTACK_PACKAGE_CACHE=0.
+        #[arg(long)]
+        no_package_cache: bool,
     },
     /// Run a command in a stack's image as a worker platform would (limits, payload, cleanup).
     Run {
@@ -170,6 +174,9 @@ fn open(cli: &Cli) -> Result<Session> {
     if let Some(c) = &cli.ca_bundle {
         project.settings.ca_bundle = Some(c.clone());
     }
+    if let Command::Build { no_package_cache: true, .. } = cli.command {
+        project.settings.package_cache = false;
+    }
     project.check_settings()?;
     let session = Session::open(project)?;
     // `update --locked` checks its own pins instead (a stale hash is not its business).
@@ -203,7 +210,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Build { stacks, jobs, keep_going, progress, json, report, promote } => {
+        Command::Build { stacks, jobs, keep_going, progress, json, report, promote, .. } => {
             build::run(&session, stacks, *jobs, *keep_going, *progress, *json, *promote, report.as_deref())
         }
         Command::Run { stack, memory, timeout, payload, mount, env, command } => {

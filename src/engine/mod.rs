@@ -14,6 +14,7 @@ mod deterministic_tar;
 mod error;
 mod image_info;
 mod import;
+mod network;
 mod retry;
 mod rootfs;
 mod run;
