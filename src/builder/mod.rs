@@ -3,10 +3,11 @@
 
 mod engine_index;
 mod inspect;
+mod order;
 mod outcome;
 mod progress;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -133,21 +134,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             waiting.push(s.name.clone());
         }
     }
-    // Longest work first: a stack's weight is its own install work plus everything below it,
-    // so the critical path (e.g. the FFmpeg stack) starts before quick siblings.
-    let weight = |name: &str| -> usize {
-        session
-            .catalogue
-            .graph()
-            .with_descendants(name)
-            .iter()
-            .filter(|n| waiting.contains(n))
-            .filter_map(|n| session.catalogue.get(n))
-            .map(|s| 1 + inspect::direct_packages(s).len() + s.steps.len())
-            .sum()
-    };
-    let weights: HashMap<String, usize> = waiting.iter().map(|n| (n.clone(), weight(n))).collect();
-    waiting.sort_by_key(|n| std::cmp::Reverse(weights[n]));
+    order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
     let helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>> = Arc::new(tokio::sync::OnceCell::new());
     let mut running: JoinSet<(String, std::result::Result<Finished, Failure>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
