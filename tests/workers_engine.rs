@@ -83,5 +83,24 @@ fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
         assert!(codecs.contains(&"h264") && codecs.contains(&"aac"), "{lang}: {codecs:?}");
         assert!(!work.join(format!("{output}.transcoded.mp4")).exists(), "{lang} cleaned its temporary file");
     }
+
+    // pip and npm installs on top of it, over HTTPS from PyPI and npm while the package cache is
+    // the builds' `http_proxy` (npm sends HTTPS through it as CONNECT; pip goes direct). What is
+    // under test is the way through the proxy, not TLS trust: this machine's HTTPS is
+    // intercepted, and the ffmpeg image was built without `ca_bundle`, so verification is off.
+    std::fs::write(
+        project.join("stacks/deps.toml"),
+        concat!(
+            "name = \"deps\"\nfrom = \"ffmpeg\"\n",
+            "[[step]]\nrun = \"PIP_TRUSTED_HOST='pypi.org files.pythonhosted.org' python3 -m pip install --no-cache-dir --break-system-packages six\"\n",
+            "[[step]]\nrun = \"npm_config_strict_ssl=false npm install --global --no-fund --no-audit is-number\"\n",
+            "[[check]]\nrun = \"python3 -c 'import six' && node -e 'require(\\\"/usr/local/lib/node_modules/is-number\\\")'\"\n",
+        ),
+    )
+    .unwrap();
+    let out = run_in(&["build", "deps", "--progress", "plain", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["package_cache"]["tunnels"].as_u64().unwrap() >= 1, "npm tunnelled its HTTPS: {}", report["package_cache"]);
 }
 
