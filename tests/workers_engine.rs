@@ -84,10 +84,12 @@ fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
         assert!(!work.join(format!("{output}.transcoded.mp4")).exists(), "{lang} cleaned its temporary file");
     }
 
-    // pip and npm installs on top of it, over HTTPS from PyPI and npm while the package cache is
-    // the builds' `http_proxy` (npm sends HTTPS through it as CONNECT; pip goes direct). What is
-    // under test is the way through the proxy, not TLS trust: this machine's HTTPS is
-    // intercepted, and the ffmpeg image was built without `ca_bundle`, so verification is off.
+    // pip and npm installs on top of it, over HTTPS from PyPI and npm, still work while the
+    // package cache is the builds' `http_proxy` (both go direct for HTTPS: they only read
+    // `https_proxy` for it; gem and Composer fall back to `http_proxy` and are tunnelled, which
+    // tests/package_cache.rs covers, as their registries are out of this machine's reach). What
+    // is under test is the way out, not TLS trust: this machine's HTTPS is intercepted and the
+    // ffmpeg image was built without `ca_bundle`, so verification is off.
     std::fs::write(
         project.join("stacks/deps.toml"),
         concat!(
@@ -101,6 +103,7 @@ fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
     let out = run_in(&["build", "deps", "--progress", "plain", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert!(report["package_cache"]["tunnels"].as_u64().unwrap() >= 1, "npm tunnelled its HTTPS: {}", report["package_cache"]);
+    assert!(report["package_cache"].is_object(), "the package cache ran: {}", report["package_cache"]);
+    assert!(stderr(&out).contains("deps: done"), "{}", stderr(&out));
 }
 
