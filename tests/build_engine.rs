@@ -156,6 +156,26 @@ fn build_story_against_the_real_engine() {
     assert!(built_stacks(&out).is_empty(), "{}", stdout(&out));
     assert!(t.elapsed() < Duration::from_secs(30));
 
+    // 2b. An image built on top of a stack without its own LABEL step inherits the stack's hash
+    // label; the stack's image is still the oldest one with that hash (regression: a newer
+    // child was once taken for the base, and the base's tags moved onto it).
+    let image_id = |reference: &str| stdout(&docker(&["image", "inspect", "-f", "{{.Id}}", reference])).trim().to_string();
+    let base_id = image_id(&format!("{}:base", p.repo));
+    let child_dir = p.root.join("child");
+    write(&child_dir, "Dockerfile", &format!("FROM {}:base\nRUN echo child > /child.txt\n", p.repo));
+    let child = Command::new("docker")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "-t", &format!("{}:labelled-child", p.repo)])
+        .arg(&child_dir)
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{}", stderr(&child));
+    let inherited = stdout(&docker(&["image", "inspect", "-f", "{{index .Config.Labels \"io.ferrostack.hash\"}}", &format!("{}:labelled-child", p.repo)]));
+    assert!(inherited.trim().starts_with("sha256:"), "the child carries the base's hash label: {inherited}");
+    let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(image_id(&format!("{}:base", p.repo)), base_id, "the base's tag stayed on the base");
+
     // 3. Editing the grandchild rebuilds only it; editing a child rebuilds it and its child.
     write(&p.root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma2 > /gamma.txt\"\n");
     let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
