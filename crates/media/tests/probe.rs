@@ -1,7 +1,7 @@
 //! `probe` against ffprobe on real files.
 mod common;
 
-use common::{ffmpeg, ffprobe, stream, Media};
+use common::{ffprobe, rotated_copy, stream, Media};
 use ferrostack_media::probe;
 
 fn approx(a: f64, b: f64, tol: f64) {
@@ -98,16 +98,7 @@ fn probe_reports_sar_dar_and_rotation() {
         .h264_aac()
         .args(&["-vf", "setsar=2/1"])
         .write(&dir.path().join("sar.mp4"));
-    let rotated = dir.path().join("rot.mp4");
-    ffmpeg(&[
-        "-i",
-        plain.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        rotated.to_str().unwrap(),
-    ]);
+    let rotated = rotated_copy(&plain, &dir.path().join("rot.mp4"));
 
     let info = probe(&rotated).unwrap();
     let v = info.video().unwrap();

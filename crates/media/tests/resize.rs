@@ -1,7 +1,7 @@
 //! `resize` on real files: sizes, fit modes, SAR, rotation and odd sizes, checked with ffprobe.
 mod common;
 
-use common::{ffmpeg, ffprobe, stream, Media};
+use common::{ffmpeg, ffprobe, rotated_copy, stream, Media};
 use ferrostack_media::{resize, Fit, Monitor, ResizeOptions};
 
 fn size(p: &serde_json::Value) -> (u64, u64) {
@@ -118,16 +118,7 @@ fn rotated_input_is_turned_upright_like_ffmpeg_does() {
         )
         .h264_aac()
         .write(&dir.path().join("plain.mp4"));
-    let input = dir.path().join("rot.mp4");
-    ffmpeg(&[
-        "-i",
-        plain.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        input.to_str().unwrap(),
-    ]);
+    let input = rotated_copy(&plain, &dir.path().join("rot.mp4"));
 
     let out = dir.path().join("out.mp4");
     let opts = ResizeOptions {
@@ -202,18 +193,8 @@ fn odd_sized_input_gives_even_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = Media::av()
         .video("testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0")
-        .args(&[
-            "-c:v",
-            "libvpx-vp9",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-pix_fmt",
-            "yuv444p",
-            "-c:a",
-            "libopus",
-        ])
+        .vp9_444()
+        .args(&["-c:a", "libopus"])
         .write(&dir.path().join("odd.webm"));
     let out = dir.path().join("out.mp4");
     let report = resize(

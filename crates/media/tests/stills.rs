@@ -1,7 +1,7 @@
 //! `thumbnail`, `thumbnails` and `sprite` on real files; colours read back with the ffmpeg CLI.
 mod common;
 
-use common::{ffmpeg, ffprobe, stream, Media};
+use common::{ffprobe, rotated_copy, stream, Media};
 use ferrostack_media::{
     sprite, thumbnail, thumbnails, MediaError, Monitor, SpriteOptions, ThumbnailOptions,
     ThumbnailsOptions,
@@ -89,16 +89,7 @@ fn thumbnail_of_vp9_rotated_and_anamorphic_inputs() {
         .video("testsrc2=size=320x240:rate=25:duration=1,setsar=2/1")
         .h264_aac()
         .write(&dir.path().join("p.mp4"));
-    let rot = dir.path().join("rot.mp4");
-    ffmpeg(&[
-        "-i",
-        plain.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        rot.to_str().unwrap(),
-    ]);
+    let rot = rotated_copy(&plain, &dir.path().join("rot.mp4"));
     let out = dir.path().join("p.png");
     thumbnail(
         &plain,

@@ -3,7 +3,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ffmpeg, ffprobe, stream, Media};
+use common::{ffprobe, rotated_copy, stream, Media};
 use ferrostack_media::{transcode, CancelFlag, MediaError, Monitor, Preset, TranscodeOptions};
 
 fn run(input: &Path, output: &Path, options: TranscodeOptions) -> ferrostack_media::OutputReport {
@@ -78,16 +78,7 @@ fn matching_streams_are_copied_and_tags_rotation_kept() {
         .h264_aac()
         .args(&["-metadata:s:a", "language=deu", "-metadata", "title=Keep"])
         .write(&dir.path().join("p.mp4"));
-    let input = dir.path().join("in.mp4");
-    ffmpeg(&[
-        "-i",
-        plain.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        input.to_str().unwrap(),
-    ]);
+    let input = rotated_copy(&plain, &dir.path().join("in.mp4"));
     let before = std::fs::read(&input).unwrap();
 
     let out = dir.path().join("out.mp4");
@@ -197,16 +188,7 @@ fn odd_dimensions_sar_and_video_only() {
         .video(
             "testsrc2=size=322x242:rate=25:duration=1,format=yuv444p,crop=321:241:0:0,setsar=4/3",
         )
-        .args(&[
-            "-c:v",
-            "libvpx-vp9",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-pix_fmt",
-            "yuv444p",
-        ])
+        .vp9_444()
         .write(&dir.path().join("odd.webm"));
     assert_eq!(
         stream(&ffprobe(&input), "video").unwrap()["width"].as_u64(),

@@ -128,6 +128,20 @@ impl Media {
         ])
     }
 
+    /// VP9 4:4:4 in WebM (fast settings), for odd sizes and chroma the encoders refuse.
+    pub fn vp9_444(self) -> Self {
+        self.args(&[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-pix_fmt",
+            "yuv444p",
+        ])
+    }
+
     /// VP9/Opus in WebM.
     pub fn vp9_opus(self) -> Self {
         self.args(&[
@@ -158,6 +172,20 @@ impl Media {
 }
 
 /// Files in `dir`, to check nothing (no temp file) was left behind.
+/// A stream copy of `plain` at `out` whose video carries a 90° rotation (display matrix).
+pub fn rotated_copy(plain: &Path, out: &Path) -> PathBuf {
+    ffmpeg(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        out.to_str().unwrap(),
+    ]);
+    out.to_path_buf()
+}
+
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
