@@ -109,10 +109,8 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     // "up-to-date" also needs the image in the engine.
     let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
     let mut images = check_plan(&index, &mut plan);
-    let package_cache = match plan.stacks.iter().any(|s| s.action == Action::Build) && session.project.settings.package_cache {
-        true => start_package_cache(&engine, &state_dir, &report).await,
-        false => None,
-    };
+    let needs_cache = session.project.settings.package_cache && plan.stacks.iter().any(|s| s.action == Action::Build);
+    let package_cache = if needs_cache { start_package_cache(&engine, &state_dir, &report).await } else { None };
     let package_proxy = package_cache.as_ref().map(PackageCache::url);
     let mut lock = session.updated_lock(Vec::new(), Vec::new());
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
