@@ -15,6 +15,7 @@ pub mod error;
 pub mod graph;
 pub mod hash;
 pub mod helper;
+pub mod interfaces;
 mod load;
 pub mod lock;
 mod matrix;

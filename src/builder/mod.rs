@@ -267,13 +267,13 @@ async fn start_package_cache(engine: &Engine, state_dir: &Path, report: &Reporte
     if !engine.is_local() {
         return off(format!("the engine at `{}` is not on this machine", engine.address()));
     }
-    let gateway = match engine.bridge_gateway().await {
-        Ok(Some(ip)) => ip,
-        Ok(None) => return off("the engine's `bridge` network has no IPv4 gateway".into()),
+    let bridge = match engine.bridge_host().await {
+        Ok(Ok(bridge)) => bridge,
+        Ok(Err(why)) => return off(why),
         Err(e) => return off(e.to_string()),
     };
     let dir = state_dir.join("package-cache");
-    match PackageCache::start(&dir, gateway).await {
+    match PackageCache::start(&dir, std::net::IpAddr::V4(bridge.address)).await {
         Ok(cache) => {
             report(Progress::Note { message: format!("package cache: {} (files in {})", cache.url(), dir.display()) });
             Some(cache)
@@ -480,29 +480,21 @@ impl Job {
             tags: Vec::new(),
             no_cache: false,
         };
-        // Transient engine errors are retried; a failing instruction is not.
-        let mut attempt = 1;
-        let result = loop {
-            let report = &self.report;
-            let r = self
-                .engine
-                .build(&request, &self.cancel, |ev| match ev {
-                    BuildEvent::Step { index, total, instruction } => {
-                        log.line(&format!("Step {index}/{total} : {instruction}"));
-                        report(Progress::Step { stack: name.clone(), index, total, instruction });
-                    }
-                    BuildEvent::Log(l) | BuildEvent::Status(l) => log.line(&l),
-                })
-                .await;
-            match r {
-                Err(e) if e.retryable() && attempt < 3 => {
-                    log.line(&format!("transient engine error, retrying: {e}"));
-                    tokio::time::sleep(Duration::from_secs(2 * attempt)).await;
-                    attempt += 1;
+        // Transient engine errors are retried by the engine's one retry policy; a failing
+        // instruction is not. (A mutex, not a RefCell: the job's future must be `Send`.)
+        let shared_log = std::sync::Mutex::new(&mut *log);
+        let line = |l: &str| shared_log.lock().expect("log").line(l);
+        let on_retry = |_, e: &EngineError| line(&format!("transient engine error, retrying: {e}"));
+        let result = engine::retry_with(3, Duration::from_secs(2), on_retry, || {
+            self.engine.build(&request, &self.cancel, |ev| match ev {
+                BuildEvent::Step { index, total, instruction } => {
+                    line(&format!("Step {index}/{total} : {instruction}"));
+                    (self.report)(Progress::Step { stack: name.clone(), index, total, instruction });
                 }
-                other => break other,
-            }
-        };
+                BuildEvent::Log(l) | BuildEvent::Status(l) => line(&l),
+            })
+        })
+        .await;
         drop(scratch);
         match result {
             Ok(built) => Ok(built.id),

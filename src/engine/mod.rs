@@ -29,6 +29,7 @@ pub use deterministic_tar::{source_date_epoch, DeterministicTar};
 pub use error::{EngineError, Result};
 pub use image_info::{ImageInfo, HASH_LABEL};
 pub use import::ImportRequest;
+pub use network::{find_bridge_host, BridgeHost, BridgeSource};
 pub use retry::{retry, retry_with};
 pub use rootfs::{bootstrap_rootfs, BootstrapEvent, Rootfs, RootfsSpec};
 pub use run::{RunOutcome, MAX_OUTPUT, RUN_LABEL};
