@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stderr, stdout};
+use common::{docker, stderr, stdout, TestImages};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,28 +14,7 @@ struct Project {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     repo: String,
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        // Remove every image of the test repository, tagged or not (by stack label).
-        let out = docker(&["images", "--filter", &format!("reference={}", self.repo), "-q"]);
-        let mut ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
-        ids.sort();
-        ids.dedup();
-        // Untagged leftovers of rebuilds carry this test's stack labels.
-        for stack in ["base", "alpha", "beta", "gamma"] {
-            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
-            ids.extend(stdout(&out).lines().map(str::to_string));
-        }
-        for id in ids {
-            let _ = docker(&["rmi", "-f", &id]);
-        }
-    }
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
+    _images: TestImages,
 }
 
 fn bin() -> PathBuf {
@@ -66,8 +45,8 @@ fn project() -> Project {
     write(&root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha > /alpha.txt\"\n[[check]]\nrun = \"grep -q alpha /alpha.txt\"\n");
     write(&root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
     write(&root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma > /gamma.txt\"\n");
-    let repo = format!("ferrostack-test-{}", std::process::id());
-    Project { _tmp: tmp, root, repo }
+    let images = TestImages::new("", &["base", "alpha", "beta", "gamma"]);
+    Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
 }
 
 /// Stacks built from their Dockerfile in this run (not found already in the engine).
@@ -90,9 +69,7 @@ fn stacks_with(out: &Output, include_found: bool) -> Vec<String> {
 /// engine does not count).
 fn containers(p: &Project) -> usize {
     let out = docker(&["ps", "-a", "-q", "--filter", &format!("ancestor={}:base", p.repo)]);
-    if !out.status.success() {
-        return 0; // the base image does not exist yet
-    }
+    assert!(out.status.success(), "`docker ps` failed, so no container count can be trusted: {}", stderr(&out));
     stdout(&out).lines().count()
 }
 
@@ -176,6 +153,24 @@ fn build_story_against_the_real_engine() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(image_id(&format!("{}:base", p.repo)), base_id, "the base's tag stayed on the base");
 
+    // 2c. A transient engine error during a build (the engine answers the build request with
+    // a 503) is retried by the engine's retry policy, and the build succeeds.
+    let faulty = common::faulty_engine::FaultyEngine::start();
+    write(&p.root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma-retried > /gamma.txt\"\n");
+    let out = Command::new(bin())
+        .env("FERROSTACK_REPOSITORY", &p.repo)
+        .env("DOCKER_HOST", faulty.docker_host())
+        .arg("-C")
+        .arg(&p.root)
+        .args(["build", "--json", "--progress", "plain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(faulty.faults(), 1, "the fault was injected");
+    assert_eq!(built_stacks(&out), ["gamma"], "{}", stderr(&out));
+    let gamma_log = std::fs::read_to_string(p.root.join("target/ferrostack/logs/gamma.log")).unwrap();
+    assert!(gamma_log.contains("transient engine error, retrying") && gamma_log.contains("injected fault"), "{gamma_log}");
+
     // 3. Editing the grandchild rebuilds only it; editing a child rebuilds it and its child.
     write(&p.root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma2 > /gamma.txt\"\n");
     let out = ferrostack(&p, &["build", "--json", "--progress", "plain"]);
@@ -195,7 +190,32 @@ fn build_story_against_the_real_engine() {
     assert!(!docker(&["image", "inspect", &format!("{}:beta-new", p.repo)]).status.success(), "no tag after a failed check");
     assert_eq!(lock_text(&p), lock_before, "lock unchanged");
 
-    // 5. A failing RUN leaves no container behind and skips the descendants.
+    // 5. A failing RUN leaves no container behind. With one job slot and the failing stack
+    // started first (beta: the heaviest branch by the sizes in the lock), `--keep-going` still
+    // builds its sibling alpha and alpha's child; without the flag they are skipped.
+    write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[step]]\nrun = \"echo broken && exit 7\"\n");
+    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha5 > /alpha.txt\"\n");
+    let outcome = |out: &Output, stack: &str| -> (String, String) {
+        let report: serde_json::Value = serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(out)));
+        let s = report["stacks"].as_array().unwrap().iter().find(|s| s["name"] == stack).unwrap_or_else(|| panic!("{stack} in {report}")).clone();
+        (s["status"].as_str().unwrap_or("").to_string(), s["reason"].as_str().unwrap_or("").to_string())
+    };
+    let out = ferrostack(&p, &["build", "--jobs", "1", "--progress", "plain", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("beta failed"), "{err}");
+    assert!(err.contains("echo broken"), "the failed step's log tail is shown: {err}");
+    assert_eq!(outcome(&out, "alpha"), ("skipped".into(), "stopped after a failure (use --keep-going to build other branches)".into()), "{err}");
+    assert_eq!(outcome(&out, "gamma").0, "skipped", "{err}");
+    let out = ferrostack(&p, &["build", "--jobs", "1", "--keep-going", "--progress", "plain", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("beta failed"), "{err}");
+    assert_eq!(outcome(&out, "alpha").0, "built", "the sibling built after the failure: {err}");
+    assert_eq!(outcome(&out, "gamma").0, "built", "{err}");
+    assert!(p.root.join("target/ferrostack/logs/beta.log").is_file());
+    assert_eq!(containers(&p), before_containers, "no container left behind");
+    // A failed parent skips its descendants.
     write(&p.root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n");
     write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo broken && exit 7\"\n");
     let out = ferrostack(&p, &["build", "--keep-going", "--progress", "plain", "--json"]);
@@ -203,30 +223,44 @@ fn build_story_against_the_real_engine() {
     let err = stderr(&out);
     assert!(err.contains("alpha failed"), "{err}");
     assert!(err.contains("gamma: skipped (parent `alpha` did not build)"), "{err}");
-    assert!(err.contains("echo broken"), "the failed step's log tail is shown: {err}");
-    assert!(p.root.join("target/ferrostack/logs/alpha.log").is_file());
     assert_eq!(containers(&p), before_containers, "no container left behind");
 
-    // 6a. SIGTERM half-way: scheduling stops, the running build is cancelled and its container
-    // removed, the lock stays parseable, and the exit is non-zero.
-    write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 30 && echo alpha-term > /alpha.txt\"\n");
-    let child = Command::new(bin())
-        .env("FERROSTACK_REPOSITORY", &p.repo)
-        .arg("-C")
-        .arg(&p.root)
-        .args(["build", "--progress", "plain"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(8));
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    let _: toml::Value = toml::from_str(&lock_text(&p)).expect("lock parseable after SIGTERM");
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(containers(&p), before_containers, "the cancelled build left no container");
+    // 6a. SIGTERM and SIGINT half-way: scheduling stops, the running build is cancelled and its
+    // container removed, the lock stays parseable and keeps the stack that completed before the
+    // signal, and the exit is non-zero.
+    let planned_hash = |stack: &str| -> String {
+        let out = ferrostack(&p, &["plan", "--json"]);
+        let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        plan["stacks"].as_array().unwrap().iter().find(|s| s["name"] == stack).unwrap()["hash"].as_str().unwrap().to_string()
+    };
+    let locked_hash = |stack: &str| -> String {
+        let lock: toml::Value = toml::from_str(&lock_text(&p)).expect("lock parseable after a signal");
+        lock["stacks"][stack]["hash"].as_str().unwrap_or("").to_string()
+    };
+    for (signal, round) in [("TERM", 1), ("INT", 2)] {
+        write(&p.root, "stacks/alpha.toml", &format!("name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 30 && echo alpha-{signal} > /alpha.txt\"\n"));
+        write(&p.root, "stacks/beta.toml", &format!("name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[step]]\nrun = \"echo {round} > /beta.txt\"\n"));
+        let (alpha_new, beta_new) = (planned_hash("alpha"), planned_hash("beta"));
+        let child = Command::new(bin())
+            .env("FERROSTACK_REPOSITORY", &p.repo)
+            .arg("-C")
+            .arg(&p.root)
+            .args(["build", "--jobs", "2", "--progress", "plain"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(12));
+        assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {}", stderr(&out));
+        assert!(stderr(&out).contains("interrupted"), "SIG{signal}: {}", stderr(&out));
+        assert!(stderr(&out).contains("beta: done"), "beta completed before SIG{signal}: {}", stderr(&out));
+        assert_eq!(locked_hash("beta"), beta_new, "SIG{signal}: the stack completed before the signal keeps its lock entry");
+        assert_ne!(locked_hash("alpha"), alpha_new, "SIG{signal}: the cancelled stack is not recorded");
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(containers(&p), before_containers, "the cancelled build left no container (SIG{signal})");
+    }
 
     // 6b. A build killed half-way leaves images.lock parseable; a rerun completes.
     write(&p.root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 20 && echo alpha3 > /alpha.txt\"\n");

@@ -2,6 +2,10 @@
 //! base and a child installing `jq`, under a test-only repository, removed at the end. One
 //! test walks the story in order, because bootstrapping the base takes minutes.
 
+mod common;
+
+use common::{stderr, stdout, TestImages};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,35 +16,7 @@ struct Project {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     repo: String,
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        // Untag this test's references (an image shared with another run keeps its other
-        // tags), then remove untagged leftovers of this test's stacks.
-        let out = docker(&["images", "--filter", &format!("reference={}", self.repo), "--format", "{{.Repository}}:{{.Tag}}"]);
-        for reference in stdout(&out).lines() {
-            let _ = docker(&["rmi", reference]);
-        }
-        for stack in ["base", "tool"] {
-            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
-            for id in stdout(&out).lines() {
-                let _ = docker(&["rmi", id]);
-            }
-        }
-    }
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    _images: TestImages,
 }
 
 fn ferrostack(p: &Project, args: &[&str]) -> Output {
@@ -66,8 +42,8 @@ fn project() -> Project {
     // The same base as tests/build_engine.rs: same hash, so a base left in the engine is reused.
     write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
     write(&root, "stacks/tool.toml", "name = \"tool\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
-    let repo = format!("ferrostack-test-upd-{}", std::process::id());
-    Project { _tmp: tmp, root, repo }
+    let images = TestImages::new("upd", &["base", "tool"]);
+    Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
 }
 
 fn lock(p: &Project) -> toml::Value {

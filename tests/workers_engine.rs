@@ -4,27 +4,13 @@
 
 mod common;
 
-use common::{copy_dir, stderr, stdout};
+use common::{copy_dir, stderr, stdout, TestImages};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrostack"))
-}
-
-struct Images(String);
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        let out = Command::new("docker").args(["images", "-q", "--filter", &format!("reference={}", self.0)]).output().unwrap();
-        let mut ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
-        ids.sort();
-        ids.dedup();
-        for id in ids {
-            let _ = Command::new("docker").args(["rmi", "-f", &id]).output();
-        }
-    }
 }
 
 fn ffprobe(path: &Path) -> serde_json::Value {
@@ -35,8 +21,8 @@ fn ffprobe(path: &Path) -> serde_json::Value {
 
 #[test]
 fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
-    let repo = format!("ferrostack-test-workers-{}", std::process::id());
-    let _cleanup = Images(repo.clone());
+    let images = TestImages::new("workers", &[]);
+    let repo = images.repo.clone();
     // The bundled stack itself (its checks probe and transcode with the helper inside it).
     // The lock is the repository's: `--promote all-or-nothing` would still write it, so build
     // in a copy of the project instead.

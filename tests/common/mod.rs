@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: copying fixtures, reading process output.
 #![allow(dead_code)]
 
+pub mod faulty_engine;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -25,4 +27,78 @@ pub fn stdout(o: &Output) -> String {
 /// A process's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs the docker CLI (installed by `scripts/setup`).
+pub fn docker(args: &[&str]) -> Output {
+    std::process::Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
+}
+
+/// The images an engine test makes under its own repository (`ferrostack-test-…-<pid>`):
+/// removed when it drops, also when the test fails; and leftovers of earlier runs whose
+/// process is gone are swept when a new one is made.
+pub struct TestImages {
+    pub repo: String,
+    /// Stack names whose untagged rebuilds this test leaves (removed when dangling).
+    stacks: Vec<String>,
+}
+
+impl TestImages {
+    /// `ferrostack-test-<kind>-<pid>` (or `ferrostack-test-<pid>` for an empty kind).
+    pub fn new(kind: &str, stacks: &[&str]) -> TestImages {
+        sweep_test_images();
+        let pid = std::process::id();
+        let repo = if kind.is_empty() { format!("{TEST_PREFIX}{pid}") } else { format!("{TEST_PREFIX}{kind}-{pid}") };
+        TestImages { repo, stacks: stacks.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
+impl Drop for TestImages {
+    fn drop(&mut self) {
+        remove_repository(&self.repo);
+        // Untagged leftovers of rebuilds carry the test's stack labels.
+        for stack in &self.stacks {
+            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
+            for id in stdout(&out).lines() {
+                let _ = docker(&["rmi", id]);
+            }
+        }
+    }
+}
+
+/// The prefix of every engine test's repository.
+pub const TEST_PREFIX: &str = "ferrostack-test-";
+
+/// Removes every reference of `repo`, in passes until none is left. By reference, never by
+/// ID: an image that another repository also tags (the project's own `ferrostack:*` images,
+/// when the test built the same hash) only loses the test's tag; `rmi -f <id>` would take every
+/// tag with it.
+pub fn remove_repository(repo: &str) {
+    for _ in 0..5 {
+        let out = docker(&["images", "--filter", &format!("reference={repo}"), "--format", "{{.Repository}}:{{.Tag}}"]);
+        let references: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        if references.is_empty() {
+            return;
+        }
+        for reference in &references {
+            let _ = docker(&["rmi", "-f", reference]);
+        }
+    }
+}
+
+/// Removes the repositories of engine tests whose process no longer runs (a test killed by a
+/// timeout or a signal cannot clean up after itself).
+pub fn sweep_test_images() {
+    let out = docker(&["images", "--format", "{{.Repository}}"]);
+    let mut repos: Vec<String> = stdout(&out).lines().filter(|r| r.starts_with(TEST_PREFIX)).map(str::to_string).collect();
+    repos.sort();
+    repos.dedup();
+    for repo in repos {
+        // `ferrostack-test-[kind-]<pid>`, or `ferrostack-test-<pid>/<name>` (tests/engine_flow.rs).
+        let owner = repo.split('/').next().unwrap_or(&repo);
+        let pid = owner.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            remove_repository(&repo);
+        }
+    }
 }
