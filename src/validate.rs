@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use crate::catalogue::Catalogue;
+use crate::context_sites::ContextSites;
 use crate::definition_error::{did_you_mean, DefinitionError, DefinitionErrorKind as K, Site};
 use crate::error::{Error, Result};
 use crate::graph::StackGraph;
@@ -411,6 +412,10 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         None => normalize(&toml_dir.join(src.stem())),
     };
     let context_abs = root.join(&context_rel);
+    let mut context_sites = ContextSites::new(match &f.context {
+        Some(c) => src.site(c.span(), "context directory"),
+        None => src.site(0..0, format!("this file's context directory is `{context_rel}/`")),
+    });
     // Runtimes.
     let mut runtime_versions = Vec::new();
     let mut seen_runtimes = BTreeSet::new();
@@ -451,6 +456,7 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             if let Err(err) = check_context_path(&e, &context_abs, &context_rel, dir) {
                 errors.push(err);
             }
+            context_sites.add_path(dir.get_ref(), src.site(dir.span(), "sent from here"));
         }
         Composer {
             install: c.install.as_ref().map(|d| d.get_ref().trim_end_matches('/').to_string()),
@@ -503,6 +509,7 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             if let Err(err) = check_context_path(&e, &context_abs, &context_rel, copy) {
                 errors.push(err);
             }
+            context_sites.add_path(copy.get_ref(), src.site(copy.span(), "sent from here"));
             let Some(dest) = &t.dest else {
                 errors.push(
                     DefinitionError::new(K::MissingKey { key: "dest".into() }, Some(src.site(s.span(), "this copy step")))
@@ -588,6 +595,7 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         vars: e.vars.clone(),
         source: src.rel.clone(),
         context: context_rel,
+        context_sites,
     };
     Ok(Draft { stack, expanded: e, runtime_versions })
 }

@@ -405,15 +405,11 @@ impl Job {
             .prepared
             .context
             .iter()
-            .map(|f| engine::ContextFile {
-                path: PathBuf::from(&f.rel),
-                source: match &f.source {
-                    crate::context::ContextSource::File(p) => p.clone(),
-                    crate::context::ContextSource::Symlink(_) => PathBuf::new(),
-                },
-                mode: Some(f.mode),
+            .map(|f| match &f.source {
+                crate::context::ContextSource::File(p) => engine::ContextFile { path: PathBuf::from(&f.rel), source: p.clone(), mode: Some(f.mode) },
+                // Hashed by its target, so sent as a symlink: the image matches its hash.
+                crate::context::ContextSource::Symlink { path, .. } => engine::ContextFile::symlink(&f.rel, path),
             })
-            .filter(|f| !f.source.as_os_str().is_empty())
             .collect();
         if self.stack.ffmpeg.as_ref().is_some_and(|f| f.helper) {
             let crate_dir = self.media_crate.clone().ok_or_else(|| "the `ferrostack-media` sources are not found".to_string())?;
