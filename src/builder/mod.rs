@@ -102,6 +102,12 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         }
         Err(e) => return Err(e),
     };
+    // Holding the guard, no other run uses the work dir: remove what a killed run left there.
+    match engine::remove_stale_trees(&state_dir.join("tmp")) {
+        Ok(0) => {}
+        Ok(n) => report(Progress::Note { message: format!("removed {n} temporary trees left by an interrupted run") }),
+        Err(e) => report(Progress::Note { message: format!("could not remove what an interrupted run left: {e}") }),
+    }
     // Re-read the lock now that we hold it: another run may have just written it.
     let session = Session::open(session.project.clone())?;
     let engine = Arc::new(Engine::connect().await?);
