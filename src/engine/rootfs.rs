@@ -227,23 +227,12 @@ impl Rootfs {
 /// project's build lock, so no other run is using them. A tree with something still mounted in
 /// it is kept, as in [`Rootfs`]. Returns how many entries were removed.
 pub fn remove_stale(work_dir: &Path) -> Result<usize> {
-    let entries = match fs::read_dir(work_dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(error) => return Err(EngineError::io("list", work_dir, error)),
-    };
     let mut removed = 0;
-    for entry in entries {
-        let path = entry
-            .map_err(|error| EngineError::io("list", work_dir, error))?
-            .path();
+    for path in entries(work_dir)? {
         if !unmount_below(&path) {
             continue;
         }
-        let is_dir = fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir());
-        // `remove_dir_all` removes symlinks, never what they point at.
-        let result = if is_dir { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-        result.map_err(|error| EngineError::io("remove", &path, error))?;
+        remove_entry(&path)?;
         removed += 1;
     }
     Ok(removed)
@@ -389,30 +378,29 @@ fn remove_children(root: &Path, rel: &str, select: impl Fn(&Path) -> bool) -> Re
     let Some(dir) = real_dir(root, rel) else {
         return Ok(());
     };
-    let dir = dir.as_path();
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(EngineError::io("list", dir, error)),
-    };
-    for entry in entries {
-        let path = entry
-            .map_err(|error| EngineError::io("list", dir, error))?
-            .path();
-        if !select(&path) {
-            continue;
-        }
-        let is_dir = fs::symlink_metadata(&path)
-            .map(|meta| meta.is_dir())
-            .unwrap_or(false);
-        let removed = if is_dir {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        removed.map_err(|error| EngineError::io("remove", &path, error))?;
+    for path in entries(&dir)?.into_iter().filter(|path| select(path)) {
+        remove_entry(&path)?;
     }
     Ok(())
+}
+
+/// The entries of `dir`; none when it does not exist.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(EngineError::io("list", dir, error)),
+    };
+    listing
+        .map(|entry| entry.map(|e| e.path()).map_err(|error| EngineError::io("list", dir, error)))
+        .collect()
+}
+
+/// Removes a file, a symlink (never what it points at) or a whole directory.
+fn remove_entry(path: &Path) -> Result<()> {
+    let is_dir = fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+    let removed = if is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    removed.map_err(|error| EngineError::io("remove", path, error))
 }
 
 fn remove_if_exists(root: &Path, rel: &str) -> Result<()> {
