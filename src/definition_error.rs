@@ -35,6 +35,15 @@ impl Site {
     }
 }
 
+/// Two sites are the same place when they name the same span of the same file.
+impl PartialEq for Site {
+    fn eq(&self, other: &Self) -> bool {
+        self.file == other.file && self.span == other.span && self.label == other.label
+    }
+}
+
+impl Eq for Site {}
+
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file, self.line, self.column)
@@ -88,6 +97,8 @@ pub enum DefinitionErrorKind {
     CopyMissing { src: String },
     /// A value outside what the key accepts.
     InvalidValue { key: String, message: String },
+    /// A file of the context directory that cannot go into a build context.
+    ContextEntry { path: String, what: String },
 }
 
 impl DefinitionErrorKind {
@@ -116,6 +127,7 @@ impl DefinitionErrorKind {
             CopyEscapes { .. } => "ferrostack::definition::copy_escapes",
             CopyMissing { .. } => "ferrostack::definition::copy_missing",
             InvalidValue { .. } => "ferrostack::definition::invalid_value",
+            ContextEntry { .. } => "ferrostack::definition::context_entry",
         }
     }
 }
@@ -155,6 +167,7 @@ impl fmt::Display for DefinitionErrorKind {
             CopyEscapes { src, reason } => write!(f, "copy source `{src}` escapes the stack's context directory: {reason}"),
             CopyMissing { src } => write!(f, "copy source `{src}` does not exist in the stack's context directory"),
             InvalidValue { key, message } => write!(f, "invalid `{key}`: {message}"),
+            ContextEntry { path, what } => write!(f, "context file `{path}` {what}"),
         }
     }
 }

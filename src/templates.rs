@@ -71,6 +71,7 @@ impl TemplateSet {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
         tera.register_filter("dq", dq_filter);
+        tera.register_filter("sh", sh_filter);
         tera.add_raw_templates(files.iter().map(|(n, f)| (n.clone(), f.text.clone()))).map_err(|e| Error::Template {
             template: error_template(&e),
             stack: "(all)".into(),
@@ -136,6 +137,15 @@ fn dq_filter(value: &tera::Value, _: &std::collections::HashMap<String, tera::Va
     };
     let escaped = s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('\n', "\\n");
     Ok(tera::Value::String(format!("\"{escaped}\"")))
+}
+
+/// `sh`: a value as one shell word, quoted when it must be (see [`crate::render::shell_word`]).
+fn sh_filter(value: &tera::Value, _: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let s = match value {
+        tera::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Ok(tera::Value::String(crate::render::shell_word(&s)))
 }
 
 fn error_template(e: &tera::Error) -> String {

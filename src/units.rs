@@ -37,7 +37,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         other => return Err(format!("unknown duration unit `{other}` in `{text}`; use ms, s, m or h")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    // `from_secs_f64` panics past `u64::MAX` seconds; such a duration is a mistake, not a wait.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is too long a duration"))
 }
 
 /// `894100735` → `894.1 MB`.
@@ -70,5 +71,7 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("99999999999999999999h").unwrap_err(), "`99999999999999999999h` is too long a duration");
+        assert!(parse_duration(&"9".repeat(400)).is_err(), "an infinite number of seconds");
     }
 }

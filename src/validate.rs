@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use crate::catalogue::Catalogue;
+use crate::context_sites::ContextSites;
 use crate::definition_error::{did_you_mean, DefinitionError, DefinitionErrorKind as K, Site};
 use crate::error::{Error, Result};
 use crate::graph::StackGraph;
@@ -379,10 +380,17 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             );
         }
         let mirror = b.mirror.as_ref().map_or(DEFAULT_MIRROR.to_string(), |m| m.get_ref().clone());
-        if let Some(m) = b.mirror.as_ref().filter(|m| !(m.get_ref().starts_with("http://") || m.get_ref().starts_with("https://"))) {
+        // The mirror and components go into a single-quoted `sources.list` line of a `RUN`.
+        if let Some(m) = b.mirror.as_ref().filter(|m| !((m.get_ref().starts_with("http://") || m.get_ref().starts_with("https://")) && url_text(m.get_ref()))) {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: "bootstrap.mirror".into(), message: "a mirror is an http:// or https:// URL".into() }, Some(src.site(m.span(), "here")))
+                DefinitionError::new(K::InvalidValue { key: "bootstrap.mirror".into(), message: "a mirror is an http:// or https:// URL, without spaces or quotes".into() }, Some(src.site(m.span(), "here")))
                     .with_help(format!("for example `mirror = \"{DEFAULT_MIRROR}\"`")),
+            );
+        }
+        for c in b.components.iter().flatten().filter(|c| !valid_component(c.get_ref())) {
+            errors.push(
+                DefinitionError::new(K::InvalidValue { key: "bootstrap.components".into(), message: format!("`{}` is not a Debian archive component", c.get_ref()) }, Some(src.site(c.span(), "here")))
+                    .with_help("components are lowercase letters, digits, `-` and `/`: `main`, `contrib`, `non-free-firmware`"),
             );
         }
         let components = match &b.components {
@@ -411,6 +419,10 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         None => normalize(&toml_dir.join(src.stem())),
     };
     let context_abs = root.join(&context_rel);
+    let mut context_sites = ContextSites::new(match &f.context {
+        Some(c) => src.site(c.span(), "context directory"),
+        None => src.site(0..0, format!("this file's context directory is `{context_rel}/`")),
+    });
     // Runtimes.
     let mut runtime_versions = Vec::new();
     let mut seen_runtimes = BTreeSet::new();
@@ -451,6 +463,15 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             if let Err(err) = check_context_path(&e, &context_abs, &context_rel, dir) {
                 errors.push(err);
             }
+            context_sites.add_path(dir.get_ref(), src.site(dir.span(), "sent from here"));
+        }
+        // `dest` is where a `RUN cd` goes; it is checked rather than quoted, so the rendered
+        // Dockerfiles (and the hashes of every stack with `[composer]`) stay as they are.
+        if let Some(d) = c.dest.as_ref().filter(|d| !d.get_ref().starts_with('/') || crate::render::shell_word(d.get_ref()) != *d.get_ref()) {
+            errors.push(
+                DefinitionError::new(K::InvalidValue { key: "composer.dest".into(), message: format!("`{}` is not an absolute path of letters, digits and `-_.@/+`", d.get_ref()) }, Some(src.site(d.span(), "here")))
+                    .with_help("for example `dest = \"/srv/app\"`"),
+            );
         }
         Composer {
             install: c.install.as_ref().map(|d| d.get_ref().trim_end_matches('/').to_string()),
@@ -503,6 +524,7 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             if let Err(err) = check_context_path(&e, &context_abs, &context_rel, copy) {
                 errors.push(err);
             }
+            context_sites.add_path(copy.get_ref(), src.site(copy.span(), "sent from here"));
             let Some(dest) = &t.dest else {
                 errors.push(
                     DefinitionError::new(K::MissingKey { key: "dest".into() }, Some(src.site(s.span(), "this copy step")))
@@ -588,6 +610,7 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         vars: e.vars.clone(),
         source: src.rel.clone(),
         context: context_rel,
+        context_sites,
     };
     Ok(Draft { stack, expanded: e, runtime_versions })
 }
@@ -600,6 +623,16 @@ fn unknown_suite(e: &Expanded, s: &Str) -> DefinitionError {
     };
     help.push_str(&format!("known suites: {}", Suite::known()));
     DefinitionError::new(K::UnknownSuite { suite: s.get_ref().clone() }, Some(e.source.site(s.span(), "unknown suite"))).with_help(help)
+}
+
+/// Text that can stand in a URL without quoting: no spaces, controls, quotes or backslashes.
+fn url_text(text: &str) -> bool {
+    text.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '`'))
+}
+
+/// A Debian archive component: `main`, `non-free-firmware`, `updates/main`.
+fn valid_component(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '/'))
 }
 
 /// Lexically normalises a relative path (`a/./b/../c` → `a/c`), `/`-separated.

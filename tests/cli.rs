@@ -244,3 +244,37 @@ fn lifecycle_eol_is_not_built_and_deprecated_warns() {
     ");
     assert!(stderr(&out).contains("warning: stack `leaf` is deprecated (stacks/leaf.toml)"), "{}", stderr(&out));
 }
+
+/// Issue 9: a reader that stops early (`ferrostack list --json | head -c1`) must not make
+/// ferrostack panic. The pipe's read end is closed before ferrostack writes, so the write fails
+/// with EPIPE every time (a real `head` races with the writer).
+#[test]
+fn closed_stdout_ends_quietly() {
+    let (_t, root) = fixture();
+    for args in [&["list", "--json"][..], &["list"], &["plan", "--offline"], &["graph"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("ferrostack"))
+            .env_remove("FERROSTACK_REPOSITORY")
+            .env_remove("FERROSTACK_CA_BUNDLE")
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+/// Issue 9: a duration past what the clock can hold is a usage error (exit 2), not a panic.
+#[test]
+fn absurd_timeout_is_a_usage_error() {
+    let (_t, root) = fixture();
+    let out = ferrostack(&root, &["run", "app", "--timeout", "99999999999999999999h", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`99999999999999999999h` is too long a duration"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

@@ -158,22 +158,28 @@ async fn bootstrap_import_build_and_run() {
     assert!(outcome.success(), "{outcome:?}");
     assert!(outcome.stdout.starts_with("12."), "{outcome:?}");
 
-    // A build with a context file, a RUN and labels; then the same build from the cache.
+    // A build with a context file, a symlink, a RUN and labels; then the same build from the
+    // cache.
     let context_dir = tempfile::tempdir().unwrap();
     let greeting = context_dir.path().join("greeting.txt");
     std::fs::write(&greeting, "hello from the context\n").unwrap();
+    std::os::unix::fs::symlink("greeting.txt", context_dir.path().join("link.txt")).unwrap();
     let hash = format!("{prefix}-hash");
     let built_ref = format!("{prefix}/built:1");
     let request = BuildRequest {
         dockerfile: format!(
-            "FROM {base_ref}\nARG WHO\nCOPY files/greeting.txt /greeting.txt\n\
-             RUN cat /greeting.txt > /copied && echo \"built by $WHO\" >> /copied\n"
+            "FROM {base_ref}\nARG WHO\nCOPY files/ /files/\n\
+             RUN cat /files/greeting.txt > /copied && echo \"built by $WHO\" >> /copied\n"
         ),
-        context: vec![ContextFile {
-            path: PathBuf::from("files/greeting.txt"),
-            source: greeting.clone(),
-            mode: Some(0o600),
-        }],
+        context: vec![
+            ContextFile {
+                path: PathBuf::from("files/greeting.txt"),
+                source: greeting.clone(),
+                mode: Some(0o600),
+            },
+            // Issue 9: a context symlink reaches the image as a symlink.
+            ContextFile::symlink("files/link.txt", context_dir.path().join("link.txt")),
+        ],
         build_args: BTreeMap::from([("WHO".to_string(), "the test".to_string())]),
         labels: BTreeMap::from([(HASH_LABEL.to_string(), hash.clone())]),
         tags: vec![built_ref.clone(), format!("{prefix}/built:alias")],
@@ -222,7 +228,7 @@ async fn bootstrap_import_build_and_run() {
     // The built image, with a host directory mounted read-only.
     let mut check = RunRequest::shell(
         &built_ref,
-        "cat /copied; stat -c %a /greeting.txt; cat /mnt/ctx/greeting.txt; touch /mnt/ctx/x",
+        "cat /copied; stat -c %a /files/greeting.txt; readlink /files/link.txt; cat /mnt/ctx/greeting.txt; touch /mnt/ctx/x",
     );
     check.mounts.push(BindMount {
         host: context_dir.path().to_path_buf(),
@@ -233,7 +239,7 @@ async fn bootstrap_import_build_and_run() {
     let outcome = engine.run(&check, &never).await.unwrap();
     assert_eq!(
         outcome.stdout,
-        "hello from the context\nbuilt by the test\n600\nhello from the context\n"
+        "hello from the context\nbuilt by the test\n600\ngreeting.txt\nhello from the context\n"
     );
     assert_ne!(outcome.exit_code, 0, "the mount is read-only");
     assert!(

@@ -194,3 +194,22 @@ fn helper_against_another_ffmpeg_is_a_plan_time_error() {
     assert!(text.contains("FFmpeg 7.1"), "{text}");
     assert_eq!(err.exit_code(), 2);
 }
+
+/// Issue 9: `.dockerignore` re-includes work as in Docker (`!cache/keep` under an excluded
+/// `cache`), and a symlink that stays inside the context is part of it, as a symlink.
+#[test]
+fn dockerignore_reincludes_and_inner_symlinks_are_in_the_context() {
+    let (_t, root) = fixture();
+    let app = root.join("stacks/app");
+    std::fs::write(app.join(".dockerignore"), "*.md\ncache\n!cache/keep\n").unwrap();
+    std::fs::create_dir_all(app.join("cache/keep")).unwrap();
+    std::fs::write(app.join("cache/drop.bin"), "x").unwrap();
+    std::fs::write(app.join("cache/keep/wanted.txt"), "x").unwrap();
+    std::os::unix::fs::symlink("hello.txt", app.join("files/link.txt")).unwrap();
+    let session = Session::open(Project::open(&root).unwrap()).unwrap();
+    let prepared = session.prepare(&[]).unwrap();
+    let files: Vec<(&str, &ferrostack::context::ContextSource)> = prepared["app"].context.iter().map(|f| (f.rel.as_str(), &f.source)).collect();
+    let names: Vec<&str> = files.iter().map(|(rel, _)| *rel).collect();
+    assert_eq!(names, [".dockerignore", "cache/keep/wanted.txt", "files/hello.txt", "files/link.txt"]);
+    assert!(matches!(files[3].1, ferrostack::context::ContextSource::Symlink { target, .. } if target == "hello.txt"));
+}

@@ -62,3 +62,27 @@ fn committed_rendered_directory_is_current() {
         assert_eq!(committed, p.dockerfile, "rendered/{name}/Dockerfile is stale: run `ferrostack render`");
     }
 }
+
+/// Issue 9: what reaches a shell in a `RUN` line is one word: package specs with shell
+/// characters are single-quoted; Debian pins (validated when the lock is read) stay plain.
+#[test]
+fn package_specs_reach_the_shell_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::write(
+        root.join("stacks/worker.toml"),
+        "name = \"worker\"\nimage = \"debian:bookworm-slim\"\npackages = [\"curl\", \"x$(id)\"]\n[[runtime]]\nname = \"python\"\n[[step]]\npip = [\"requests>=2\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("images.lock"),
+        "version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.pins]\ncurl = \"7.88.1-10+deb12u8~1\"\n",
+    )
+    .unwrap();
+    let session = Session::open(Project::open(root).unwrap()).unwrap();
+    let dockerfile = &session.prepare(&[]).unwrap()["worker"].dockerfile;
+    assert!(dockerfile.contains("      curl=7.88.1-10+deb12u8~1 \\\n"), "{dockerfile}");
+    assert!(dockerfile.contains("      'x$(id)' \\\n"), "{dockerfile}");
+    assert!(dockerfile.contains(" 'requests>=2'"), "{dockerfile}");
+}

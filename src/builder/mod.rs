@@ -102,6 +102,12 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         }
         Err(e) => return Err(e),
     };
+    // Holding the guard, no other run uses the work dir: remove what a killed run left there.
+    match engine::remove_stale_trees(&state_dir.join("tmp")) {
+        Ok(0) => {}
+        Ok(n) => report(Progress::Note { message: format!("removed {n} temporary trees left by an interrupted run") }),
+        Err(e) => report(Progress::Note { message: format!("could not remove what an interrupted run left: {e}") }),
+    }
     // Re-read the lock now that we hold it: another run may have just written it.
     let session = Session::open(session.project.clone())?;
     let engine = Arc::new(Engine::connect().await?);
@@ -405,15 +411,11 @@ impl Job {
             .prepared
             .context
             .iter()
-            .map(|f| engine::ContextFile {
-                path: PathBuf::from(&f.rel),
-                source: match &f.source {
-                    crate::context::ContextSource::File(p) => p.clone(),
-                    crate::context::ContextSource::Symlink(_) => PathBuf::new(),
-                },
-                mode: Some(f.mode),
+            .map(|f| match &f.source {
+                crate::context::ContextSource::File(p) => engine::ContextFile { path: PathBuf::from(&f.rel), source: p.clone(), mode: Some(f.mode) },
+                // Hashed by its target, so sent as a symlink: the image matches its hash.
+                crate::context::ContextSource::Symlink { path, .. } => engine::ContextFile::symlink(&f.rel, path),
             })
-            .filter(|f| !f.source.as_os_str().is_empty())
             .collect();
         if self.stack.ffmpeg.as_ref().is_some_and(|f| f.helper) {
             let crate_dir = self.media_crate.clone().ok_or_else(|| "the `ferrostack-media` sources are not found".to_string())?;

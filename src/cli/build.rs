@@ -123,7 +123,7 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
         builder::build(session, names, &options, cancel.clone(), reporter(mode)).await
     })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
+        super::stdout::emit(&(serde_json::to_string_pretty(&report).expect("report serialises") + "\n"))?;
     }
     if let Some(path) = report_file {
         let text = if path.extension().is_some_and(|e| e == "json") {
@@ -199,7 +199,7 @@ pub(crate) fn run_worker(session: &Session, run: &ferrostack::worker_run::Worker
         });
         run_worker(session, run, &cancel).await
     })?;
-    print!("{}", outcome.stdout);
+    super::stdout::emit(&outcome.stdout)?;
     eprint!("{}", outcome.stderr);
     if outcome.timed_out {
         eprintln!("ferrostack: `{}` was killed at its timeout of {:?}", run.stack, run.timeout.unwrap_or_default());

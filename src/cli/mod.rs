@@ -3,6 +3,7 @@
 mod build;
 mod graph;
 mod render;
+mod stdout;
 mod update;
 
 use std::path::PathBuf;
@@ -204,9 +205,9 @@ fn run(cli: Cli) -> Result<i32> {
                 build::check_engine(&mut plan);
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&plan).expect("a plan serialises"));
+                stdout::emit(&(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"))?;
             } else {
-                print!("{}", plan.to_text());
+                stdout::emit(&plan.to_text())?;
             }
             Ok(0)
         }
@@ -226,7 +227,7 @@ fn run(cli: Cli) -> Result<i32> {
             build::run_worker(&session, &run)
         }
         Command::Graph { format } => {
-            print!("{}", graph::draw(&session, *format));
+            stdout::emit(&graph::draw(&session, *format))?;
             Ok(0)
         }
         Command::Lock => {
@@ -259,20 +260,21 @@ fn list(session: &Session, json: bool) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("rows serialise"));
+        stdout::emit(&(serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n"))?;
         return Ok(0);
     }
     let w = stacks.iter().map(|s| s.name.len()).max().unwrap_or(4).max(5);
     let pw = stacks.iter().filter_map(|s| s.parent()).map(str::len).max().unwrap_or(6).max(6);
-    println!("{:<w$}  {:<pw$}  {:<18}  TAGS", "STACK", "PARENT", "SOURCE");
+    let mut out = format!("{:<w$}  {:<pw$}  {:<18}  TAGS\n", "STACK", "PARENT", "SOURCE");
     for s in stacks {
         let parent = match &s.origin {
             ferrostack::stack::Origin::Parent { name } => name.clone(),
             ferrostack::stack::Origin::Image { .. } => "(image)".into(),
             ferrostack::stack::Origin::Bootstrap(_) => "(bootstrap)".into(),
         };
-        println!("{:<w$}  {:<pw$}  {:<18}  {}", s.name, parent, s.source, s.tags.join(", "));
+        out.push_str(&format!("{:<w$}  {:<pw$}  {:<18}  {}\n", s.name, parent, s.source, s.tags.join(", ")));
     }
+    stdout::emit(&out)?;
     Ok(0)
 }
 

@@ -13,7 +13,7 @@ fn expected(prepared: &ferrostack::hash::Prepared) -> Result<BTreeMap<String, Ve
     for f in &prepared.context {
         let bytes = match &f.source {
             ContextSource::File(p) => std::fs::read(p).map_err(|e| Error::io("read", p, e))?,
-            ContextSource::Symlink(t) => t.clone().into_bytes(),
+            ContextSource::Symlink { target, .. } => target.clone().into_bytes(),
         };
         files.insert(f.rel.clone(), bytes);
     }

@@ -30,9 +30,9 @@ pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool
         return Err(Error::LockWouldChange { reasons });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("an update report serialises"));
+        super::stdout::emit(&(serde_json::to_string_pretty(&report).expect("an update report serialises") + "\n"))?;
     } else {
-        print!("{}", to_text(&report));
+        super::stdout::emit(&to_text(&report))?;
     }
     if report.written {
         eprintln!("wrote {}", session.project.lock_path().display());

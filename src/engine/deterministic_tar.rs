@@ -178,6 +178,17 @@ impl<W: Write> DeterministicTar<W> {
             .map_err(|error| EngineError::io("archive", name, error))
     }
 
+    /// Archives a symlink `name` → `target`, owned by root, mode 0777, mtime the clamp: nothing
+    /// of the link on disk but its target.
+    pub fn append_symlink(&mut self, name: &Path, target: &Path) -> Result<()> {
+        let mut header = self.header(0o777, 0, 0, i64::MAX);
+        header.set_entry_type(EntryType::Symlink);
+        header.set_size(0);
+        self.builder
+            .append_link(&mut header, name, target)
+            .map_err(|error| EngineError::io("archive", name, error))
+    }
+
     /// Writes the end-of-archive marker and returns the writer.
     pub fn finish(self) -> Result<W> {
         self.builder

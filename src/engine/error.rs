@@ -91,6 +91,14 @@ pub enum EngineError {
         error: std::io::Error,
     },
 
+    /// Debian's archive keyring is missing, so debootstrap could not verify what it downloads.
+    #[error("Debian's archive keyring `{}` is missing: a base image is never bootstrapped unverified", path.display())]
+    #[diagnostic(
+        code(ferrostack::engine::keyring_missing),
+        help("install it with `apt-get install debian-archive-keyring` (or run `bash scripts/setup`)")
+    )]
+    KeyringMissing { path: std::path::PathBuf },
+
     /// `debootstrap` ran and failed.
     #[error("`debootstrap` of `{suite}` from `{mirror}` failed ({status})")]
     #[diagnostic(
@@ -158,6 +166,7 @@ impl EngineError {
             | EngineError::Io { .. }
             | EngineError::SourceDateEpoch { .. }
             | EngineError::DebootstrapStart { .. }
+            | EngineError::KeyringMissing { .. }
             | EngineError::Bootstrap { .. }
             | EngineError::ImportFailed { .. }
             | EngineError::ImageNotFound { .. }
@@ -294,6 +303,12 @@ mod tests {
                 EngineError::DebootstrapStart {
                     program: "debootstrap".into(),
                     error: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+            ),
+            (
+                "keyring_missing",
+                EngineError::KeyringMissing {
+                    path: super::super::rootfs::DEBIAN_KEYRING.into(),
                 },
             ),
         ];

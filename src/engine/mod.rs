@@ -31,7 +31,7 @@ pub use image_info::{ImageInfo, HASH_LABEL};
 pub use import::ImportRequest;
 pub use network::{find_bridge_host, BridgeHost, BridgeSource};
 pub use retry::{retry, retry_with};
-pub use rootfs::{bootstrap_rootfs, BootstrapEvent, Rootfs, RootfsSpec};
+pub use rootfs::{bootstrap_rootfs, remove_stale as remove_stale_trees, BootstrapEvent, Rootfs, RootfsSpec, DEBIAN_KEYRING};
 pub use run::{RunOutcome, MAX_OUTPUT, RUN_LABEL};
 pub use run_request::{BindMount, RunRequest};
 pub use tar_stream::{ChannelWriter, TarStream};

@@ -17,6 +17,10 @@ use super::tar_stream::TarStream;
 /// Lines of debootstrap output kept for an error report.
 const LOG_TAIL: usize = 30;
 
+/// Debian's archive keyring (package `debian-archive-keyring`): debootstrap checks the mirror's
+/// signed Release file against it.
+pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
 /// What to bootstrap: `debootstrap --variant=V --components=a,b SUITE DIR MIRROR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootfsSpec {
@@ -41,9 +45,11 @@ impl RootfsSpec {
         }
     }
 
-    /// The debootstrap arguments for a target directory.
+    /// The debootstrap arguments for a target directory. The Release signature is always
+    /// checked against [`DEBIAN_KEYRING`]: without it, a mirror (or anyone between) could hand
+    /// over any packages.
     pub fn debootstrap_args(&self, target: &Path) -> Vec<String> {
-        let mut args = Vec::new();
+        let mut args = vec![format!("--keyring={DEBIAN_KEYRING}"), "--force-check-gpg".to_string()];
         if let Some(variant) = &self.variant {
             args.push(format!("--variant={variant}"));
         }
@@ -86,6 +92,7 @@ pub async fn bootstrap_rootfs(
             operation: "debootstrap",
         });
     }
+    require_keyring(Path::new(DEBIAN_KEYRING))?;
     let base = work_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
@@ -207,22 +214,52 @@ impl Rootfs {
     /// and in containers may bind `/dev` nodes). If anything stays mounted, the directory is kept
     /// rather than deleted, so removal can never reach into a mounted host file system.
     fn release_mounts(&mut self) {
-        let mut mounted = mounts_below(&self.root);
-        // Deepest first.
-        mounted.sort_by(|a, b| b.cmp(a));
-        for mount_point in &mounted {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(mount_point)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        if !mounts_below(&self.root).is_empty() {
+        if !unmount_below(&self.root) {
             if let Some(dir) = self.dir.take() {
                 let _ = dir.keep();
             }
         }
+    }
+}
+
+/// Removes what a killed run left in `work_dir` (bootstrap trees, root filesystem tars): a
+/// killed process never ran the destructors that remove them. Call it only while holding the
+/// project's build lock, so no other run is using them. A tree with something still mounted in
+/// it is kept, as in [`Rootfs`]. Returns how many entries were removed.
+pub fn remove_stale(work_dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for path in entries(work_dir)? {
+        if !unmount_below(&path) {
+            continue;
+        }
+        remove_entry(&path)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Unmounts what is mounted at or below `root` (debootstrap mounts `/proc` and `/sys`, and in
+/// containers may bind `/dev` nodes), deepest first; true when nothing stays mounted.
+fn unmount_below(root: &Path) -> bool {
+    let mut mounted = mounts_below(root);
+    mounted.sort_by(|a, b| b.cmp(a));
+    for mount_point in &mounted {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(mount_point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    mounted.is_empty() || mounts_below(root).is_empty()
+}
+
+/// A missing keyring would mean an unverified base image: refuse, and say what to install.
+fn require_keyring(path: &Path) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(EngineError::KeyringMissing { path: path.to_path_buf() })
     }
 }
 
@@ -266,22 +303,28 @@ async fn forward_lines(reader: impl AsyncRead + Unpin, lines_tx: mpsc::Sender<St
 
 /// Removes what differs between two bootstraps of the same packages, or describes the build
 /// host: downloaded packages and lists, logs, backup files, the host's name and resolver.
+///
+/// Paths are the tree's, not the host's: a symlink in the tree (`etc/hosts` → `/etc/hosts`,
+/// `tmp` → `/tmp`) is never followed; a directory reached through one is left alone, and a
+/// file that is one keeps its link.
 fn clean(root: &Path) -> Result<()> {
-    remove_children(&root.join("var/cache/apt/archives"), |path| {
+    remove_children(root, "var/cache/apt/archives", |path| {
         path.extension().is_some_and(|ext| ext == "deb")
     })?;
-    remove_children(&root.join("var/cache/apt/archives/partial"), |_| true)?;
-    remove_children(&root.join("var/cache/apt"), |path| {
+    remove_children(root, "var/cache/apt/archives/partial", |_| true)?;
+    remove_children(root, "var/cache/apt", |path| {
         path.extension().is_some_and(|ext| ext == "bin")
     })?;
-    remove_children(&root.join("var/lib/apt/lists"), |path| path.is_file())?;
-    remove_children(&root.join("var/lib/apt/lists/partial"), |_| true)?;
-    remove_children(&root.join("var/cache/debconf"), is_backup)?;
-    remove_children(&root.join("var/lib/dpkg"), is_backup)?;
-    remove_children(&root.join("tmp"), |_| true)?;
-    remove_children(&root.join("var/tmp"), |_| true)?;
+    remove_children(root, "var/lib/apt/lists", |path| {
+        fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file())
+    })?;
+    remove_children(root, "var/lib/apt/lists/partial", |_| true)?;
+    remove_children(root, "var/cache/debconf", is_backup)?;
+    remove_children(root, "var/lib/dpkg", is_backup)?;
+    remove_children(root, "tmp", |_| true)?;
+    remove_children(root, "var/tmp", |_| true)?;
     for file in ["var/cache/ldconfig/aux-cache", "root/.bash_history"] {
-        remove_if_exists(&root.join(file))?;
+        remove_if_exists(root, file)?;
     }
     // The engine mounts its own; an empty file keeps the path (and its mode) in the image.
     for file in [
@@ -290,15 +333,39 @@ fn clean(root: &Path) -> Result<()> {
         "etc/hosts",
         "etc/machine-id",
     ] {
-        truncate_if_exists(&root.join(file))?;
+        truncate_if_exists(root, file)?;
     }
-    for entry in walkdir::WalkDir::new(root.join("var/log")) {
-        let Ok(entry) = entry else { continue };
-        if entry.file_type().is_file() {
-            truncate_if_exists(entry.path())?;
+    if let Some(logs) = real_dir(root, "var/log") {
+        for entry in walkdir::WalkDir::new(logs).follow_links(false) {
+            let Ok(entry) = entry else { continue };
+            if entry.file_type().is_file() {
+                truncate_no_follow(entry.path())?;
+            }
         }
     }
     Ok(())
+}
+
+/// `root/rel` when it and every directory between it and `root` are real directories (not
+/// symlinks) of the tree.
+fn real_dir(root: &Path, rel: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for part in rel.split('/') {
+        path.push(part);
+        let meta = fs::symlink_metadata(&path).ok()?;
+        if !meta.is_dir() {
+            return None;
+        }
+    }
+    Some(path)
+}
+
+/// `root/rel` when its parent is a [`real_dir`]; the file itself may be anything.
+fn in_tree(root: &Path, rel: &str) -> Option<PathBuf> {
+    match rel.rsplit_once('/') {
+        Some((parent, name)) => real_dir(root, parent).map(|dir| dir.join(name)),
+        None => Some(root.join(rel)),
+    }
 }
 
 fn is_backup(path: &Path) -> bool {
@@ -307,33 +374,40 @@ fn is_backup(path: &Path) -> bool {
         .is_some_and(|name| name.ends_with("-old"))
 }
 
-fn remove_children(dir: &Path, select: impl Fn(&Path) -> bool) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(EngineError::io("list", dir, error)),
+fn remove_children(root: &Path, rel: &str, select: impl Fn(&Path) -> bool) -> Result<()> {
+    let Some(dir) = real_dir(root, rel) else {
+        return Ok(());
     };
-    for entry in entries {
-        let path = entry
-            .map_err(|error| EngineError::io("list", dir, error))?
-            .path();
-        if !select(&path) {
-            continue;
-        }
-        let is_dir = fs::symlink_metadata(&path)
-            .map(|meta| meta.is_dir())
-            .unwrap_or(false);
-        let removed = if is_dir {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        removed.map_err(|error| EngineError::io("remove", &path, error))?;
+    for path in entries(&dir)?.into_iter().filter(|path| select(path)) {
+        remove_entry(&path)?;
     }
     Ok(())
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
+/// The entries of `dir`; none when it does not exist.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let listing = match fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(EngineError::io("list", dir, error)),
+    };
+    listing
+        .map(|entry| entry.map(|e| e.path()).map_err(|error| EngineError::io("list", dir, error)))
+        .collect()
+}
+
+/// Removes a file, a symlink (never what it points at) or a whole directory.
+fn remove_entry(path: &Path) -> Result<()> {
+    let is_dir = fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+    let removed = if is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    removed.map_err(|error| EngineError::io("remove", path, error))
+}
+
+fn remove_if_exists(root: &Path, rel: &str) -> Result<()> {
+    let Some(path) = in_tree(root, rel) else {
+        return Ok(());
+    };
+    let path = path.as_path();
     match fs::remove_file(path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             Err(EngineError::io("remove", path, error))
@@ -342,12 +416,27 @@ fn remove_if_exists(path: &Path) -> Result<()> {
     }
 }
 
-fn truncate_if_exists(path: &Path) -> Result<()> {
-    match fs::OpenOptions::new().write(true).truncate(true).open(path) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(EngineError::io("truncate", path, error))
-        }
-        _ => Ok(()),
+fn truncate_if_exists(root: &Path, rel: &str) -> Result<()> {
+    match in_tree(root, rel) {
+        Some(path) => truncate_no_follow(&path),
+        None => Ok(()),
+    }
+}
+
+/// Empties the file at `path`; a symlink there (`ELOOP` with `O_NOFOLLOW`) and a missing file
+/// are left as they are.
+fn truncate_no_follow(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    match opened {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => Ok(()),
+        Err(error) => Err(EngineError::io("truncate", path, error)),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -361,6 +450,8 @@ mod tests {
         assert_eq!(
             args,
             [
+                "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg",
+                "--force-check-gpg",
                 "--variant=minbase",
                 "--components=main",
                 "bookworm",
@@ -402,5 +493,67 @@ mod tests {
         assert_eq!(fs::read(root.join("var/log/apt/history.log")).unwrap(), b"");
         assert_eq!(fs::read(root.join("etc/resolv.conf")).unwrap(), b"");
         assert!(!root.join("tmp/junk").exists());
+    }
+
+    /// Issue 9: a bootstrapped tree whose files link to the host's (`etc/hosts` → a host file,
+    /// `tmp` and `var/log` → host directories) is cleaned without touching the host.
+    #[test]
+    fn cleaning_never_follows_a_symlink_out_of_the_tree() {
+        let host = tempfile::tempdir().unwrap();
+        let hosts = host.path().join("hosts");
+        fs::write(&hosts, "127.0.0.1 host-only").unwrap();
+        fs::create_dir_all(host.path().join("tmp")).unwrap();
+        fs::write(host.path().join("tmp/keep"), "host tmp").unwrap();
+        fs::create_dir_all(host.path().join("log")).unwrap();
+        fs::write(host.path().join("log/syslog"), "host log").unwrap();
+        fs::create_dir_all(host.path().join("lists")).unwrap();
+        fs::write(host.path().join("lists/list"), "host list").unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::create_dir_all(root.join("var/lib/apt")).unwrap();
+        std::os::unix::fs::symlink(&hosts, root.join("etc/hosts")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("tmp"), root.join("tmp")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("log"), root.join("var/log")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("lists"), root.join("var/lib/apt/lists")).unwrap();
+        fs::write(root.join("etc/hostname"), "builder").unwrap();
+        clean(root).unwrap();
+
+        assert_eq!(fs::read_to_string(&hosts).unwrap(), "127.0.0.1 host-only");
+        assert_eq!(fs::read_to_string(host.path().join("tmp/keep")).unwrap(), "host tmp");
+        assert_eq!(fs::read_to_string(host.path().join("log/syslog")).unwrap(), "host log");
+        assert_eq!(fs::read_to_string(host.path().join("lists/list")).unwrap(), "host list");
+        assert!(fs::symlink_metadata(root.join("etc/hosts")).unwrap().file_type().is_symlink(), "the link itself stays");
+        assert_eq!(fs::read(root.join("etc/hostname")).unwrap(), b"", "the tree's own files are still cleaned");
+    }
+
+    #[test]
+    fn a_missing_keyring_is_an_error_not_an_unverified_base() {
+        let missing = Path::new("/nonexistent/debian-archive-keyring.gpg");
+        assert!(matches!(require_keyring(missing), Err(EngineError::KeyringMissing { path }) if path == missing));
+        assert!(require_keyring(Path::new(DEBIAN_KEYRING)).is_ok(), "scripts/setup installs debian-archive-keyring");
+    }
+
+    /// Issue 9: trees and tars of a killed run are removed at the next start, and removing them
+    /// does not follow their symlinks either.
+    #[test]
+    fn stale_trees_are_removed_without_following_links() {
+        let host = tempfile::tempdir().unwrap();
+        let hosts = host.path().join("hosts");
+        fs::write(&hosts, "host").unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let tree = work.path().join("ferrostack-rootfs-abc123/root");
+        fs::create_dir_all(tree.join("etc")).unwrap();
+        fs::create_dir_all(tree.join("usr/bin")).unwrap();
+        std::os::unix::fs::symlink(&hosts, tree.join("etc/hosts")).unwrap();
+        std::os::unix::fs::symlink(host.path(), tree.join("hostdir")).unwrap();
+        fs::create_dir_all(work.path().join("rootfs-tar-xyz")).unwrap();
+        fs::write(work.path().join("rootfs-tar-xyz/rootfs.tar"), "tar").unwrap();
+
+        assert_eq!(remove_stale(work.path()).unwrap(), 2);
+        assert_eq!(fs::read_dir(work.path()).unwrap().count(), 0);
+        assert_eq!(fs::read_to_string(&hosts).unwrap(), "host");
+        assert_eq!(remove_stale(&work.path().join("absent")).unwrap(), 0);
     }
 }
