@@ -216,3 +216,27 @@ impl Project {
         format!("{}:{}", self.settings.repository, tag)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_with(settings: &str) -> Result<Project> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SETTINGS_FILE), settings).unwrap();
+        Project::open(dir.path())
+    }
+
+    #[test]
+    fn package_cache_allow_list_and_budget() {
+        let project = open_with("[build]\npackage_cache_allow = [\"localhost:3142\", \"http://mirror.example/debian\"]\npackage_cache_max_size = \"5GB\"\n").unwrap();
+        assert_eq!(project.settings.package_cache_allow, ["localhost:3142", "http://mirror.example/debian"]);
+        assert_eq!(project.settings.package_cache_max_size, 5_000_000_000);
+        assert_eq!(open_with("[build]\npackage_cache_max_size = 1000\n").unwrap().settings.package_cache_max_size, 1000);
+        assert_eq!(open_with("").unwrap().settings.package_cache_max_size, 10_000_000_000);
+        let err = open_with("[build]\npackage_cache_allow = [\"bad host\"]\n").unwrap_err();
+        insta::assert_snapshot!(err.to_string(), @"`[build] package_cache_allow`: `bad host` is not a host, `host:port` or URL");
+        let err = open_with("[build]\npackage_cache_max_size = \"lots\"\n").unwrap_err();
+        insta::assert_snapshot!(err.to_string(), @"ferrostack.toml: `[build] package_cache_max_size`: `lots` is not a size (e.g. `600MB`, `512m`, `2GiB`)");
+    }
+}

@@ -5,12 +5,15 @@
 //! and bounds what a misbehaving client can take. The builds' side (apt in the engine's
 //! containers going through it) is in `build_engine.rs`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{copy_dir, stderr, stdout};
 use ferrostack::package_cache::{CacheConfig, PackageCache, Subnet};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -550,4 +553,43 @@ async fn an_address_it_cannot_listen_on_is_a_clear_error() {
     // TEST-NET-1 (RFC 5737) is never a local address.
     let err = PackageCache::start(dir.path(), CacheConfig::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), vec![])).await.err().expect("cannot bind");
     insta::assert_snapshot!(err.to_string(), @"cannot start the package cache on `192.0.2.1`");
+}
+
+/// `ferrostack cache …` in `root`.
+fn ferrostack(root: &Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("ferrostack").unwrap().env_remove("FERROSTACK_PACKAGE_CACHE_ALLOW").arg("-C").arg(root).args(args).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_verify_drops_changed_files_and_prune_bounds_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("project");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tree"), &root);
+    let dir = root.join("target/ferrostack/package-cache");
+    let mirror = mirror().await;
+    let upstream = &mirror.upstream;
+    let cache = PackageCache::start(&dir, config(upstream)).await.unwrap();
+    get(&cache, &upstream.url(&mirror.index_path)).await;
+    get(&cache, &upstream.url(DEB)).await;
+    drop(cache);
+    let files = kept(&dir);
+    assert_eq!(files.len(), 2);
+    // A disk error, or a hand edit: one kept file no longer has its recorded bytes.
+    let package = files.iter().map(|f| dir.join(f)).find(|p| std::fs::metadata(p).unwrap().len() == deb_body().len() as u64).unwrap();
+    std::fs::write(&package, b"garbage").unwrap();
+
+    let out = ferrostack(&root, &["cache", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let port = upstream.address.port().to_string();
+    insta::assert_snapshot!(stdout(&out).replace(&port, "<port>"), @r"
+    dropped 127.0.0.1:<port>/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb
+    1 files good, 1 dropped
+    ");
+    assert_eq!(kept(&dir).len(), 1);
+
+    let out = ferrostack(&root, &["cache", "prune", "--max-size", "0", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((report["removed"].as_u64(), report["kept"].as_u64(), report["kept_bytes"].as_u64()), (Some(1), Some(0), Some(0)), "{report}");
+    assert!(kept(&dir).is_empty());
 }
