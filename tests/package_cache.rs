@@ -189,6 +189,16 @@ fn config(upstream: &Upstream) -> CacheConfig {
     config
 }
 
+/// The mirror, and a cache (configured by `tweak`) in a new directory.
+async fn started(tweak: impl FnOnce(&mut CacheConfig)) -> (Mirror, tempfile::TempDir, PackageCache) {
+    let mirror = mirror().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&mirror.upstream);
+    tweak(&mut config);
+    let cache = PackageCache::start(dir.path(), config).await.unwrap();
+    (mirror, dir, cache)
+}
+
 /// Reads up to the blank line ending an HTTP head.
 async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -258,10 +268,8 @@ fn body_text(body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_is_fetched_once_for_concurrent_clients_and_later_runs() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     // apt-get update: the index, by its hash.
     assert_eq!(get(&cache, &upstream.url(&mirror.index_path)).await.0, 200);
     let url = upstream.url(DEB);
@@ -290,10 +298,8 @@ async fn a_package_is_fetched_once_for_concurrent_clients_and_later_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_no_index_of_this_run_names_is_passed_and_not_kept() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     // Without the index, even the good package is not kept.
     for _ in 0..2 {
         let (status, body) = get(&cache, &upstream.url(DEB)).await;
@@ -312,10 +318,8 @@ async fn a_package_no_index_of_this_run_names_is_passed_and_not_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_bytes_are_never_kept() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     get(&cache, &upstream.url(&mirror.index_path)).await;
 
     // A by-hash body whose sha256 is not its name: an error, nothing kept, asked again.
@@ -340,10 +344,8 @@ async fn wrong_bytes_are_never_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_cut_mid_transfer_are_never_kept() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     get(&cache, &upstream.url(&mirror.index_path)).await;
     let short_hash = format!("{BY_HASH_DIR}{}", sha256_hex(&[b'x'; 1000]));
     let cut_hash = format!("{BY_HASH_DIR}{}", sha256_hex(&[b'c'; 50_000]));
@@ -370,12 +372,8 @@ async fn bodies_cut_mid_transfer_are_never_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_body_is_cut_at_the_size_limit() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|c| c.max_file_size = 1 << 20).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(upstream);
-    config.max_file_size = 1 << 20;
-    let cache = PackageCache::start(dir.path(), config).await.unwrap();
     get(&cache, &upstream.url(&mirror.index_path)).await;
     let (status, body) = get(&cache, &upstream.url(ENDLESS_DEB)).await;
     assert_eq!(status, 502, "{}", body_text(&body));
@@ -389,10 +387,8 @@ async fn an_endless_body_is_cut_at_the_size_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_files_and_failures_are_passed_through() {
-    let mirror = mirror().await;
+    let (mirror, dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     // A release file changes in place: every request reaches upstream.
     assert_eq!(get(&cache, &upstream.url(RELEASE)).await, (200, b"release 1".to_vec()));
     assert_eq!(get(&cache, &upstream.url(RELEASE)).await, (200, b"release 2".to_vec()));
@@ -450,10 +446,8 @@ async fn connect_never_reaches_this_machine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_header_naming_another_host_is_a_bad_request() {
-    let mirror = mirror().await;
+    let (mirror, _dir, cache) = started(|_| {}).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let cache = PackageCache::start(dir.path(), config(upstream)).await.unwrap();
     let url = upstream.url(RELEASE);
     let (status, body) = send(&cache, &format!("GET {url} HTTP/1.1\r\nHost: deb.debian.org\r\nConnection: close\r\n\r\n")).await;
     assert_eq!(status, 400, "{}", body_text(&body));
@@ -509,12 +503,8 @@ async fn slow_headers_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_idle_connections_do_not_shut_out_a_build() {
-    let mirror = mirror().await;
+    let (mirror, _dir, cache) = started(|c| c.max_connections = 64).await;
     let upstream = &mirror.upstream;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config(upstream);
-    config.max_connections = 64;
-    let cache = PackageCache::start(dir.path(), config).await.unwrap();
     let mut idle = Vec::new();
     for _ in 0..2000 {
         idle.push(TcpStream::connect(address(&cache)).await.unwrap());
