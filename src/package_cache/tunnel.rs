@@ -13,6 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use super::connections::Admitted;
 use super::proxy::{text, Body, Proxy, CONNECT_TIMEOUT};
@@ -61,12 +62,21 @@ impl Proxy {
         tokio::spawn(async move {
             let _held = (connection, busy);
             let Ok(upgraded) = hyper::upgrade::on(request).await else { return };
-            tokio::select! {
-                _ = splice(TokioIo::new(upgraded), upstream, idle) => {}
-                _ = stop.cancelled() => {}
-            }
+            carry(TokioIo::new(upgraded), upstream, idle, &stop).await;
         });
         Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())
+    }
+}
+
+/// Splices the two sides until they are done or `stop` is cancelled (the build ended).
+async fn carry<A, B>(a: A, b: B, idle: Duration, stop: &CancellationToken)
+where
+    A: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite,
+{
+    tokio::select! {
+        _ = splice(a, b, idle) => {}
+        _ = stop.cancelled() => {}
     }
 }
 
@@ -130,5 +140,22 @@ mod tests {
         // Nothing more either way: the tunnel ends by itself, and the client sees it close.
         tokio::time::timeout(Duration::from_secs(5), spliced).await.expect("an idle tunnel ends").unwrap();
         assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_busy_tunnel_ends_when_the_cache_stops() {
+        let (mut client, tunnel_a) = tokio::io::duplex(1024);
+        let (tunnel_b, mut server) = tokio::io::duplex(1024);
+        let stop = CancellationToken::new();
+        let carried = tokio::spawn({
+            let stop = stop.clone();
+            async move { carry(tunnel_a, tunnel_b, Duration::from_secs(3600), &stop).await }
+        });
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        server.read_exact(&mut buf).await.unwrap();
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), carried).await.expect("the tunnel ends with the cache").unwrap();
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "the client sees it close");
     }
 }
