@@ -22,11 +22,23 @@ pub struct Settings {
     pub media_crate: Option<PathBuf>,
     /// Run the package cache during builds (see [`crate::package_cache`]); on by default.
     pub package_cache: bool,
+    /// Hosts the package cache serves besides the catalogue's mirrors (`host`, `host:port` or
+    /// a URL; see [`crate::package_cache::AllowList::allow`]).
+    pub package_cache_allow: Vec<String>,
+    /// The package cache directory's budget in bytes, applied at the end of every build.
+    pub package_cache_max_size: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { repository: "ferrostack".to_string(), ca_bundle: None, media_crate: None, package_cache: true }
+        Settings {
+            repository: "ferrostack".to_string(),
+            ca_bundle: None,
+            media_crate: None,
+            package_cache: true,
+            package_cache_allow: Vec::new(),
+            package_cache_max_size: crate::package_cache::DEFAULT_MAX_SIZE,
+        }
     }
 }
 
@@ -44,6 +56,16 @@ struct BuildSection {
     ca_bundle: Option<PathBuf>,
     media_crate: Option<PathBuf>,
     package_cache: Option<bool>,
+    package_cache_allow: Option<Vec<String>>,
+    package_cache_max_size: Option<SizeValue>,
+}
+
+/// A size written as a number of bytes or with a unit (`"10GB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
 }
 
 /// A project: a directory holding `stacks/`, optionally `templates/` and `ferrostack.toml`.
@@ -56,7 +78,7 @@ pub struct Project {
 impl Project {
     /// Opens the project at `root`, reading `ferrostack.toml` and then the environment
     /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
-    /// `FERROSTACK_PACKAGE_CACHE`).
+    /// `FERROSTACK_PACKAGE_CACHE`, `FERROSTACK_PACKAGE_CACHE_ALLOW` comma-separated).
     pub fn open(root: impl AsRef<Path>) -> Result<Project> {
         let root = root.as_ref();
         let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
@@ -66,7 +88,10 @@ impl Project {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
-                help: Some("keys: `repository`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`".into()),
+                help: Some(
+                    "keys: `repository`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
+                        .into(),
+                ),
             })?;
             if let Some(r) = file.repository {
                 settings.repository = r;
@@ -74,6 +99,15 @@ impl Project {
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
             settings.package_cache = file.build.package_cache.unwrap_or(true);
+            settings.package_cache_allow = file.build.package_cache_allow.unwrap_or_default();
+            settings.package_cache_max_size = match file.build.package_cache_max_size {
+                None => settings.package_cache_max_size,
+                Some(SizeValue::Bytes(n)) => n,
+                Some(SizeValue::Text(t)) => crate::units::parse_size(&t).map_err(|e| Error::Settings {
+                    message: format!("{SETTINGS_FILE}: `[build] package_cache_max_size`: {e}"),
+                    help: Some("e.g. `package_cache_max_size = \"10GB\"`".into()),
+                })?,
+            };
         }
         if let Ok(r) = std::env::var("FERROSTACK_REPOSITORY") {
             if !r.is_empty() {
@@ -98,6 +132,9 @@ impl Project {
                 }
             };
         }
+        if let Ok(a) = std::env::var("FERROSTACK_PACKAGE_CACHE_ALLOW") {
+            settings.package_cache_allow = a.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
+        }
         if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
             settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };
         }
@@ -117,6 +154,13 @@ impl Project {
                 message: format!("`{r}` is not a valid image repository"),
                 help: Some("use lowercase letters, digits, `.`, `_`, `-` and `/`, e.g. `ferrostack` or `registry.local/stacks`".into()),
             });
+        }
+        let mut allow = crate::package_cache::AllowList::empty();
+        for entry in &self.settings.package_cache_allow {
+            allow.allow(entry).map_err(|e| Error::Settings {
+                message: format!("`[build] package_cache_allow`: {e}"),
+                help: Some("list hosts as `deb.example.org`, `apt-cacher.local:3142` or `http://mirror.example/debian`".into()),
+            })?;
         }
         if let Some(ca) = &self.settings.ca_bundle {
             if !ca.is_file() {
@@ -170,5 +214,29 @@ impl Project {
     /// The image reference of a stack or tag in this project's repository.
     pub fn image_ref(&self, tag: &str) -> String {
         format!("{}:{}", self.settings.repository, tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_with(settings: &str) -> Result<Project> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SETTINGS_FILE), settings).unwrap();
+        Project::open(dir.path())
+    }
+
+    #[test]
+    fn package_cache_allow_list_and_budget() {
+        let project = open_with("[build]\npackage_cache_allow = [\"localhost:3142\", \"http://mirror.example/debian\"]\npackage_cache_max_size = \"5GB\"\n").unwrap();
+        assert_eq!(project.settings.package_cache_allow, ["localhost:3142", "http://mirror.example/debian"]);
+        assert_eq!(project.settings.package_cache_max_size, 5_000_000_000);
+        assert_eq!(open_with("[build]\npackage_cache_max_size = 1000\n").unwrap().settings.package_cache_max_size, 1000);
+        assert_eq!(open_with("").unwrap().settings.package_cache_max_size, 10_000_000_000);
+        let err = open_with("[build]\npackage_cache_allow = [\"bad host\"]\n").unwrap_err();
+        insta::assert_snapshot!(err.to_string(), @"`[build] package_cache_allow`: `bad host` is not a host, `host:port` or URL");
+        let err = open_with("[build]\npackage_cache_max_size = \"lots\"\n").unwrap_err();
+        insta::assert_snapshot!(err.to_string(), @"ferrostack.toml: `[build] package_cache_max_size`: `lots` is not a size (e.g. `600MB`, `512m`, `2GiB`)");
     }
 }

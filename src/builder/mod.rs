@@ -23,7 +23,7 @@ use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, E
 use crate::error::{Error, Result};
 use crate::hash::Prepared;
 use crate::lock::{LockEntry, LockGuard};
-use crate::package_cache::{PackageCache, PROXY_BUILD_ARG};
+use crate::package_cache::{CacheConfig, PackageCache, Store, Subnet, PROXY_BUILD_ARG};
 use crate::plan::Action;
 use crate::render::ROOTFS_FILE;
 use crate::session::Session;
@@ -116,7 +116,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
     let mut images = check_plan(&index, &mut plan);
     let needs_cache = session.project.settings.package_cache && plan.stacks.iter().any(|s| s.action == Action::Build);
-    let package_cache = if needs_cache { start_package_cache(&engine, &state_dir, &report).await } else { None };
+    let package_cache = if needs_cache { start_package_cache(&engine, &session, &state_dir, &report).await } else { None };
     let package_proxy = package_cache.as_ref().map(PackageCache::url);
     let mut lock = session.updated_lock(Vec::new(), Vec::new());
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
@@ -256,16 +256,21 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             })
         })
         .collect();
-    let package_cache = package_cache.map(|c| c.stats());
-    if let Some(stats) = &package_cache {
+    let package_cache = package_cache.map(|cache| {
+        let stats = cache.stats();
         report(Progress::Note { message: format!("package cache: {stats}") });
-    }
+        // Stopping it ends its tunnels; then the directory is held to its budget.
+        let dir = cache.dir().to_path_buf();
+        drop(cache);
+        prune_package_cache(&dir, session.project.settings.package_cache_max_size, &report);
+        stats
+    });
     Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache })
 }
 
 /// Starts the package cache where the engine's build containers can reach it, or says why
 /// not and builds without it (it only saves downloads; a build never needs it).
-async fn start_package_cache(engine: &Engine, state_dir: &Path, report: &Reporter) -> Option<PackageCache> {
+async fn start_package_cache(engine: &Engine, session: &Session, state_dir: &Path, report: &Reporter) -> Option<PackageCache> {
     let off = |why: String| {
         report(Progress::Note { message: format!("package cache off: {why}") });
         None
@@ -278,13 +283,42 @@ async fn start_package_cache(engine: &Engine, state_dir: &Path, report: &Reporte
         Ok(Err(why)) => return off(why),
         Err(e) => return off(e.to_string()),
     };
+    let gateway = std::net::IpAddr::V4(bridge.address);
+    let subnet = Subnet::new(std::net::IpAddr::V4(bridge.subnet), bridge.prefix).expect("the engine's subnet has a valid prefix");
     let dir = state_dir.join("package-cache");
-    match PackageCache::start(&dir, std::net::IpAddr::V4(bridge.address)).await {
+    match PackageCache::start(&dir, package_cache_config(session, gateway, subnet)).await {
         Ok(cache) => {
             report(Progress::Note { message: format!("package cache: {} (files in {})", cache.url(), dir.display()) });
             Some(cache)
         }
         Err(e) => off(format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default())),
+    }
+}
+
+/// The package cache's configuration: listening on the bridge's gateway for the bridge's
+/// clients; the catalogue's mirrors, Debian's hosts and `[build] package_cache_allow` served.
+fn package_cache_config(session: &Session, gateway: std::net::IpAddr, subnet: Subnet) -> CacheConfig {
+    let mut config = CacheConfig::new(gateway, vec![subnet]);
+    let mirrors = session.catalogue.in_order().into_iter().filter_map(|s| match &s.origin {
+        Origin::Bootstrap(b) => Some(b.mirror.clone()),
+        _ => None,
+    });
+    for entry in mirrors.chain(session.project.settings.package_cache_allow.iter().cloned()) {
+        // Settings were checked when the project was opened; a mirror URL always has a host.
+        let _ = config.allow.allow(&entry);
+    }
+    config
+}
+
+/// Removes the least recently used files past the cache's budget; a failure is only a note.
+fn prune_package_cache(dir: &Path, max_size: u64, report: &Reporter) {
+    let pruned = Store::open(dir).and_then(|store| store.prune(max_size, None));
+    match pruned {
+        Ok(p) if p.removed > 0 => report(Progress::Note {
+            message: format!("package cache: removed {} files ({}) past its budget of {}", p.removed, crate::units::show_size(p.freed), crate::units::show_size(max_size)),
+        }),
+        Ok(_) => {}
+        Err(e) => report(Progress::Note { message: format!("package cache: pruning failed: {e}") }),
     }
 }
 

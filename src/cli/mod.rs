@@ -1,6 +1,7 @@
 //! Command-line arguments (clap) and the dispatch to each subcommand.
 
 mod build;
+mod cache;
 mod graph;
 mod render;
 mod stdout;
@@ -132,6 +133,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Look after the package cache's directory: `verify` rechecks every kept file, `prune`
+    /// keeps it within its budget.
+    Cache {
+        #[command(subcommand)]
+        command: cache::CacheCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -241,6 +248,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Update { stacks, json } => update::run(&session, stacks, *json, cli.locked),
+        Command::Cache { command } => cache::run(&session, command),
     }
 }
 

@@ -13,6 +13,11 @@ pub struct CacheStats {
     pub passed: u64,
     /// HTTPS connections tunnelled with CONNECT (clients that send HTTPS through `http_proxy`).
     pub tunnels: u64,
+    /// Requests refused (`403`): a host not allow-listed, a tunnel to this machine.
+    pub refused: u64,
+    /// Packages and indexes served or failed without being kept: no index named them, their
+    /// bytes did not match, they broke off or passed the size limit.
+    pub not_kept: u64,
     /// Bytes served from disk.
     pub bytes_hit: u64,
     /// Bytes fetched from upstream into the cache.
@@ -23,12 +28,14 @@ impl std::fmt::Display for CacheStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} files from the cache ({}), {} fetched ({}), {} passed through",
+            "{} files from the cache ({}), {} fetched ({}), {} passed through, {} not kept, {} refused",
             self.hits,
             crate::units::show_size(self.bytes_hit),
             self.fetched,
             crate::units::show_size(self.bytes_fetched),
-            self.passed
+            self.passed,
+            self.not_kept,
+            self.refused
         )
     }
 }
