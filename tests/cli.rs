@@ -278,3 +278,12 @@ fn absurd_timeout_is_a_usage_error() {
     assert!(stderr(&out).contains("`99999999999999999999h` is too long a duration"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+/// The committed `images.lock` matches the committed definitions, templates and media helper
+/// (a stale lock fails the test command with the stack and the reason).
+#[test]
+fn the_committed_lock_is_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = ferrostack(root, &["--locked", "plan", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "images.lock is stale: run `ferrostack build` and commit it.\n{}{}", stdout(&out), stderr(&out));
+}

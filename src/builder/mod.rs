@@ -314,9 +314,12 @@ fn package_cache_config(session: &Session, gateway: std::net::IpAddr, subnet: Su
 fn prune_package_cache(dir: &Path, max_size: u64, report: &Reporter) {
     let pruned = Store::open(dir).and_then(|store| store.prune(max_size, None));
     match pruned {
-        Ok(p) if p.removed > 0 => report(Progress::Note {
-            message: format!("package cache: removed {} files ({}) past its budget of {}", p.removed, crate::units::show_size(p.freed), crate::units::show_size(max_size)),
-        }),
+        Ok(p) if p.removed > 0 => {
+            let unrecorded = if p.unrecorded > 0 { format!(", {} of them unverifiable (no record: kept by an older ferrostack)", p.unrecorded) } else { String::new() };
+            report(Progress::Note {
+                message: format!("package cache: removed {} files ({}) past its budget of {} or its checks{unrecorded}", p.removed, crate::units::show_size(p.freed), crate::units::show_size(max_size)),
+            })
+        }
         Ok(_) => {}
         Err(e) => report(Progress::Note { message: format!("package cache: pruning failed: {e}") }),
     }

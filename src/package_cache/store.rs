@@ -45,6 +45,8 @@ pub struct VerifyReport {
 pub struct PruneReport {
     pub removed: usize,
     pub freed: u64,
+    /// Of those, files without a record (kept by an older ferrostack), which cannot be verified.
+    pub unrecorded: usize,
     /// Files and bytes left.
     pub kept: usize,
     pub kept_bytes: u64,
@@ -145,6 +147,7 @@ impl Store {
             if stale || total > max_size || entry.meta.is_none() {
                 self.remove(&entry)?;
                 total -= entry.bytes;
+                report.unrecorded += usize::from(entry.meta.is_none());
                 report.removed += 1;
                 report.freed += entry.bytes;
             } else {
@@ -278,5 +281,10 @@ mod tests {
         assert_eq!((report.removed, report.kept), (1, 1), "{report:?}");
         assert!(store.lookup("h/newer.deb").is_some());
         assert!(report.kept_bytes <= 1500);
+        assert_eq!(report.unrecorded, 0);
+        // A file an older ferrostack kept has no record: removed, and counted as such.
+        std::fs::write(dir.path().join("0123abcd"), b"old format").unwrap();
+        let report = store.prune(u64::MAX, None).unwrap();
+        assert_eq!((report.removed, report.unrecorded, report.kept), (1, 1, 1), "{report:?}");
     }
 }
