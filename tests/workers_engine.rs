@@ -72,8 +72,9 @@ fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
 
     // pip and npm installs on top of it, over HTTPS from PyPI and npm, still work while the
     // package cache is the builds' `http_proxy` (both go direct for HTTPS: they only read
-    // `https_proxy` for it; gem and Composer fall back to `http_proxy` and are tunnelled, which
-    // tests/package_cache.rs covers, as their registries are out of this machine's reach). What
+    // `https_proxy` for it; gem and Composer fall back to `http_proxy` and are tunnelled to the
+    // allow-listed registries only: tests/package_cache.rs covers the refusals and the tunnel's
+    // unit tests the copying, as those registries are out of this machine's reach). What
     // is under test is the way out, not TLS trust: this machine's HTTPS is intercepted and the
     // ffmpeg image was built without `ca_bundle`, so verification is off.
     std::fs::write(
