@@ -29,6 +29,7 @@ pub mod render;
 pub mod session;
 pub mod stack;
 mod stack_file;
+pub mod subnet;
 pub mod suite;
 pub mod templates;
 pub mod units;

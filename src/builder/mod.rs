@@ -284,7 +284,7 @@ async fn start_package_cache(engine: &Engine, session: &Session, state_dir: &Pat
         Err(e) => return off(e.to_string()),
     };
     let gateway = std::net::IpAddr::V4(bridge.address);
-    let subnet = Subnet::new(std::net::IpAddr::V4(bridge.subnet), bridge.prefix).expect("the engine's subnet has a valid prefix");
+    let subnet = bridge.subnet;
     let dir = state_dir.join("package-cache");
     match PackageCache::start(&dir, package_cache_config(session, gateway, subnet)).await {
         Ok(cache) => {

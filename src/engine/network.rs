@@ -11,7 +11,8 @@ use bollard::models::Network;
 
 use super::client::Engine;
 use super::error::{EngineError, Result};
-use crate::interfaces::{in_subnet, Interfaces};
+use crate::interfaces::Interfaces;
+use crate::subnet::Subnet;
 
 /// The bridge interface Docker creates for its default network.
 const DEFAULT_BRIDGE_INTERFACE: &str = "docker0";
@@ -24,8 +25,7 @@ pub struct BridgeHost {
     /// The host's address on the bridge (containers' default route).
     pub address: Ipv4Addr,
     /// The bridge network's subnet: containers' addresses come from it.
-    pub subnet: Ipv4Addr,
-    pub prefix: u8,
+    pub subnet: Subnet,
     /// Which of the three lookups found it.
     pub found_by: BridgeSource,
 }
@@ -39,21 +39,6 @@ pub enum BridgeSource {
     Interface,
     /// The first host address of the IPAM subnet, checked to be an address of this machine.
     FirstHostAddress,
-}
-
-impl BridgeHost {
-    /// Whether `ip` is on the bridge's subnet (an address a container of it may have).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => in_subnet(v4, self.subnet, self.prefix),
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| in_subnet(v4, self.subnet, self.prefix)),
-        }
-    }
-
-    /// The subnet as `a.b.c.d/n`.
-    pub fn subnet_text(&self) -> String {
-        format!("{}/{}", self.subnet, self.prefix)
-    }
 }
 
 impl Engine {
@@ -82,10 +67,10 @@ impl Engine {
 pub fn find_bridge_host(network: &Network, interfaces: &Interfaces) -> std::result::Result<BridgeHost, String> {
     let configs = network.ipam.as_ref().and_then(|ipam| ipam.config.clone()).unwrap_or_default();
     // The IPv4 subnets the network declares, with their gateways when given.
-    let subnets: Vec<((Ipv4Addr, u8), Option<Ipv4Addr>)> = configs
+    let subnets: Vec<(Subnet, Option<Ipv4Addr>)> = configs
         .iter()
         .filter_map(|c| {
-            let subnet = c.subnet.as_deref().and_then(parse_subnet)?;
+            let subnet = c.subnet.as_deref()?.parse::<Subnet>().ok().filter(|s| s.address().is_ipv4())?;
             let gateway = c.gateway.as_deref().and_then(|g| g.parse::<Ipv4Addr>().ok());
             Some((subnet, gateway))
         })
@@ -96,27 +81,24 @@ pub fn find_bridge_host(network: &Network, interfaces: &Interfaces) -> std::resu
         .and_then(|o| o.get(BRIDGE_NAME_OPTION))
         .cloned()
         .unwrap_or_else(|| DEFAULT_BRIDGE_INTERFACE.to_string());
-    let interface_addresses = interfaces.ipv4_of(&interface);
 
-    for ((subnet, prefix), gateway) in &subnets {
-        if let Some(address) = gateway {
-            return Ok(BridgeHost { address: *address, subnet: *subnet, prefix: *prefix, found_by: BridgeSource::IpamGateway });
-        }
+    if let Some(&(subnet, Some(address))) = subnets.iter().find(|(_, gateway)| gateway.is_some()) {
+        return Ok(BridgeHost { address, subnet, found_by: BridgeSource::IpamGateway });
     }
-    // The interface's address, inside a declared subnet when there is one.
-    let on_interface = interface_addresses.iter().find(|(ip, _)| subnets.is_empty() || subnets.iter().any(|((net, p), _)| in_subnet(*ip, *net, *p)));
-    if let Some(&(address, if_prefix)) = on_interface {
-        let (subnet, prefix) = subnets
-            .iter()
-            .map(|(s, _)| *s)
-            .find(|(net, p)| in_subnet(address, *net, *p))
-            .unwrap_or_else(|| (network_of(address, if_prefix), if_prefix));
-        return Ok(BridgeHost { address, subnet, prefix, found_by: BridgeSource::Interface });
+    // The interface's address, inside a declared subnet when there is one (else the
+    // interface's own network).
+    let declared = |ip: Ipv4Addr| subnets.iter().map(|(s, _)| *s).find(|s| s.contains(IpAddr::V4(ip)));
+    for (address, prefix) in interfaces.ipv4_of(&interface) {
+        let subnet = match declared(address) {
+            Some(subnet) => subnet,
+            None if subnets.is_empty() => Subnet::new(IpAddr::V4(address), prefix).expect("an interface's IPv4 prefix is at most 32"),
+            None => continue,
+        };
+        return Ok(BridgeHost { address, subnet, found_by: BridgeSource::Interface });
     }
-    for ((subnet, prefix), _) in &subnets {
-        let first = Ipv4Addr::from(u32::from(network_of(*subnet, *prefix)).wrapping_add(1));
-        if *prefix < 31 && interfaces.is_local(IpAddr::V4(first)) {
-            return Ok(BridgeHost { address: first, subnet: *subnet, prefix: *prefix, found_by: BridgeSource::FirstHostAddress });
+    for (subnet, _) in &subnets {
+        if let Some(first) = subnet.first_host().filter(|ip| interfaces.is_local(IpAddr::V4(*ip))) {
+            return Ok(BridgeHost { address: first, subnet: *subnet, found_by: BridgeSource::FirstHostAddress });
         }
     }
     Err(if subnets.is_empty() {
@@ -124,19 +106,6 @@ pub fn find_bridge_host(network: &Network, interfaces: &Interfaces) -> std::resu
     } else {
         format!("the engine's `bridge` network has no IPv4 gateway, interface `{interface}` has no address in its subnet, and its first host address is not an address of this machine")
     })
-}
-
-/// `a.b.c.d/n` → the network address and prefix; `None` for IPv6 or nonsense.
-fn parse_subnet(text: &str) -> Option<(Ipv4Addr, u8)> {
-    let (address, prefix) = text.split_once('/')?;
-    let address: Ipv4Addr = address.parse().ok()?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-    Some((network_of(address, prefix), prefix))
-}
-
-fn network_of(address: Ipv4Addr, prefix: u8) -> Ipv4Addr {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-    Ipv4Addr::from(u32::from(address) & mask)
 }
 
 #[cfg(test)]
@@ -161,10 +130,7 @@ mod tests {
         let n = network(&format!(r#"{{"Name": "bridge", "IPAM": {{"Driver": "default", "Config": [{{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}}]}}, {OPTIONS}}}"#));
         let host = find_bridge_host(&n, &machine(&[])).unwrap();
         assert_eq!(host.address, Ipv4Addr::new(172, 17, 0, 1));
-        assert_eq!((host.subnet_text(), host.found_by), ("172.17.0.0/16".to_string(), BridgeSource::IpamGateway));
-        assert!(host.contains("172.17.0.2".parse().unwrap()));
-        assert!(host.contains("::ffff:172.17.3.4".parse().unwrap()));
-        assert!(!host.contains("127.0.0.1".parse().unwrap()));
+        assert_eq!((host.subnet.to_string(), host.found_by), ("172.17.0.0/16".to_string(), BridgeSource::IpamGateway));
     }
 
     /// What a freshly initialised docker.io 20.10 answers (seen on a new Debian 12 machine).
@@ -174,7 +140,7 @@ mod tests {
         let interfaces = machine(&[("lo", "127.0.0.1", 8), ("eth0", "10.0.2.15", 24), ("docker0", "172.17.0.1", 16)]);
         let host = find_bridge_host(&n, &interfaces).unwrap();
         assert_eq!((host.address, host.found_by), (Ipv4Addr::new(172, 17, 0, 1), BridgeSource::Interface));
-        assert_eq!(host.subnet_text(), "172.17.0.0/16");
+        assert_eq!(host.subnet.to_string(), "172.17.0.0/16");
     }
 
     #[test]
@@ -202,6 +168,6 @@ mod tests {
         insta::assert_snapshot!(err, @"the engine's `bridge` network has no IPv4 subnet, and interface `docker0` has no IPv4 address");
         // No subnet at all, but the interface has an address: use it with its own prefix.
         let host = find_bridge_host(&n, &machine(&[("docker0", "172.17.0.1", 16)])).unwrap();
-        assert_eq!(host.subnet_text(), "172.17.0.0/16");
+        assert_eq!(host.subnet.to_string(), "172.17.0.0/16");
     }
 }

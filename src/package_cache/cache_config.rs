@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::allow_list::AllowList;
-use super::subnet::Subnet;
+use crate::subnet::Subnet;
 
 /// The largest file the cache fetches or relays: 2 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 << 30;

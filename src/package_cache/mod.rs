@@ -22,7 +22,6 @@ mod connections;
 mod package_index;
 mod proxy;
 mod store;
-mod subnet;
 mod target_guard;
 mod tunnel;
 
@@ -45,7 +44,7 @@ pub use allow_list::{AllowList, DEBIAN_HOSTS, REGISTRY_HOSTS};
 pub use cache_config::{CacheConfig, DEFAULT_MAX_FILE_SIZE};
 pub use cache_stats::CacheStats;
 pub use store::{PruneReport, Store, VerifyReport, DEFAULT_MAX_SIZE};
-pub use subnet::Subnet;
+pub use crate::subnet::Subnet;
 
 use connections::Connections;
 use proxy::Proxy;

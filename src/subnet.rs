@@ -1,7 +1,8 @@
-//! `Subnet`: an address range (`172.17.0.0/16`), the clients the package cache answers.
+//! `Subnet`: an address range (`172.17.0.0/16`): the engine's bridge network, and the clients
+//! the package cache answers.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An IPv4 or IPv6 network: an address and a prefix length.
@@ -12,11 +13,33 @@ pub struct Subnet {
 }
 
 impl Subnet {
-    /// The network of `address` with `prefix` leading bits; `None` when the prefix is longer
-    /// than the address.
+    /// The network of `address` with `prefix` leading bits (the host bits cleared, so
+    /// `172.17.0.1/16` is `172.17.0.0/16`); `None` when the prefix is longer than the address.
     pub fn new(address: IpAddr, prefix: u8) -> Option<Subnet> {
-        let bits = if address.is_ipv4() { 32 } else { 128 };
-        (prefix <= bits).then_some(Subnet { address, prefix })
+        let address = match address {
+            IpAddr::V4(a) if prefix <= 32 => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))),
+            IpAddr::V6(a) if prefix <= 128 => IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0))),
+            _ => return None,
+        };
+        Some(Subnet { address, prefix })
+    }
+
+    /// The network address.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// The first host address of an IPv4 network (where Docker puts a bridge's gateway);
+    /// `None` for IPv6 and for /31 and /32.
+    pub fn first_host(&self) -> Option<Ipv4Addr> {
+        match self.address {
+            IpAddr::V4(net) if self.prefix < 31 => Some(Ipv4Addr::from(u32::from(net) + 1)),
+            _ => None,
+        }
     }
 
     /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
@@ -75,5 +98,15 @@ mod tests {
         assert!(one.contains("127.0.0.1".parse().unwrap()) && !one.contains("127.0.0.2".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<Subnet>().is_err());
         assert!("fd00::/8".parse::<Subnet>().unwrap().contains("fd12::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn host_bits_are_cleared_and_the_first_host_follows_the_network() {
+        let from_interface: Subnet = "172.17.0.1/16".parse().unwrap();
+        assert_eq!(from_interface.to_string(), "172.17.0.0/16");
+        assert_eq!(from_interface.first_host(), Some(Ipv4Addr::new(172, 17, 0, 1)));
+        assert_eq!("10.1.2.3/32".parse::<Subnet>().unwrap().first_host(), None);
+        assert_eq!("fd00::1/64".parse::<Subnet>().unwrap().to_string(), "fd00::/64");
+        assert_eq!("fd00::/64".parse::<Subnet>().unwrap().first_host(), None);
     }
 }
