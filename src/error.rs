@@ -88,6 +88,11 @@ pub enum Error {
     #[diagnostic(code(ferrostack::package_cache), help("turn it off with `--no-package-cache` or `[build] package_cache = false`"))]
     PackageCache { address: String, #[source] source: std::io::Error },
 
+    /// A registry refused, or its credentials could not be read.
+    #[error("registry `{registry}`: {message}")]
+    #[diagnostic(code(ferrostack::registry), help("{help}"))]
+    Registry { registry: String, message: String, help: String },
+
     /// A project setting is wrong.
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]

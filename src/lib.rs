@@ -25,6 +25,7 @@ mod matrix;
 pub mod package_cache;
 pub mod plan;
 pub mod project;
+pub mod registry;
 pub mod render;
 pub mod session;
 pub mod stack;

@@ -46,6 +46,10 @@ pub struct LockEntry {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<u32>,
+    /// The manifest digest pushed to the registry under the stack's immutable tag: exactly
+    /// what was shipped (recorded when a registry is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Lockfile {

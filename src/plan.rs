@@ -89,6 +89,16 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Where an `up-to-date` stack's image was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Found {
+    /// In the engine (an image labelled with the stack's hash).
+    Engine,
+    /// In the registry, under the stack's immutable tag (not pulled).
+    Registry,
+}
+
 /// One stack in the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedStack {
@@ -101,6 +111,8 @@ pub struct PlannedStack {
     pub source: String,
     /// `status = "deprecated"`: still built, with a warning.
     pub deprecated: bool,
+    /// Where an `up-to-date` image was found (`None` until the engine or registry is asked).
+    pub found: Option<Found>,
 }
 
 /// Every selected stack, parents first.
@@ -162,6 +174,7 @@ impl Plan {
                 tags: stack.tags.clone(),
                 source: stack.source.clone(),
                 deprecated: stack.status == crate::stack::Status::Deprecated,
+                found: None,
             });
         }
         Plan { stacks: out }
@@ -170,6 +183,13 @@ impl Plan {
     /// Stacks that will be built.
     pub fn to_build(&self) -> impl Iterator<Item = &PlannedStack> {
         self.stacks.iter().filter(|s| s.action == Action::Build)
+    }
+
+    /// Records where an up-to-date stack's image was found.
+    pub fn set_found(&mut self, name: &str, found: Found) {
+        if let Some(s) = self.stacks.iter_mut().find(|s| s.name == name) {
+            s.found = Some(found);
+        }
     }
 
     /// Marks a stack (and everything below it in the plan) for building with `reason`.
@@ -201,7 +221,8 @@ impl Plan {
         let mut out = String::new();
         for s in &self.stacks {
             let short = s.hash.strip_prefix("sha256:").unwrap_or(&s.hash);
-            let note = if s.deprecated { "  (deprecated)" } else { "" };
+            let found = if s.action == Action::UpToDate && s.found == Some(Found::Registry) { "  (registry)" } else { "" };
+            let note = if s.deprecated { format!("{found}  (deprecated)") } else { found.to_string() };
             out.push_str(&format!("{:<10} {:<width$}  {}{note}\n", s.action.to_string(), s.name, &short[..12.min(short.len())]));
             for r in &s.reasons {
                 out.push_str(&format!("           {:<width$}  - {r}\n", ""));

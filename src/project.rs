@@ -27,6 +27,16 @@ pub struct Settings {
     pub package_cache_allow: Vec<String>,
     /// The package cache directory's budget in bytes, applied at the end of every build.
     pub package_cache_max_size: u64,
+    /// The registry images are pushed to and looked up in (`host:port/path`); none: the
+    /// engine is the only place images live.
+    pub registry: Option<String>,
+}
+
+impl Settings {
+    /// The registry, when one is set (settings are checked when the project opens).
+    pub fn registry_address(&self) -> Option<crate::registry::RegistryAddress> {
+        self.registry.as_deref().and_then(|r| crate::registry::RegistryAddress::parse(r).ok())
+    }
 }
 
 impl Default for Settings {
@@ -38,6 +48,7 @@ impl Default for Settings {
             package_cache: true,
             package_cache_allow: Vec::new(),
             package_cache_max_size: crate::package_cache::DEFAULT_MAX_SIZE,
+            registry: None,
         }
     }
 }
@@ -46,6 +57,7 @@ impl Default for Settings {
 #[serde(deny_unknown_fields)]
 struct SettingsFile {
     repository: Option<String>,
+    registry: Option<String>,
     #[serde(default)]
     build: BuildSection,
 }
@@ -77,7 +89,7 @@ pub struct Project {
 
 impl Project {
     /// Opens the project at `root`, reading `ferrostack.toml` and then the environment
-    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
+    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_REGISTRY`, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
     /// `FERROSTACK_PACKAGE_CACHE`, `FERROSTACK_PACKAGE_CACHE_ALLOW` comma-separated).
     pub fn open(root: impl AsRef<Path>) -> Result<Project> {
         let root = root.as_ref();
@@ -89,13 +101,14 @@ impl Project {
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
                 help: Some(
-                    "keys: `repository`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
+                    "keys: `repository`, `registry`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
                         .into(),
                 ),
             })?;
             if let Some(r) = file.repository {
                 settings.repository = r;
             }
+            settings.registry = file.registry;
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
             settings.package_cache = file.build.package_cache.unwrap_or(true);
@@ -113,6 +126,9 @@ impl Project {
             if !r.is_empty() {
                 settings.repository = r;
             }
+        }
+        if let Ok(r) = std::env::var("FERROSTACK_REGISTRY") {
+            settings.registry = Some(r).filter(|r| !r.is_empty());
         }
         if settings.media_crate.is_none() && root.join("crates/media/Cargo.toml").is_file() {
             settings.media_crate = Some(root.join("crates/media"));
@@ -154,6 +170,12 @@ impl Project {
                 message: format!("`{r}` is not a valid image repository"),
                 help: Some("use lowercase letters, digits, `.`, `_`, `-` and `/`, e.g. `ferrostack` or `registry.local/stacks`".into()),
             });
+        }
+        if let Some(r) = &self.settings.registry {
+            crate::registry::RegistryAddress::parse(r).map_err(|message| Error::Settings {
+                message: format!("`registry`: {message}"),
+                help: Some("set `registry = \"host:port/path\"` in ferrostack.toml, FERROSTACK_REGISTRY or `--registry`".into()),
+            })?;
         }
         let mut allow = crate::package_cache::AllowList::empty();
         for entry in &self.settings.package_cache_allow {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::engine::{Engine, EngineError, HASH_LABEL};
-use crate::plan::{Action, Plan, Reason};
+use crate::plan::{Action, Found, Plan, Reason};
 
 /// Image IDs by the `io.ferrostack.hash` label, over every image in the engine.
 pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>, EngineError> {
@@ -27,16 +27,19 @@ pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>
     Ok(out)
 }
 
-/// Marks every `up-to-date` stack whose image is not in the engine (and what is below it) as
-/// `build`, with the reason "image not in engine". Returns the image ID of each planned stack
+/// Marks every `up-to-date` stack whose image is neither in the engine nor (by its immutable
+/// tag) in the registry as `build`, with the reason "image not in engine", and what is below it.
+/// Records where each up-to-date image was found. Returns the image ID of each planned stack
 /// the engine has.
-pub fn check_plan(index: &HashMap<String, String>, plan: &mut Plan) -> HashMap<String, String> {
+pub fn check_plan(index: &HashMap<String, String>, in_registry: &HashMap<String, String>, plan: &mut Plan) -> HashMap<String, String> {
     let mut images = HashMap::new();
     for s in plan.stacks.clone() {
         match index.get(&s.hash) {
             Some(id) => {
                 images.insert(s.name.clone(), id.clone());
+                plan.set_found(&s.name, Found::Engine);
             }
+            None if s.action == Action::UpToDate && in_registry.contains_key(&s.name) => plan.set_found(&s.name, Found::Registry),
             None if s.action == Action::UpToDate => plan.force(&s.name, Reason::ImageNotInEngine),
             None => {}
         }

@@ -7,7 +7,7 @@ mod order;
 mod outcome;
 mod progress;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,8 +23,9 @@ use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, E
 use crate::error::{Error, Result};
 use crate::hash::Prepared;
 use crate::lock::{LockEntry, LockGuard};
+use crate::registry::Shipping;
 use crate::package_cache::{CacheConfig, PackageCache, Store, Subnet, PROXY_BUILD_ARG};
-use crate::plan::Action;
+use crate::plan::{Action, Found};
 use crate::render::ROOTFS_FILE;
 use crate::session::Session;
 use crate::stack::{Origin, Stack};
@@ -85,6 +86,10 @@ struct Job {
     package_proxy: Option<String>,
     /// Tag as soon as the checks pass (otherwise the scheduler promotes at the end).
     tag: bool,
+    /// The registry the checked image is pushed to.
+    shipping: Option<Arc<Shipping>>,
+    /// The parent's manifest digest, when the parent is only in the registry (pulled first).
+    parent_digest: Option<String>,
     state_dir: PathBuf,
     cancel: CancellationToken,
     report: Reporter,
@@ -112,9 +117,22 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let session = Session::open(session.project.clone())?;
     let engine = Arc::new(Engine::connect().await?);
     let (mut plan, prepared) = session.plan(names)?;
-    // "up-to-date" also needs the image in the engine.
+    // "up-to-date" also needs the image in the engine, or in the registry.
     let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
-    let mut images = check_plan(&index, &mut plan);
+    let shipping = match session.project.settings.registry_address() {
+        Some(address) => Some(Arc::new(Shipping::new(address, &session.project.settings.repository)?)),
+        None => None,
+    };
+    // Every up-to-date stack is looked up (all at once): one found only in the engine is
+    // pushed below, so the registry ends up with the whole family.
+    let in_registry = match &shipping {
+        Some(shipping) => {
+            let candidates: Vec<(String, String)> = plan.stacks.iter().filter(|s| s.action == Action::UpToDate).map(|s| (s.name.clone(), s.hash.clone())).collect();
+            shipping.find(&engine, &candidates).await?
+        }
+        None => HashMap::new(),
+    };
+    let mut images = check_plan(&index, &in_registry, &mut plan);
     let needs_cache = session.project.settings.package_cache && plan.stacks.iter().any(|s| s.action == Action::Build);
     let package_cache = if needs_cache { start_package_cache(&engine, &session, &state_dir, &report).await } else { None };
     let package_proxy = package_cache.as_ref().map(PackageCache::url);
@@ -127,11 +145,28 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             outcomes.insert(s.name.clone(), StackOutcome::Skipped { reason: "end of life".into() });
         } else if s.action == Action::UpToDate {
             outcomes.insert(s.name.clone(), StackOutcome::UpToDate);
-            report(Progress::Skipped { stack: s.name.clone(), reason: "up-to-date".into() });
+            let place = if s.found == Some(Found::Registry) { "up-to-date (registry)" } else { "up-to-date" };
+            report(Progress::Skipped { stack: s.name.clone(), reason: place.into() });
             // Make sure of its tags (cheap, idempotent).
             if let Some(id) = images.get(&s.name) {
                 let stack = session.catalogue.get(&s.name).expect("planned stacks exist");
                 tag_all(&engine, id, &session.project.settings.repository, stack).await?;
+            }
+            // The registry's digest is what the lock names; a stack only the engine has is
+            // pushed now.
+            if let Some(shipping) = &shipping {
+                let digest = match (in_registry.get(&s.name), images.get(&s.name)) {
+                    (Some(digest), _) => digest.clone(),
+                    (None, Some(id)) => {
+                        let digest = shipping.push(&engine, id, &s.name, &s.hash).await?;
+                        report(Progress::Note { message: format!("{}: pushed {} ({digest})", s.name, shipping.image(&s.name, &s.hash)) });
+                        digest
+                    }
+                    (None, None) => unreachable!("check_plan forces a build of what neither has"),
+                };
+                if let Some(entry) = lock.stacks.get_mut(&s.name) {
+                    entry.digest = Some(digest);
+                }
             }
         } else {
             report(Progress::Queued { stack: s.name.clone() });
@@ -174,6 +209,8 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     prepared: prepared[&name].clone(),
                     entry: session.entry_for(&prepared[&name]),
                     parent_image: stack.parent().and_then(|p| images.get(p).cloned()),
+                    parent_digest: stack.parent().filter(|p| !images.contains_key(*p)).and_then(|p| in_registry.get(p).cloned()),
+                    shipping: shipping.clone(),
                     stack,
                     repository: session.project.settings.repository.clone(),
                     tag: options.promote == Promote::Each,
@@ -438,6 +475,16 @@ impl Job {
                 return Err(log.fail(format!("tagging failed: {e}")));
             }
         }
+        // Immutable tags are pushed whatever the promotion mode: they name one content only.
+        if let Some(shipping) = &self.shipping {
+            match shipping.push(&self.engine, &image, &name, &self.prepared.hash).await {
+                Ok(digest) => {
+                    log.line(&format!("pushed {} ({digest})", shipping.image(&name, &self.prepared.hash)));
+                    entry.digest = Some(digest);
+                }
+                Err(e) => return Err(log.fail(e.to_string())),
+            }
+        }
         log.line(&format!("tagged {}:{} and {} more", self.repository, name, self.stack.tags.len()));
         Ok(Finished { image, entry, cached, seconds: started.elapsed().as_secs_f64() })
     }
@@ -507,7 +554,15 @@ impl Job {
                 }
             }
             Origin::Parent { name: parent } => {
-                let id = self.parent_image.clone().ok_or_else(|| format!("parent `{parent}` has no image"))?;
+                let id = match (&self.parent_image, &self.parent_digest, &self.shipping) {
+                    (Some(id), _, _) => id.clone(),
+                    // The parent is in the registry only: pull exactly the recorded manifest.
+                    (None, Some(digest), Some(shipping)) => {
+                        log.line(&format!("pulling parent `{parent}` ({digest})"));
+                        shipping.pull(&self.engine, digest).await.map_err(|e| e.to_string())?
+                    }
+                    _ => return Err(format!("parent `{parent}` has no image")),
+                };
                 build_args.insert("FERROSTACK_PARENT".into(), id);
             }
         }

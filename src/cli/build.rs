@@ -170,7 +170,7 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
 
 /// Asks the engine which planned images it has ("image not in engine" otherwise). With no
 /// engine answering, says so and leaves the plan as the lock alone makes it.
-pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan) {
+pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, registry: Option<&ferrostack::registry::Shipping>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(_) => return,
@@ -178,7 +178,15 @@ pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan) {
     let result: std::result::Result<(), ferrostack::engine::EngineError> = runtime.block_on(async {
         let engine = ferrostack::engine::Engine::connect().await?;
         let index = builder::hashes_in_engine(&engine).await?;
-        builder::check_plan(&index, plan);
+        // The registry is asked only for what the engine lacks (one lookup each, at once).
+        let in_registry = match registry {
+            Some(shipping) => {
+                let missing: Vec<(String, String)> = plan.stacks.iter().filter(|s| s.action == ferrostack::plan::Action::UpToDate && !index.contains_key(&s.hash)).map(|s| (s.name.clone(), s.hash.clone())).collect();
+                shipping.find(&engine, &missing).await?
+            }
+            None => Default::default(),
+        };
+        builder::check_plan(&index, &in_registry, plan);
         Ok(())
     });
     if let Err(e) = result {

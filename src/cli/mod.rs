@@ -26,6 +26,10 @@ pub struct Cli {
     /// `ferrostack.toml` and FERROSTACK_REPOSITORY.
     #[arg(long, global = true, value_name = "REPO")]
     repository: Option<String>,
+    /// Registry images are pushed to and looked up in (`host:port/path`); overrides
+    /// `ferrostack.toml` and FERROSTACK_REGISTRY.
+    #[arg(long, global = true, value_name = "HOST[:PORT][/PATH]")]
+    registry: Option<String>,
     /// A PEM CA bundle the images trust (TLS-intercepting proxies); overrides
     /// `ferrostack.toml` and FERROSTACK_CA_BUNDLE.
     #[arg(long, global = true, value_name = "FILE")]
@@ -182,6 +186,9 @@ fn open(cli: &Cli) -> Result<Session> {
     if let Some(c) = &cli.ca_bundle {
         project.settings.ca_bundle = Some(c.clone());
     }
+    if let Some(r) = &cli.registry {
+        project.settings.registry = Some(r.clone());
+    }
     if let Command::Build { no_package_cache: true, .. } = cli.command {
         project.settings.package_cache = false;
     }
@@ -209,7 +216,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Plan { stacks, json, offline } => {
             let (mut plan, _) = session.plan(stacks)?;
             if !offline {
-                build::check_engine(&mut plan);
+                let shipping = match session.project.settings.registry_address() {
+                    Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository)?),
+                    None => None,
+                };
+                build::check_engine(&mut plan, shipping.as_ref());
             }
             if *json {
                 stdout::emit(&(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"))?;

@@ -136,6 +136,22 @@ pub enum EngineError {
         transient: bool,
     },
 
+    /// A push to a registry failed.
+    #[error("pushing `{reference}` failed: {message}")]
+    #[diagnostic(
+        code(ferrostack::engine::push),
+        help("check the registry is up and the credentials in the Docker client configuration (`docker login <registry>`)")
+    )]
+    PushFailed { reference: String, message: String, transient: bool },
+
+    /// Asking a registry for a manifest failed (not a plain "not there").
+    #[error("looking up `{reference}` in its registry failed: {message}")]
+    #[diagnostic(
+        code(ferrostack::engine::registry_lookup),
+        help("check the registry is up and the credentials in the Docker client configuration (`docker login <registry>`)")
+    )]
+    RegistryLookup { reference: String, message: String, transient: bool },
+
     /// The caller cancelled the operation.
     #[error("{operation} cancelled")]
     #[diagnostic(code(ferrostack::engine::cancelled))]
@@ -157,7 +173,7 @@ impl EngineError {
         match self {
             EngineError::Api { error, .. } => bollard_error_is_transient(error),
             EngineError::BuildInterrupted { .. } => true,
-            EngineError::PullFailed { transient, .. } => *transient,
+            EngineError::PullFailed { transient, .. } | EngineError::PushFailed { transient, .. } | EngineError::RegistryLookup { transient, .. } => *transient,
             EngineError::Unreachable { .. }
             | EngineError::UnsupportedAddress { .. }
             | EngineError::BuildFailed { .. }

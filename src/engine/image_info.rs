@@ -132,7 +132,16 @@ impl Engine {
     /// Pulls `reference` from its registry; fails with [`EngineError::PullFailed`] when no
     /// registry answers or it does not have the image.
     pub async fn pull(&self, reference: &str) -> Result<()> {
-        let (repo, tag) = split_reference(reference);
+        self.pull_with(reference, None).await
+    }
+
+    /// [`Engine::pull`] with registry credentials. A `repo@sha256:…` reference pulls exactly
+    /// that manifest.
+    pub async fn pull_with(&self, reference: &str, credentials: Option<bollard::auth::DockerCredentials>) -> Result<()> {
+        let (repo, tag) = match reference.split_once('@') {
+            Some((repo, digest)) => (repo, digest),
+            None => split_reference(reference),
+        };
         let mut progress = self.docker.create_image(
             Some(bollard::query_parameters::CreateImageOptions {
                 from_image: Some(repo.to_string()),
@@ -140,7 +149,7 @@ impl Engine {
                 ..Default::default()
             }),
             None,
-            None,
+            credentials,
         );
         while let Some(item) = progress.next().await {
             if let Err(error) = item {

@@ -11,6 +11,7 @@ mod build_event;
 mod build_request;
 mod client;
 mod deterministic_tar;
+mod distribution;
 mod error;
 mod image_info;
 mod import;

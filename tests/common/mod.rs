@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod faulty_engine;
+pub mod local_registry;
 
 use std::path::Path;
 use std::process::Output;
@@ -90,12 +91,13 @@ pub fn remove_repository(repo: &str) {
 /// timeout or a signal cannot clean up after itself).
 pub fn sweep_test_images() {
     let out = docker(&["images", "--format", "{{.Repository}}"]);
-    let mut repos: Vec<String> = stdout(&out).lines().filter(|r| r.starts_with(TEST_PREFIX)).map(str::to_string).collect();
+    let mut repos: Vec<String> = stdout(&out).lines().filter(|r| r.contains(TEST_PREFIX)).map(str::to_string).collect();
     repos.sort();
     repos.dedup();
     for repo in repos {
-        // `ferrostack-test-[kind-]<pid>`, or `ferrostack-test-<pid>/<name>` (tests/engine_flow.rs).
-        let owner = repo.split('/').next().unwrap_or(&repo);
+        // `ferrostack-test-[kind-]<pid>`, `ferrostack-test-<pid>/<name>` (tests/engine_flow.rs)
+        // or `<registry>/ferrostack-test-reg-<pid>` (tests/registry_engine.rs).
+        let Some(owner) = repo.split('/').find(|part| part.starts_with(TEST_PREFIX)) else { continue };
         let pid = owner.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             remove_repository(&repo);

@@ -1,0 +1,66 @@
+//! `Shipping`: one run's registry: which stacks it already has (one manifest lookup per stack,
+//! all at once), and pushing a checked image under its immutable tag.
+
+use std::collections::HashMap;
+
+use bollard::auth::DockerCredentials;
+
+use super::{credentials_for, RegistryAddress};
+use crate::engine::{Engine, EngineError};
+use crate::error::Result;
+
+/// A registry, the repository the stacks go to in it, and the credentials to reach it.
+#[derive(Debug, Clone)]
+pub struct Shipping {
+    pub address: RegistryAddress,
+    pub repository: String,
+    credentials: Option<DockerCredentials>,
+}
+
+impl Shipping {
+    /// Reads the credentials for `address` from the Docker client configuration.
+    pub fn new(address: RegistryAddress, repository: &str) -> Result<Shipping> {
+        let credentials = credentials_for(address.host())?;
+        Ok(Shipping { address, repository: repository.to_string(), credentials })
+    }
+
+    /// The immutable reference of a stack's image.
+    pub fn image(&self, stack: &str, hash: &str) -> String {
+        self.address.image(&self.repository, stack, hash)
+    }
+
+    /// The reference of exactly the manifest `digest`.
+    pub fn by_digest(&self, digest: &str) -> String {
+        self.address.by_digest(&self.repository, digest)
+    }
+
+    /// Which of `stacks` (name, hash) the registry has under their immutable tags: name →
+    /// manifest digest. The lookups run at once.
+    pub async fn find(&self, engine: &Engine, stacks: &[(String, String)]) -> Result<HashMap<String, String>, EngineError> {
+        let lookups = stacks.iter().map(|(name, hash)| {
+            let reference = self.image(name, hash);
+            async move { (name.clone(), crate::engine::retry(3, std::time::Duration::from_millis(500), || engine.registry_digest(&reference, self.credentials.clone())).await) }
+        });
+        let mut found = HashMap::new();
+        for (name, result) in futures_util::future::join_all(lookups).await {
+            if let Some(digest) = result? {
+                found.insert(name, digest);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Tags `image` with the stack's immutable reference and pushes it; returns the digest.
+    pub async fn push(&self, engine: &Engine, image: &str, stack: &str, hash: &str) -> Result<String, EngineError> {
+        let reference = self.image(stack, hash);
+        engine.tag(image, &reference).await?;
+        crate::engine::retry(3, std::time::Duration::from_secs(1), || engine.push(&reference, self.credentials.clone())).await
+    }
+
+    /// Pulls exactly the manifest `digest` and returns the reference it is known by.
+    pub async fn pull(&self, engine: &Engine, digest: &str) -> Result<String, EngineError> {
+        let reference = self.by_digest(digest);
+        crate::engine::retry(3, std::time::Duration::from_secs(1), || engine.pull_with(&reference, self.credentials.clone())).await?;
+        Ok(reference)
+    }
+}

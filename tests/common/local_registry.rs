@@ -1,0 +1,85 @@
+//! `LocalRegistry`: Debian's `docker-registry` (CNCF distribution 2.8) on a free loopback port
+//! with its storage in a temporary directory, stopped when dropped; and a few raw HTTP calls to
+//! ask it what it holds, independently of the engine.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct LocalRegistry {
+    _dir: tempfile::TempDir,
+    child: Child,
+    port: u16,
+}
+
+impl LocalRegistry {
+    /// Starts it and waits until `/v2/` answers (about 2 s).
+    pub fn start() -> LocalRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry runs (scripts/setup installs the docker-registry package)");
+        let registry = LocalRegistry { _dir: dir, child, port };
+        let started = Instant::now();
+        while registry.request("GET", "/v2/", &[]).0 != 200 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the registry did not answer within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        registry
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The digest of `repo:tag`'s manifest as the registry serves it, or `None`.
+    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+        let (status, head, _) = self.request("HEAD", &format!("/v2/{repo}/manifests/{tag}"), &[("Accept", accept)]);
+        (status == 200).then(|| {
+            head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("docker-content-digest")).map(|(_, v)| v.trim().to_string())).expect("a digest header")
+        })
+    }
+
+    /// One HTTP/1.0 request: status, head, body.
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new(), Vec::new());
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, String::new(), Vec::new());
+        }
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
+        let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, head, answer.get(split + 4..).unwrap_or_default().to_vec())
+    }
+}
+
+impl Drop for LocalRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
