@@ -40,9 +40,58 @@ struct Catalogue {
     docker_config: PathBuf,
     repo: String,
     registry: String,
+    _remote: RemoteCleanup,
+}
+
+/// The test's repository in the registry, as the engine tags it (removed on drop).
+struct RemoteCleanup(String);
+
+impl Drop for RemoteCleanup {
+    fn drop(&mut self) {
+        remove_repository(&self.0);
+    }
 }
 
 impl Catalogue {
+    /// A project in a temporary directory whose root stack sits on a busybox seed image, with
+    /// an empty Docker client configuration (anonymous).
+    fn new(images: &TestImages, registry: &LocalRegistry) -> Catalogue {
+        let tmp = tempfile::tempdir().unwrap();
+        let catalogue = Catalogue {
+            root: tmp.path().join("catalogue"),
+            docker_config: tmp.path().join("docker-config"),
+            repo: images.repo.clone(),
+            registry: registry.address(),
+            _remote: RemoteCleanup(format!("{}/{}", registry.address(), images.repo)),
+            _tmp: tmp,
+        };
+        std::fs::create_dir_all(&catalogue.docker_config).unwrap();
+        import_seed(&catalogue.seed());
+        write(&catalogue.root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n[[check]]\nrun = \"test -f /root.txt\"\n", catalogue.seed()));
+        catalogue
+    }
+
+    fn seed(&self) -> String {
+        format!("{}:seed", self.repo)
+    }
+
+    fn remote_repo(&self) -> String {
+        format!("{}/{}", self.registry, self.repo)
+    }
+
+    /// The immutable tag of `stack` as the lock's hash gives it.
+    fn tag(&self, stack: &str) -> String {
+        let hash = self.locked(stack).0;
+        format!("{stack}-{}", &hash["sha256:".len().."sha256:".len() + 16])
+    }
+
+    /// Writes `config.json` with `user:password` for the registry.
+    fn log_in(&self, user: &str, password: &str) {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        std::fs::write(self.docker_config.join("config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, self.registry)).unwrap();
+    }
+
     fn ferrostack(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_ferrostack"))
             .env("FERROSTACK_REPOSITORY", &self.repo)
@@ -84,27 +133,10 @@ fn local_images(repo: &str) -> Vec<String> {
 fn a_registry_is_the_shared_state_between_engines() {
     let images = TestImages::new("reg", &["root", "leaf", "sibling"]);
     let registry = LocalRegistry::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let catalogue = Catalogue {
-        root: tmp.path().join("catalogue"),
-        docker_config: tmp.path().join("docker-config"),
-        repo: images.repo.clone(),
-        registry: registry.address(),
-        _tmp: tmp,
-    };
-    let remote_repo = format!("{}/{}", catalogue.registry, catalogue.repo);
-    struct RemoteCleanup(String);
-    impl Drop for RemoteCleanup {
-        fn drop(&mut self) {
-            remove_repository(&self.0);
-        }
-    }
-    let _remote_cleanup = RemoteCleanup(remote_repo.clone());
-    std::fs::create_dir_all(&catalogue.docker_config).unwrap();
-    let seed = format!("{}:seed", catalogue.repo);
-    import_seed(&seed);
+    let catalogue = Catalogue::new(&images, &registry);
+    let remote_repo = catalogue.remote_repo();
+    let seed = catalogue.seed();
     let root = &catalogue.root;
-    write(root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{seed}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n[[check]]\nrun = \"test -f /root.txt\"\n"));
     let leaf = |n: u32| format!("name = \"leaf\"\nfrom = \"root\"\n[[step]]\nrun = \"echo leaf-{n} > /leaf.txt\"\n[[check]]\nrun = \"grep -q leaf-{n} /leaf.txt\"\n");
     write(root, "stacks/leaf.toml", &leaf(1));
     write(root, "stacks/sibling.toml", "name = \"sibling\"\nfrom = \"root\"\n[[step]]\nrun = \"echo sibling > /sibling.txt\"\n");
@@ -117,9 +149,8 @@ fn a_registry_is_the_shared_state_between_engines() {
     assert_eq!(built, [("leaf".into(), "built".into()), ("root".into(), "built".into()), ("sibling".into(), "built".into())]);
     let mut digests = std::collections::BTreeMap::new();
     for stack in ["root", "leaf", "sibling"] {
-        let (hash, digest) = catalogue.locked(stack);
-        let tag = format!("{stack}-{}", &hash["sha256:".len().."sha256:".len() + 16]);
-        assert_eq!(registry.manifest_digest(&catalogue.repo, &tag).as_deref(), Some(digest.as_str()), "{stack}: the lock's digest is the registry's");
+        let digest = catalogue.locked(stack).1;
+        assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag(stack)).as_deref(), Some(digest.as_str()), "{stack}: the lock's digest is the registry's");
         digests.insert(stack, digest);
     }
 
@@ -160,10 +191,9 @@ fn a_registry_is_the_shared_state_between_engines() {
     for stack in ["root", "sibling"] {
         assert_eq!(catalogue.locked(stack).1, digests[stack], "{stack}'s digest did not move");
     }
-    let (leaf_hash, leaf_digest) = catalogue.locked("leaf");
+    let leaf_digest = catalogue.locked("leaf").1;
     assert_ne!(leaf_digest, digests["leaf"], "the leaf's digest moved");
-    let tag = format!("leaf-{}", &leaf_hash["sha256:".len().."sha256:".len() + 16]);
-    assert_eq!(registry.manifest_digest(&catalogue.repo, &tag), Some(leaf_digest));
+    assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag("leaf")), Some(leaf_digest));
     let out = catalogue.ferrostack(&["run", "leaf", "--", "sh", "-c", "cat /leaf.txt"]);
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(0), "leaf-2"), "{}", stderr(&out));
 
@@ -171,4 +201,39 @@ fn a_registry_is_the_shared_state_between_engines() {
     let out = catalogue.ferrostack(&["--registry", "https://registry.example", "plan", "--offline"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("has a scheme"), "{}", stderr(&out));
+}
+
+/// A registry that wants a password (htpasswd): the credentials in the Docker client
+/// configuration are used; wrong ones, or none, give an error naming the registry.
+#[test]
+fn credentials_come_from_the_docker_client_configuration() {
+    use common::local_registry::{PASSWORD, USER};
+    let images = TestImages::new("regauth", &["root"]);
+    let registry = LocalRegistry::start_with_password();
+    let catalogue = Catalogue::new(&images, &registry);
+
+    catalogue.log_in(USER, "wrong-password");
+    let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("pushing `{}:root-", catalogue.remote_repo())) && err.contains("unauthorized"), "{err}");
+
+    catalogue.log_in(USER, PASSWORD);
+    let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag("root")), Some(catalogue.locked("root").1), "pushed with the credentials");
+
+    // Nothing in the engine, no credentials: the lookup is refused, and says where.
+    remove_repository(&catalogue.repo);
+    remove_repository(&catalogue.remote_repo());
+    std::fs::remove_file(catalogue.docker_config.join("config.json")).unwrap();
+    let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("looking up `{}:root-", catalogue.remote_repo())), "{err}");
+    // With them, the same build finds it in the registry.
+    catalogue.log_in(USER, PASSWORD);
+    let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("root: skipped (up-to-date (registry))"), "{}", stderr(&out));
 }

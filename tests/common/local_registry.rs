@@ -11,17 +11,39 @@ pub struct LocalRegistry {
     _dir: tempfile::TempDir,
     child: Child,
     port: u16,
+    /// `Authorization` header value for the raw calls, when the registry wants one.
+    authorization: Option<String>,
 }
+
+/// The user and password [`LocalRegistry::start_with_password`] accepts, and its bcrypt line.
+pub const USER: &str = "ci";
+pub const PASSWORD: &str = "s3cret-pass";
+const HTPASSWD: &str = "ci:$2y$05$aou7.EuGdcfKWzHOos8la.0QcSSyRRnJ.0V4Yq8TXCKCVTOGkRBLa";
 
 impl LocalRegistry {
     /// Starts it and waits until `/v2/` answers (about 2 s).
     pub fn start() -> LocalRegistry {
+        LocalRegistry::start_with(false)
+    }
+
+    /// The same, accepting only [`USER`] with [`PASSWORD`] (htpasswd, HTTP basic auth).
+    pub fn start_with_password() -> LocalRegistry {
+        LocalRegistry::start_with(true)
+    }
+
+    fn start_with(password: bool) -> LocalRegistry {
         let dir = tempfile::tempdir().unwrap();
+        let auth = if password {
+            std::fs::write(dir.path().join("htpasswd"), format!("{HTPASSWD}\n")).unwrap();
+            format!("auth:\n  htpasswd:\n    realm: ferrostack-test\n    path: {}\n", dir.path().join("htpasswd").display())
+        } else {
+            String::new()
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
-            format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
+            format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}", dir.path().join("data").display()),
         )
         .unwrap();
         let child = Command::new("docker-registry")
@@ -31,7 +53,9 @@ impl LocalRegistry {
             .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
             .spawn()
             .expect("docker-registry runs (scripts/setup installs the docker-registry package)");
-        let registry = LocalRegistry { _dir: dir, child, port };
+        use base64::Engine as _;
+        let authorization = password.then(|| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))));
+        let registry = LocalRegistry { _dir: dir, child, port, authorization };
         let started = Instant::now();
         while registry.request("GET", "/v2/", &[]).0 != 200 {
             assert!(started.elapsed() < Duration::from_secs(30), "the registry did not answer within 30 s");
@@ -61,6 +85,9 @@ impl LocalRegistry {
         };
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        if let Some(authorization) = &self.authorization {
+            request.push_str(&format!("Authorization: {authorization}\r\n"));
+        }
         for (k, v) in headers {
             request.push_str(&format!("{k}: {v}\r\n"));
         }
