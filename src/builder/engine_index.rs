@@ -1,4 +1,5 @@
-//! Which stack hashes the engine already has an image for: one API call for the whole plan.
+//! Which stack hashes the engine already has an image for: each stack's own tag inspected at
+//! once, and the engine's whole image list only when a tag does not answer for its hash.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,33 @@ pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>
     for s in summaries {
         if let Some(hash) = s.labels.get(HASH_LABEL) {
             out.entry(hash.clone()).or_insert(s.id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Image IDs by hash for the planned stacks. Each stack's tag `<repository>:<stack>` is
+/// inspected (all at once): a tag whose image carries the stack's hash label answers for it.
+/// When any planned hash is left unanswered (a first build, a moved tag, an image only a test
+/// repository tags), the engine's whole image list is read instead, as [`hashes_in_engine`]
+/// does. A warm no-op plan thus costs one small call per stack, in parallel, instead of a list
+/// of every image the engine holds.
+pub async fn hashes_of_plan(engine: &Engine, repository: &str, plan: &Plan) -> Result<HashMap<String, String>, EngineError> {
+    let lookups = plan.stacks.iter().filter(|s| s.action != Action::Eol).map(|s| {
+        let reference = format!("{repository}:{}", s.name);
+        async move {
+            let found = engine.inspect_image(&reference).await;
+            (s.hash.clone(), found)
+        }
+    });
+    let mut out = HashMap::new();
+    for (hash, found) in futures_util::future::join_all(lookups).await {
+        match found {
+            Ok(info) if info.labels.get(HASH_LABEL) == Some(&hash) => {
+                out.insert(hash, info.id);
+            }
+            Ok(_) | Err(EngineError::ImageNotFound { .. }) => return hashes_in_engine(engine).await,
+            Err(e) => return Err(e),
         }
     }
     Ok(out)

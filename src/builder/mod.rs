@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-pub use engine_index::{check_plan, hashes_in_engine};
+pub use engine_index::{check_plan, hashes_in_engine, hashes_of_plan};
 pub use outcome::{BuildReport, Promote, StackOutcome, StackReport};
 pub use progress::Progress;
 
@@ -118,7 +118,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let engine = Arc::new(Engine::connect().await?);
     let (mut plan, prepared) = session.plan(names)?;
     // "up-to-date" also needs the image in the engine, or in the registry.
-    let index = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&engine)).await?;
+    let index = engine::retry(3, Duration::from_millis(500), || hashes_of_plan(&engine, &session.project.settings.repository, &plan)).await?;
     let shipping = match session.project.settings.registry_address() {
         Some(address) => Some(Arc::new(Shipping::new(address, &session.project.settings.repository)?)),
         None => None,

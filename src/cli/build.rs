@@ -170,14 +170,14 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
 
 /// Asks the engine which planned images it has ("image not in engine" otherwise). With no
 /// engine answering, says so and leaves the plan as the lock alone makes it.
-pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, registry: Option<&ferrostack::registry::Shipping>) {
+pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, repository: &str, registry: Option<&ferrostack::registry::Shipping>) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(_) => return,
     };
     let result: std::result::Result<(), ferrostack::engine::EngineError> = runtime.block_on(async {
         let engine = ferrostack::engine::Engine::connect().await?;
-        let index = builder::hashes_in_engine(&engine).await?;
+        let index = builder::hashes_of_plan(&engine, repository, plan).await?;
         // The registry is asked only for what the engine lacks (one lookup each, at once).
         let in_registry = match registry {
             Some(shipping) => {

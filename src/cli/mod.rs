@@ -220,7 +220,7 @@ fn run(cli: Cli) -> Result<i32> {
                     Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository)?),
                     None => None,
                 };
-                build::check_engine(&mut plan, shipping.as_ref());
+                build::check_engine(&mut plan, &session.project.settings.repository, shipping.as_ref());
             }
             if *json {
                 stdout::emit(&(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"))?;
