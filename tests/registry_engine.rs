@@ -55,14 +55,14 @@ impl Drop for RemoteCleanup {
 impl Catalogue {
     /// A project in a temporary directory whose root stack sits on a busybox seed image, with
     /// an empty Docker client configuration (anonymous).
-    fn new(images: &TestImages, registry: &LocalRegistry) -> Catalogue {
+    fn new(images: &TestImages, registry: &str) -> Catalogue {
         let tmp = tempfile::tempdir().unwrap();
         let catalogue = Catalogue {
             root: tmp.path().join("catalogue"),
             docker_config: tmp.path().join("docker-config"),
             repo: images.repo.clone(),
-            registry: registry.address(),
-            _remote: RemoteCleanup(format!("{}/{}", registry.address(), images.repo)),
+            registry: registry.to_string(),
+            _remote: RemoteCleanup(format!("{registry}/{}", images.repo)),
             _tmp: tmp,
         };
         std::fs::create_dir_all(&catalogue.docker_config).unwrap();
@@ -133,7 +133,7 @@ fn local_images(repo: &str) -> Vec<String> {
 fn a_registry_is_the_shared_state_between_engines() {
     let images = TestImages::new("reg", &["root", "leaf", "sibling"]);
     let registry = LocalRegistry::start();
-    let catalogue = Catalogue::new(&images, &registry);
+    let catalogue = Catalogue::new(&images, &registry.address());
     let remote_repo = catalogue.remote_repo();
     let seed = catalogue.seed();
     let root = &catalogue.root;
@@ -210,7 +210,7 @@ fn credentials_come_from_the_docker_client_configuration() {
     use common::local_registry::{PASSWORD, USER};
     let images = TestImages::new("regauth", &["root"]);
     let registry = LocalRegistry::start_with_password();
-    let catalogue = Catalogue::new(&images, &registry);
+    let catalogue = Catalogue::new(&images, &registry.address());
 
     catalogue.log_in(USER, "wrong-password");
     let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
@@ -236,4 +236,76 @@ fn credentials_come_from_the_docker_client_configuration() {
     let out = catalogue.ferrostack(&["build", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("root: skipped (up-to-date (registry))"), "{}", stderr(&out));
+}
+
+/// `--promote all-or-nothing` moves the human tags at the registry only when every stack
+/// passed, by putting the already-pushed manifests under them; a tag move that fails part-way
+/// puts the moved tags back.
+#[test]
+fn human_tags_move_at_the_registry_all_or_nothing() {
+    use common::faulty_registry::FaultyRegistry;
+    let images = TestImages::new("regpro", &["root", "leaf", "sibling"]);
+    let registry = LocalRegistry::start();
+    let proxy = FaultyRegistry::start(registry.address());
+    let catalogue = Catalogue::new(&images, &proxy.address());
+    let root = &catalogue.root;
+    let leaf = |n: u32| format!("name = \"leaf\"\nfrom = \"root\"\ntags = [\"leaf-latest\"]\n[[step]]\nrun = \"echo leaf-{n} > /leaf.txt\"\n");
+    let sibling = |n: u32, check: &str| format!("name = \"sibling\"\nfrom = \"root\"\ntags = [\"sibling-latest\"]\n[[step]]\nrun = \"echo sibling-{n} > /sibling.txt\"\n[[check]]\nrun = \"{check}\"\n");
+    write(root, "stacks/leaf.toml", &leaf(1));
+    write(root, "stacks/sibling.toml", &sibling(1, "true"));
+    let human = ["root", "leaf", "leaf-latest", "sibling", "sibling-latest"];
+    let tags_now = || human.iter().map(|t| registry.manifest_digest(&catalogue.repo, t)).collect::<Vec<_>>();
+    let promote = |args: &[&str]| {
+        let mut all = vec!["build", "--promote", "all-or-nothing", "--progress", "plain", "--json"];
+        all.extend_from_slice(args);
+        catalogue.ferrostack(&all)
+    };
+
+    // 1. Everything passes: every human tag names its stack's pushed manifest.
+    let out = promote(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["tag_moves"].as_array().map(Vec::len), Some(5), "{report}");
+    let first = tags_now();
+    for (tag, digest) in human.iter().zip(&first) {
+        let stack = tag.trim_end_matches("-latest");
+        assert_eq!(digest.as_deref(), Some(catalogue.locked(stack).1.as_str()), "{tag}");
+    }
+
+    // 2. One stack fails its check: no human tag moves (the passing leaf is pushed under its
+    // immutable tag only), and the lock is unchanged.
+    let lock_before = std::fs::read_to_string(root.join("images.lock")).unwrap();
+    write(root, "stacks/leaf.toml", &leaf(2));
+    write(root, "stacks/sibling.toml", &sibling(2, "false"));
+    let out = promote(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(tags_now(), first, "no human tag moved");
+    assert_eq!(std::fs::read_to_string(root.join("images.lock")).unwrap(), lock_before);
+
+    // 3. A tag move fails part-way (the third of four: leaf, leaf-latest, sibling, …): the two
+    // moved tags are put back, the run fails and says so, the lock is unchanged.
+    write(root, "stacks/sibling.toml", &sibling(3, "true"));
+    proxy.fail_nth_tag_put(3);
+    let out = promote(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("moving tag `sibling` failed after 2 of 4 moves") && err.contains("put back: `leaf-latest`, `leaf`"), "{err}");
+    assert_eq!(tags_now(), first, "the moved tags were put back");
+    assert_eq!(std::fs::read_to_string(root.join("images.lock")).unwrap(), lock_before);
+
+    // 4. Without the fault: the four tags move, and the report names each with old and new digest.
+    proxy.fail_nth_tag_put(0);
+    let out = promote(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let moves = report["tag_moves"].as_array().unwrap();
+    let moved: Vec<&str> = moves.iter().map(|m| m["tag"].as_str().unwrap()).collect();
+    assert_eq!(moved, ["leaf", "leaf-latest", "sibling", "sibling-latest"]);
+    for m in moves {
+        let stack = m["stack"].as_str().unwrap();
+        assert_eq!(m["from"].as_str(), first[human.iter().position(|t| *t == stack).unwrap()].as_deref(), "{m}");
+        assert_eq!(m["to"].as_str(), Some(catalogue.locked(stack).1.as_str()), "{m}");
+    }
+    assert_eq!(registry.manifest_digest(&catalogue.repo, "leaf-latest"), Some(catalogue.locked("leaf").1));
+    assert_eq!(registry.manifest_digest(&catalogue.repo, "root"), first[0], "root did not move");
 }

@@ -120,7 +120,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     // "up-to-date" also needs the image in the engine, or in the registry.
     let index = engine::retry(3, Duration::from_millis(500), || hashes_of_plan(&engine, &session.project.settings.repository, &plan)).await?;
     let shipping = match session.project.settings.registry_address() {
-        Some(address) => Some(Arc::new(Shipping::new(address, &session.project.settings.repository)?)),
+        Some(address) => Some(Arc::new(Shipping::new(address, &session.project.settings.repository, session.project.settings.ca_bundle.as_deref())?)),
         None => None,
     };
     // Every up-to-date stack is looked up (all at once): one found only in the engine is
@@ -265,9 +265,33 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             StackOutcome::Skipped { reason } => reason == "end of life",
             _ => true,
         });
+    // The human tags at the registry: every stack that is built or up to date, once the
+    // promotion mode allows it (each: at the end of the run; all-or-nothing: only when all
+    // passed, and before any local tag moves or the lock is written).
+    let mut tag_moves = Vec::new();
+    let mut promotion_error = None;
+    if let Some(shipping) = shipping.as_ref().filter(|_| options.promote == Promote::Each || all_passed) {
+        let family: Vec<(String, Vec<String>, String)> = plan
+            .stacks
+            .iter()
+            .filter(|s| matches!(outcomes.get(&s.name), Some(StackOutcome::Built { .. } | StackOutcome::UpToDate)))
+            .filter_map(|s| {
+                let digest = lock.stacks.get(&s.name)?.digest.clone()?;
+                let stack = session.catalogue.get(&s.name)?;
+                Some((s.name.clone(), std::iter::once(stack.name.clone()).chain(stack.tags.iter().cloned()).collect(), digest))
+            })
+            .collect();
+        match shipping.promote(&family).await {
+            Ok(r) => tag_moves = r.moved,
+            Err(e) => {
+                report(Progress::Note { message: format!("promotion at the registry failed: {e}") });
+                promotion_error = Some(e.to_string());
+            }
+        }
+    }
     let promoted = match options.promote {
-        Promote::Each => true,
-        Promote::AllOrNothing if all_passed => {
+        Promote::Each => promotion_error.is_none(),
+        Promote::AllOrNothing if all_passed && promotion_error.is_none() => {
             for (name, o) in &outcomes {
                 if let (StackOutcome::Built { image, .. }, Some(stack)) = (o, session.catalogue.get(name)) {
                     tag_all(&engine, image, &session.project.settings.repository, stack).await?;
@@ -302,7 +326,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         prune_package_cache(&dir, session.project.settings.package_cache_max_size, &report);
         stats
     });
-    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache })
+    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache, tag_moves, promotion_error })
 }
 
 /// Starts the package cache where the engine's build containers can reach it, or says why

@@ -53,6 +53,12 @@ pub struct BuildReport {
     pub promoted: bool,
     /// What the package cache did, when it ran.
     pub package_cache: Option<crate::package_cache::CacheStats>,
+    /// Human tags moved at the registry, each with the digest it named before and after.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag_moves: Vec<crate::registry::TagMove>,
+    /// Why moving the tags at the registry failed (the moved ones were put back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_error: Option<String>,
 }
 
 impl BuildReport {
@@ -75,6 +81,15 @@ impl BuildReport {
         }
         if self.interrupted {
             out.push_str("; **interrupted**");
+        }
+        if let Some(e) = &self.promotion_error {
+            out.push_str(&format!("\n\n**Promotion at the registry failed**: {e}"));
+        }
+        if !self.tag_moves.is_empty() {
+            out.push_str("\n\n| stack | registry tag | from | to |\n|---|---|---|---|\n");
+            for m in &self.tag_moves {
+                out.push_str(&format!("| {} | {} | {} | {} |\n", m.stack, m.tag, m.from.as_deref().unwrap_or("(new)"), m.to));
+            }
         }
         if let Some(stats) = &self.package_cache {
             out.push_str(&format!("\n\nPackage cache: {stats}."));

@@ -134,8 +134,13 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
         std::fs::write(path, text).map_err(|e| Error::io("write the report", path, e))?;
         eprintln!("report written to {}", path.display());
     }
-    if report.promote == builder::Promote::AllOrNothing && !report.promoted {
+    if let Some(e) = &report.promotion_error {
+        eprintln!("promotion at the registry failed: {e}");
+    } else if report.promote == builder::Promote::AllOrNothing && !report.promoted {
         eprintln!("promotion all-or-nothing: not every stack passed, so no tag moved and images.lock is unchanged");
+    }
+    for m in &report.tag_moves {
+        eprintln!("registry tag {}: {} → {} ({})", m.tag, m.from.as_deref().unwrap_or("(new)"), m.to, m.stack);
     }
     let mut built = 0;
     let mut cached = 0;
@@ -164,6 +169,9 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
     }
     if failed > 0 {
         return Err(Error::BuildFailed { failed, total: report.stacks.len() });
+    }
+    if report.promotion_error.is_some() {
+        return Ok(1);
     }
     Ok(0)
 }

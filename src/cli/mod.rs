@@ -217,7 +217,7 @@ fn run(cli: Cli) -> Result<i32> {
             let (mut plan, _) = session.plan(stacks)?;
             if !offline {
                 let shipping = match session.project.settings.registry_address() {
-                    Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository)?),
+                    Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository, session.project.settings.ca_bundle.as_deref())?),
                     None => None,
                 };
                 build::check_engine(&mut plan, &session.project.settings.repository, shipping.as_ref());

@@ -5,11 +5,15 @@
 //! `GET /distribution/{name}/json`, a manifest lookup), so the engine's rules for TLS,
 //! certificates and plain-HTTP registries (loopback, `insecure-registries`) apply unchanged.
 
+mod client;
 mod credentials;
+mod promotion;
 mod registry_address;
 mod shipping;
 
+pub use client::{Manifest, RegistryClient};
 pub use credentials::{credentials_for, docker_config_path};
+pub use promotion::{promote, PromotionReport, TagMove};
 pub use registry_address::RegistryAddress;
 pub use shipping::Shipping;
 

@@ -32,6 +32,14 @@ impl RegistryAddress {
         self.text.split('/').next().unwrap_or(&self.text)
     }
 
+    /// The repository's name inside the registry (`path/repository`), as its API names it.
+    pub fn name(&self, repository: &str) -> String {
+        match self.text.split_once('/') {
+            Some((_, path)) => format!("{path}/{repository}"),
+            None => repository.to_string(),
+        }
+    }
+
     /// The repository `<registry>/<repository>` the stacks' images go to.
     pub fn repository(&self, repository: &str) -> String {
         format!("{}/{repository}", self.text)
@@ -64,6 +72,8 @@ mod tests {
     fn references_are_derived_from_the_hash() {
         let r = RegistryAddress::parse("127.0.0.1:5000/team/").unwrap();
         assert_eq!(r.host(), "127.0.0.1:5000");
+        assert_eq!(r.name("ferrostack"), "team/ferrostack");
+        assert_eq!(RegistryAddress::parse("r.example").unwrap().name("ferrostack"), "ferrostack");
         assert_eq!(r.image("ferrostack", "python-3.11", "sha256:0123456789abcdef0123"), "127.0.0.1:5000/team/ferrostack:python-3.11-0123456789abcdef");
         assert_eq!(r.by_digest("ferrostack", "sha256:ff"), "127.0.0.1:5000/team/ferrostack@sha256:ff");
         assert_eq!(RegistryAddress::parse("registry.example").unwrap().host(), "registry.example");

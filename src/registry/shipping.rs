@@ -5,23 +5,32 @@ use std::collections::HashMap;
 
 use bollard::auth::DockerCredentials;
 
-use super::{credentials_for, RegistryAddress};
+use super::{credentials_for, promote, PromotionReport, RegistryAddress, RegistryClient};
 use crate::engine::{Engine, EngineError};
 use crate::error::Result;
 
 /// A registry, the repository the stacks go to in it, and the credentials to reach it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Shipping {
     pub address: RegistryAddress,
     pub repository: String,
     credentials: Option<DockerCredentials>,
+    client: RegistryClient,
 }
 
 impl Shipping {
-    /// Reads the credentials for `address` from the Docker client configuration.
-    pub fn new(address: RegistryAddress, repository: &str) -> Result<Shipping> {
+    /// Reads the credentials for `address` from the Docker client configuration; `ca_bundle`
+    /// is trusted besides the system's certificates.
+    pub fn new(address: RegistryAddress, repository: &str, ca_bundle: Option<&std::path::Path>) -> Result<Shipping> {
         let credentials = credentials_for(address.host())?;
-        Ok(Shipping { address, repository: repository.to_string(), credentials })
+        let client = RegistryClient::new(&address, credentials.clone(), ca_bundle)?;
+        Ok(Shipping { address, repository: repository.to_string(), credentials, client })
+    }
+
+    /// Points each `(stack, tags, digest)`'s human tags at its pushed manifest, as one
+    /// transaction (see [`promote`]).
+    pub async fn promote(&self, family: &[(String, Vec<String>, String)]) -> Result<PromotionReport> {
+        promote(&self.client, &self.address.name(&self.repository), family).await
     }
 
     /// The immutable reference of a stack's image.

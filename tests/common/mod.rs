@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod faulty_engine;
+pub mod faulty_registry;
 pub mod local_registry;
 
 use std::path::Path;
