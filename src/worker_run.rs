@@ -189,14 +189,16 @@ fn this_owner() -> String {
 
 /// Whether the process an [`OWNER_LABEL`] names has ended: same host, and either the machine
 /// rebooted since or no process with that pid and start time runs. A container made on
-/// another host (a shared engine) is never called gone.
+/// another host (a shared engine) is never called gone, nor any where `/proc` cannot be read.
 fn owner_is_gone(owner: &str) -> bool {
     let parts: Vec<&str> = owner.split('/').collect();
     let [host, boot, pid, started] = parts[..] else { return false };
-    if host != read_trimmed("/proc/sys/kernel/hostname") {
+    // Without `/proc` (not Linux) nothing can be told apart: better a stray than a live run removed.
+    let this_boot = read_trimmed("/proc/sys/kernel/random/boot_id");
+    if this_boot.is_empty() || host != read_trimmed("/proc/sys/kernel/hostname") {
         return false;
     }
-    if boot != read_trimmed("/proc/sys/kernel/random/boot_id") {
+    if boot != this_boot {
         return true;
     }
     match pid.parse::<u32>() {
