@@ -97,6 +97,11 @@ pub enum Error {
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]
     Settings { message: String, #[help] help: Option<String> },
+
+    /// A command-line argument is refused (checked beyond what the parser knows).
+    #[error("{message}")]
+    #[diagnostic(code(ferrostack::usage))]
+    Usage { message: String, #[help] help: Option<String> },
 }
 
 impl Error {
@@ -117,7 +122,7 @@ impl Error {
     /// Exit code: 2 for usage or definition errors, 1 for every other failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Definition(_) | Error::Definitions { .. } | Error::UnknownStack { .. } | Error::Settings { .. } | Error::Helper { .. } => 2,
+            Error::Definition(_) | Error::Definitions { .. } | Error::UnknownStack { .. } | Error::Settings { .. } | Error::Usage { .. } | Error::Helper { .. } => 2,
             _ => 1,
         }
     }

@@ -287,3 +287,29 @@ fn the_committed_lock_is_current() {
     let out = ferrostack(root, &["--locked", "plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "images.lock is stale: run `ferrostack build` and commit it.\n{}{}", stdout(&out), stderr(&out));
 }
+
+/// Issue 11: limits the engine would misread (`--memory 0` is no limit to it) and mounts that
+/// would hand over the host are usage errors (exit 2), said before any engine is asked.
+#[test]
+fn run_refuses_unsafe_limits_and_mounts() {
+    let (_t, root) = fixture();
+    let mut all = String::new();
+    for args in [
+        &["--memory", "0"][..],
+        &["--memory", "4m"],
+        &["--timeout", "0"],
+        &["--timeout", "100000h"],
+        &["--pids", "0"],
+        &["--network", "host"],
+        &["--mount", "/"],
+        &["--mount", "/proc/self"],
+    ] {
+        let mut command = vec!["run", "app"];
+        command.extend_from_slice(args);
+        command.extend_from_slice(&["--", "true"]);
+        let out = ferrostack(&root, &command);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        all.push_str(&format!("$ ferrostack {}\n{}\n", command.join(" "), stderr(&out).trim_end()));
+    }
+    insta::assert_snapshot!("run_usage_errors", all);
+}

@@ -202,25 +202,65 @@ pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, repository: &str, 
     }
 }
 
-/// `ferrostack run`: prints the command's output, reports limits, returns its exit code.
+/// `ferrostack run`: streams the command's output, reports limits, returns its exit code. A
+/// SIGINT, SIGTERM or SIGHUP removes the container first and exits with 128 + the signal.
 pub(crate) fn run_worker(session: &Session, run: &ferrostack::worker_run::WorkerRun) -> Result<i32> {
+    use ferrostack::engine::OutputStream;
     use ferrostack::worker_run::{exit_code, run_worker};
+    use std::io::Write;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use tokio::signal::unix::{signal, SignalKind};
+
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
     let cancel = CancellationToken::new();
+    let received = Arc::new(AtomicI32::new(0));
+    let mut written: Result<()> = Ok(());
     let outcome = runtime.block_on(async {
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            c.cancel();
-        });
-        run_worker(session, run, &cancel).await
-    })?;
-    super::stdout::emit(&outcome.stdout)?;
-    eprint!("{}", outcome.stderr);
-    if outcome.timed_out {
-        eprintln!("ferrostack: `{}` was killed at its timeout of {:?}", run.stack, run.timeout.unwrap_or_default());
-    } else if outcome.oom_killed {
-        eprintln!("ferrostack: `{}` ran out of memory (limit {})", run.stack, run.memory.map_or("none".into(), ferrostack::units::show_size));
+        for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15), (SignalKind::hangup(), 1)] {
+            let mut stream = signal(kind).map_err(|e| Error::io("handle signals", "<signals>", e))?;
+            let (c, received) = (cancel.clone(), received.clone());
+            tokio::spawn(async move {
+                if stream.recv().await.is_some() {
+                    let _ = received.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                    c.cancel();
+                }
+            });
+        }
+        let mut sink = |stream: OutputStream, bytes: &[u8]| {
+            let result = match stream {
+                OutputStream::Stdout => super::stdout::emit_bytes(bytes),
+                // stderr is unbuffered; a closed one is not worth stopping the work for.
+                OutputStream::Stderr => {
+                    let _ = std::io::stderr().write_all(bytes);
+                    Ok(())
+                }
+            };
+            if written.is_ok() {
+                written = result;
+            }
+        };
+        run_worker(session, run, &cancel, &mut sink).await
+    });
+    let number = received.load(Ordering::SeqCst);
+    match outcome {
+        Err(Error::Engine(ferrostack::engine::EngineError::Cancelled { .. })) if number != 0 => {
+            let name = match number {
+                2 => "SIGINT",
+                15 => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            eprintln!("ferrostack: {name}: the container of `{}` was stopped and removed", run.stack);
+            Ok(128 + number)
+        }
+        Err(e) => Err(e),
+        Ok(outcome) => {
+            written?;
+            if outcome.timed_out {
+                eprintln!("ferrostack: `{}` was killed at its timeout of {:?}", run.stack, run.timeout.unwrap_or_default());
+            } else if outcome.oom_killed {
+                eprintln!("ferrostack: `{}` ran out of memory (limit {})", run.stack, run.memory.map_or("none".into(), ferrostack::units::show_size));
+            }
+            Ok(exit_code(&outcome))
+        }
     }
-    Ok(exit_code(&outcome))
 }

@@ -101,12 +101,24 @@ enum Command {
     Run {
         /// The stack whose image runs the command.
         stack: String,
-        /// Memory limit, swap included (e.g. `512m`, `1GiB`).
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        /// Memory limit, swap included (e.g. `512m`, `1GiB`; at least 6MiB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
         memory: Option<u64>,
-        /// Hard wall-clock limit (e.g. `30s`, `5m`); the container is killed then.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        /// Hard wall-clock limit (e.g. `30s`, `5m`; at most 30 days); the container is killed then.
+        #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
         timeout: Option<std::time::Duration>,
+        /// Processes and threads the command may have at once (stops fork bombs).
+        #[arg(long, value_name = "N", default_value_t = ferrostack::engine::Sandbox::DEFAULT_PIDS, value_parser = clap::value_parser!(i64).range(1..=4_194_304))]
+        pids: i64,
+        /// Mount the image's filesystem read-only; `/tmp` is then an empty tmpfs.
+        #[arg(long)]
+        read_only: bool,
+        /// The container's network: `bridge` (outbound access) or `none` (loopback only).
+        #[arg(long, value_enum, default_value_t = RunNetwork::Bridge)]
+        network: RunNetwork,
+        /// Run as this user (`uid[:gid]` or a name in the image); default the image's.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
         /// A payload file, mounted read-only at `/run/ferrostack/payload.<ext>` ($PAYLOAD_FILE).
         #[arg(long, value_name = "FILE")]
         payload: Option<PathBuf>,
@@ -143,6 +155,15 @@ enum Command {
         #[command(subcommand)]
         command: cache::CacheCommand,
     },
+}
+
+/// `ferrostack run --network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RunNetwork {
+    /// The engine's default bridge: the command can reach out (fetch work, post results).
+    Bridge,
+    /// Loopback only.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -232,7 +253,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Build { stacks, jobs, keep_going, progress, json, report, promote, .. } => {
             build::run(&session, stacks, *jobs, *keep_going, *progress, *json, *promote, report.as_deref())
         }
-        Command::Run { stack, memory, timeout, payload, mount, env, command } => {
+        Command::Run { stack, memory, timeout, pids, read_only, network, user, payload, mount, env, command } => {
             let run = ferrostack::worker_run::WorkerRun {
                 stack: stack.clone(),
                 command: command.clone(),
@@ -241,6 +262,16 @@ fn run(cli: Cli) -> Result<i32> {
                 payload: payload.clone(),
                 mount: mount.clone(),
                 env: env.iter().cloned().collect(),
+                user: user.clone(),
+                sandbox: ferrostack::engine::Sandbox {
+                    pids_limit: *pids,
+                    capabilities: Vec::new(),
+                    read_only_root: *read_only,
+                    network: match network {
+                        RunNetwork::Bridge => ferrostack::engine::SandboxNetwork::Bridge,
+                        RunNetwork::None => ferrostack::engine::SandboxNetwork::None,
+                    },
+                },
             };
             build::run_worker(&session, &run)
         }
@@ -301,8 +332,12 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
     ferrostack::units::parse_size(s)
 }
 
-fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
-    ferrostack::units::parse_duration(s)
+fn parse_memory(s: &str) -> std::result::Result<u64, String> {
+    ferrostack::units::parse_size(s).and_then(ferrostack::worker_run::check_memory)
+}
+
+fn parse_timeout(s: &str) -> std::result::Result<std::time::Duration, String> {
+    ferrostack::units::parse_duration(s).and_then(ferrostack::worker_run::check_timeout)
 }
 
 fn parse_env(s: &str) -> std::result::Result<(String, String), String> {

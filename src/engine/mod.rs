@@ -19,7 +19,9 @@ mod network;
 mod retry;
 mod rootfs;
 mod run;
+mod run_output;
 mod run_request;
+mod sandbox;
 mod tar_stream;
 
 pub use build::BuiltImage;
@@ -33,8 +35,10 @@ pub use import::ImportRequest;
 pub use network::{find_bridge_host, BridgeHost, BridgeSource};
 pub use retry::{retry, retry_with};
 pub use rootfs::{bootstrap_rootfs, remove_stale as remove_stale_trees, BootstrapEvent, Rootfs, RootfsSpec, DEBIAN_KEYRING};
-pub use run::{RunOutcome, MAX_OUTPUT, RUN_LABEL};
+pub use run::{RunOutcome, RUN_LABEL};
+pub use run_output::{OutputSink, OutputStream, MAX_OUTPUT};
 pub use run_request::{BindMount, RunRequest};
+pub use sandbox::{Sandbox, SandboxNetwork};
 pub use tar_stream::{ChannelWriter, TarStream};
 pub use tokio_util::sync::CancellationToken;
 
@@ -53,6 +57,7 @@ mod tests {
         fn send<T: Send>(_: T) {}
         send(engine.build(build, cancel, |_| {}));
         send(engine.run(run, cancel));
+        send(engine.run_streaming(run, cancel, &mut |_, _| {}));
         send(engine.import_image(TarStream::from_file("/dev/null"), &ImportRequest::default()));
         send(engine.find_images_by_hash("hash"));
         send(engine.pull("image"));

@@ -1,5 +1,6 @@
-//! `RunOutcome` and `Engine::run`: create, start, wait (bounded by a timeout and a cancellation
-//! token), inspect and always remove a container — also when the caller's future is dropped.
+//! `RunOutcome` and `Engine::run`: create, start, follow the output, wait (bounded by a timeout
+//! and a cancellation token), inspect and always remove a container — also when the caller's
+//! future is dropped; and find the containers a killed process left.
 
 use std::collections::HashMap;
 
@@ -11,21 +12,21 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::Engine;
 use super::error::{EngineError, Result};
+use super::run_output::{OutputSink, OutputStream, RunOutput};
 use super::run_request::RunRequest;
 
 /// The label on every container `run` creates, to find strays after a crash.
 pub const RUN_LABEL: &str = "io.ferrostack.run";
 
-/// Output kept per stream; the rest is dropped (and `output_truncated` set) so a runaway
-/// command cannot exhaust the caller's memory.
-pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+/// How long output may still arrive after the container stopped before it is given up.
+const LOGS_AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How a command in a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
     /// The exit code (137 after a kill).
     pub exit_code: i64,
-    /// What the command wrote to stdout (invalid UTF-8 replaced).
+    /// What the command wrote to stdout (its last [`MAX_OUTPUT`](super::MAX_OUTPUT) bytes, invalid UTF-8 replaced).
     pub stdout: String,
     /// What the command wrote to stderr, or the engine's reason when it could not start it.
     pub stderr: String,
@@ -33,7 +34,7 @@ pub struct RunOutcome {
     pub timed_out: bool,
     /// The kernel's OOM killer ended it (the memory limit was reached).
     pub oom_killed: bool,
-    /// stdout or stderr was longer than [`MAX_OUTPUT`] and was cut.
+    /// stdout or stderr was longer than [`MAX_OUTPUT`](super::MAX_OUTPUT): only its last bytes are kept.
     pub output_truncated: bool,
 }
 
@@ -51,6 +52,17 @@ impl Engine {
         &self,
         request: &RunRequest,
         cancel: &CancellationToken,
+    ) -> Result<RunOutcome> {
+        self.run_streaming(request, cancel, &mut |_, _| {}).await
+    }
+
+    /// As [`Engine::run`], and passes the output to `sink` a line at a time while the command
+    /// runs.
+    pub async fn run_streaming(
+        &self,
+        request: &RunRequest,
+        cancel: &CancellationToken,
+        sink: OutputSink<'_>,
     ) -> Result<RunOutcome> {
         if cancel.is_cancelled() {
             return Err(EngineError::Cancelled { operation: "run" });
@@ -74,7 +86,7 @@ impl Engine {
             docker: self.docker.clone(),
             id: Some(created.id.clone()),
         };
-        let outcome = self.run_created(&created.id, request, cancel).await;
+        let outcome = self.run_created(&created.id, request, cancel, sink).await;
         let removed = guard.remove().await;
         let outcome = outcome?;
         removed?;
@@ -86,6 +98,7 @@ impl Engine {
         id: &str,
         request: &RunRequest,
         cancel: &CancellationToken,
+        sink: OutputSink<'_>,
     ) -> Result<RunOutcome> {
         let started = self
             .docker
@@ -102,6 +115,8 @@ impl Engine {
             {
                 let state = self.container_state(id).await?;
                 if let Some(code) = state.exit_code.filter(|code| *code != 0) {
+                    // Said where the command's own errors would have gone.
+                    sink(OutputStream::Stderr, format!("{}\n", message.trim_end()).as_bytes());
                     return Ok(RunOutcome {
                         exit_code: code,
                         stdout: String::new(),
@@ -115,27 +130,44 @@ impl Engine {
             return Err(EngineError::api("start container", error));
         }
 
-        let deadline = async {
-            match request.timeout {
-                Some(timeout) => tokio::time::sleep(timeout).await,
-                None => std::future::pending().await,
+        let mut output = RunOutput::new(sink);
+        let ended = async {
+            let deadline = async {
+                match request.timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                waited = self.wait_stopped(id) => waited.map(|()| false),
+                () = deadline => self.kill_and_wait(id).await.map(|()| true),
             }
         };
-        let mut timed_out = false;
-        tokio::select! {
-            waited = self.wait_stopped(id) => waited?,
-            () = deadline => {
-                timed_out = true;
-                self.kill_and_wait(id).await?;
+        let timed_out = {
+            let follow = self.follow_logs(id, &mut output);
+            tokio::pin!(ended, follow);
+            let (mut timed_out, mut followed) = (None, false);
+            // The log stream ends when the container stops; both are awaited, and output still
+            // pending long after the stop is given up rather than waited for.
+            while timed_out.is_none() || !followed {
+                tokio::select! {
+                    result = &mut ended, if timed_out.is_none() => timed_out = Some(result?),
+                    result = &mut follow, if !followed => {
+                        result?;
+                        followed = true;
+                    }
+                    () = tokio::time::sleep(LOGS_AFTER_EXIT), if timed_out.is_some() => break,
+                    () = cancel.cancelled() => {
+                        // The guard in `run` removes the container (forcefully) on the way out.
+                        return Err(EngineError::Cancelled { operation: "run" });
+                    }
+                }
             }
-            () = cancel.cancelled() => {
-                // The guard in `run` removes the container (forcefully) on the way out.
-                return Err(EngineError::Cancelled { operation: "run" });
-            }
-        }
+            timed_out.unwrap_or(false)
+        };
+        let (stdout, stderr, output_truncated) = output.finish();
 
         let state = self.container_state(id).await?;
-        let (stdout, stderr, output_truncated) = self.collect_logs(id).await?;
         Ok(RunOutcome {
             exit_code: state.exit_code.unwrap_or(-1),
             stdout,
@@ -198,43 +230,44 @@ impl Engine {
         self.wait_stopped(id).await
     }
 
-    async fn collect_logs(&self, id: &str) -> Result<(String, String, bool)> {
+    /// Follows the container's output from its start until it stops.
+    async fn follow_logs(&self, id: &str, output: &mut RunOutput<'_>) -> Result<()> {
         let mut logs = self.docker.logs(
             id,
             Some(bollard::query_parameters::LogsOptions {
+                follow: true,
                 stdout: true,
                 stderr: true,
                 tail: "all".to_string(),
                 ..Default::default()
             }),
         );
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let mut truncated = false;
         while let Some(item) = logs.next().await {
-            let (buffer, message) =
-                match item.map_err(|error| EngineError::api("read container logs", error))? {
-                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                        (&mut stdout, message)
-                    }
-                    LogOutput::StdErr { message } => (&mut stderr, message),
-                    LogOutput::StdIn { .. } => continue,
-                };
-            let room = MAX_OUTPUT - buffer.len();
-            truncated |= message.len() > room;
-            buffer.extend_from_slice(&message[..message.len().min(room)]);
+            match item.map_err(|error| EngineError::api("read container logs", error))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    output.push(OutputStream::Stdout, &message)
+                }
+                LogOutput::StdErr { message } => output.push(OutputStream::Stderr, &message),
+                LogOutput::StdIn { .. } => {}
+            }
         }
-        Ok((
-            String::from_utf8_lossy(&stdout).into_owned(),
-            String::from_utf8_lossy(&stderr).into_owned(),
-            truncated,
-        ))
+        Ok(())
     }
 
-    /// Removes containers left behind by `run` (e.g. after a crash of the whole process).
-    /// Returns how many were removed. It removes *every* container labelled [`RUN_LABEL`], so
-    /// call it only when no other ferrostack process runs commands on this engine.
-    pub async fn remove_stray_run_containers(&self) -> Result<usize> {
-        let filters = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+    /// Removes the containers `run` left behind (e.g. when the whole process was killed)
+    /// among those labelled `label=value`, and only those `is_stray` says so of, from their
+    /// labels: a container of a `run` still going on must be left alone. Returns how many were
+    /// removed.
+    pub async fn remove_stray_run_containers(
+        &self,
+        label: &str,
+        value: &str,
+        is_stray: impl Fn(&HashMap<String, String>) -> bool,
+    ) -> Result<usize> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![RUN_LABEL.to_string(), format!("{label}={value}")],
+        )]);
         let containers = self
             .docker
             .list_containers(Some(bollard::query_parameters::ListContainersOptions {
@@ -245,9 +278,12 @@ impl Engine {
             .await
             .map_err(|error| EngineError::api("list containers", error))?;
         let mut removed = 0;
-        for id in containers.into_iter().filter_map(|container| container.id) {
-            remove_container(&self.docker, &id).await?;
-            removed += 1;
+        for container in containers {
+            let Some(id) = container.id else { continue };
+            if is_stray(&container.labels.unwrap_or_default()) {
+                remove_container(&self.docker, &id).await?;
+                removed += 1;
+            }
         }
         Ok(removed)
     }
@@ -290,6 +326,16 @@ fn container_config(request: &RunRequest) -> ContainerCreateBody {
             ..Default::default()
         })
         .collect();
+    let mut host = HostConfig {
+        memory,
+        // Equal to `memory`: no swap on top, so the limit is a real limit.
+        memory_swap: memory,
+        mounts: Some(mounts),
+        ..Default::default()
+    };
+    if let Some(sandbox) = &request.sandbox {
+        sandbox.apply(&mut host);
+    }
     ContainerCreateBody {
         image: Some(request.image.clone()),
         // An empty command means the image's own `CMD`.
@@ -303,17 +349,18 @@ fn container_config(request: &RunRequest) -> ContainerCreateBody {
         ),
         user: request.user.clone(),
         working_dir: request.workdir.clone(),
-        labels: Some(HashMap::from([(RUN_LABEL.to_string(), "1".to_string())])),
+        labels: Some(
+            request
+                .labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .chain([(RUN_LABEL.to_string(), "1".to_string())])
+                .collect(),
+        ),
         attach_stdout: Some(false),
         attach_stderr: Some(false),
         tty: Some(false),
-        host_config: Some(HostConfig {
-            memory,
-            // Equal to `memory`: no swap on top, so the limit is a real limit.
-            memory_swap: memory,
-            mounts: Some(mounts),
-            ..Default::default()
-        }),
+        host_config: Some(host),
         ..Default::default()
     }
 }

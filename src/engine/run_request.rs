@@ -1,9 +1,11 @@
 //! `RunRequest`: one command in a throwaway container, with the limits the engine enforces
-//! (memory, wall-clock timeout) and host directories mounted in.
+//! (memory, wall-clock timeout, an optional [`Sandbox`]) and host directories mounted in.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::sandbox::Sandbox;
 
 /// A host directory mounted into the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +37,14 @@ pub struct RunRequest {
     pub user: Option<String>,
     /// Working directory; the image's default when `None`.
     pub workdir: Option<String>,
+    /// Labels on the container, besides [`RUN_LABEL`](super::RUN_LABEL).
+    pub labels: BTreeMap<String, String>,
+    /// Confinement for untrusted commands; the engine's defaults when `None`.
+    pub sandbox: Option<Sandbox>,
 }
 
 impl RunRequest {
-    /// Runs `cmd` in `image` with no limits, mounts or environment.
+    /// Runs `cmd` in `image` with no limits, mounts, labels, sandbox or environment.
     pub fn new(image: impl Into<String>, cmd: impl IntoIterator<Item = impl Into<String>>) -> Self {
         RunRequest {
             image: image.into(),
@@ -49,6 +55,8 @@ impl RunRequest {
             mounts: Vec::new(),
             user: None,
             workdir: None,
+            labels: BTreeMap::new(),
+            sandbox: None,
         }
     }
 
