@@ -6,6 +6,7 @@
 // Definition errors carry their source text for diagnostics; they are built once per failure.
 #![allow(clippy::result_large_err)]
 
+pub mod build_time;
 pub mod builder;
 pub mod catalogue;
 pub mod context;

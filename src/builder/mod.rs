@@ -236,7 +236,9 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             Ok(done) => {
                 report(Progress::Done { stack: name.clone(), seconds: done.seconds, image: done.image.clone() });
                 images.insert(name.clone(), done.image.clone());
-                lock.stacks.insert(name.clone(), done.entry);
+                let mut entry = done.entry;
+                entry.record_build_time(done.seconds, done.cached, session.lock.as_ref().and_then(|l| l.stacks.get(&name)));
+                lock.stacks.insert(name.clone(), entry);
                 // Written after every stack: an interrupted run keeps what completed. With
                 // all-or-nothing promotion the lock waits for the whole run.
                 if options.promote == Promote::Each {
