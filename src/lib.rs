@@ -28,6 +28,7 @@ pub mod plan;
 pub mod project;
 pub mod registry;
 pub mod render;
+pub mod scheduler;
 pub mod session;
 pub mod stack;
 mod stack_file;

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 pub use engine_index::{check_plan, hashes_in_engine};
 pub use outcome::{BuildReport, Promote, StackOutcome, StackReport};
 pub use progress::Progress;
+pub(crate) use order::heaviest_first;
 
 use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, EngineError, RunRequest, HASH_LABEL};
 use crate::error::{Error, Result};
