@@ -21,10 +21,11 @@ pub struct StackWork {
 pub const FALLBACK_TIME: BuildTime = BuildTime::from_tenths(600);
 
 /// Each named stack with the build time `lock` recorded for it; a stack without one gets the
-/// median of the recorded times (or [`FALLBACK_TIME`] when there are none), marked estimated.
+/// median of every time the lock recorded (or [`FALLBACK_TIME`] when there are none), marked estimated.
 pub fn from_lock(stacks: &[(String, Option<String>)], lock: Option<&Lockfile>) -> Vec<StackWork> {
     let entry = |name: &str| lock.and_then(|l| l.stacks.get(name));
-    let mut recorded: Vec<BuildTime> = stacks.iter().filter_map(|(n, _)| entry(n)?.build_seconds).collect();
+    // Every recorded time counts, selected or not: an estimate does not depend on the selection.
+    let mut recorded: Vec<BuildTime> = lock.iter().flat_map(|l| l.stacks.values()).filter_map(|e| e.build_seconds).collect();
     recorded.sort();
     let median = match recorded.len() {
         0 => FALLBACK_TIME,

@@ -75,6 +75,7 @@ impl Timeline {
             for r in runs {
                 let name = if r.estimated { format!("{}*", r.stack) } else { r.stack.clone() };
                 let pull = match (&r.pulled, r.pull.tenths()) {
+                    (Some(parent), 0) => format!("  (pulls `{parent}` first)"),
                     (Some(parent), _) => format!("  (pulls `{parent}` first: {} s)", r.pull),
                     (None, 0) => String::new(),
                     (None, _) => format!("  (waits {} s for its parent's pull)", r.pull),
@@ -93,7 +94,7 @@ impl Timeline {
             out.push_str("the makespan is the critical path: more engines or slots do not shorten it; a shorter chain does\n");
         }
         if self.runs.iter().any(|r| r.estimated) {
-            out.push_str("* no build time recorded in images.lock: estimated (the median of the recorded ones)\n");
+            out.push_str(&format!("* no build time recorded in images.lock: estimated (the median of the recorded ones; {} s when none is)\n", super::FALLBACK_TIME));
         }
         out
     }
@@ -138,7 +139,7 @@ mod tests {
         critical path: 269.5 s (base-bookworm 63.8 s → ffmpeg 205.7 s)
         work: 447.1 s of builds on 3 slots
         the makespan is the critical path: more engines or slots do not shorten it; a shorter chain does
-        * no build time recorded in images.lock: estimated (the median of the recorded ones)
+        * no build time recorded in images.lock: estimated (the median of the recorded ones; 60.0 s when none is)
         ");
     }
 }
