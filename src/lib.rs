@@ -6,6 +6,7 @@
 // Definition errors carry their source text for diagnostics; they are built once per failure.
 #![allow(clippy::result_large_err)]
 
+pub mod build_time;
 pub mod builder;
 pub mod catalogue;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod project;
 pub mod registry;
 pub mod render;
+pub mod scheduler;
 pub mod session;
 pub mod stack;
 mod stack_file;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::build_time::BuildTime;
 use crate::error::{Error, Result};
 
 /// Version of the lock's format.
@@ -50,6 +51,18 @@ pub struct LockEntry {
     /// what was shipped (recorded when a registry is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// How long `ferrostack build` took to build this stack (seconds, to a tenth), for
+    /// `plan --simulate`; a stack found already built keeps the time of the build that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_seconds: Option<BuildTime>,
+}
+
+impl LockEntry {
+    /// Records a build that took `seconds`; a `cached` one (the image was already in the
+    /// engine) took no real time, so the `previous` entry's time is kept instead.
+    pub fn record_build_time(&mut self, seconds: f64, cached: bool, previous: Option<&LockEntry>) {
+        self.build_seconds = if cached { previous.and_then(|p| p.build_seconds) } else { Some(BuildTime::from_secs_f64(seconds)) };
+    }
 }
 
 impl Lockfile {
@@ -176,6 +189,20 @@ mod tests {
         );
         let err = read_text(&lock_with_pin("curl $(id)", "1.0")).unwrap_err();
         assert!(err.to_string().ends_with("stack `worker` pins `curl $(id)`, which is not a Debian package name"), "{err}");
+    }
+
+    #[test]
+    fn a_build_records_its_time_and_a_cached_one_keeps_the_previous() {
+        let previous = LockEntry { build_seconds: Some(BuildTime::from_tenths(2057)), ..LockEntry::default() };
+        let mut entry = LockEntry::default();
+        entry.record_build_time(0.04, true, Some(&previous));
+        assert_eq!(entry.build_seconds, Some(BuildTime::from_tenths(2057)));
+        entry.record_build_time(0.04, true, None);
+        assert_eq!(entry.build_seconds, None, "nothing measured, nothing invented");
+        entry.record_build_time(63.84, false, Some(&previous));
+        assert_eq!(entry.build_seconds, Some(BuildTime::from_tenths(638)));
+        let lock = Lockfile { version: LOCK_VERSION, stacks: BTreeMap::from([("base".to_string(), entry)]) };
+        assert!(lock.to_text().contains("build_seconds = 63.8\n"), "{}", lock.to_text());
     }
 
     #[test]

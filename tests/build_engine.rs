@@ -99,6 +99,10 @@ fn build_story_against_the_real_engine() {
     assert_eq!(lock["stacks"]["alpha"]["hash"], labels["io.ferrostack.hash"].clone().as_str().map(|s| toml::Value::String(s.into())).unwrap());
     assert!(lock["stacks"]["beta"]["packages"]["jq"].as_str().unwrap().starts_with("1.6"), "resolved package versions recorded");
     assert!(lock["stacks"]["beta"]["size"].as_integer().unwrap() > 50_000_000);
+    // Build times for `plan --simulate` (the base may have been found in the engine: not it).
+    for stack in ["alpha", "beta", "gamma"] {
+        assert!(lock["stacks"][stack]["build_seconds"].as_float().is_some_and(|s| s > 0.0), "{stack}'s build time recorded: {}", lock["stacks"][stack]);
+    }
     for stack in ["base", "alpha", "beta", "gamma"] {
         assert!(docker(&["image", "inspect", &format!("{}:{stack}", p.repo)]).status.success(), "{stack} tagged");
     }

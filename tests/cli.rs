@@ -313,3 +313,53 @@ fn run_refuses_unsafe_limits_and_mounts() {
     }
     insta::assert_snapshot!("run_usage_errors", all);
 }
+
+/// Issue 10: `plan --simulate` replays a full build with the times the lock recorded; a stack
+/// without one is estimated and marked.
+#[test]
+fn plan_simulate_prints_each_engines_timeline_and_the_makespan() {
+    let (_t, root) = fixture();
+    assert_eq!(ferrostack(&root, &["lock"]).status.code(), Some(0));
+    let lock_path = root.join("images.lock");
+    let mut lock = std::fs::read_to_string(&lock_path).unwrap();
+    for (stack, seconds) in [("root", "30.0"), ("app", "20.5"), ("tools", "12.0")] {
+        let header = format!("[stacks.{stack}]\n");
+        lock = lock.replacen(&header, &format!("{header}build_seconds = {seconds}\n"), 1);
+    }
+    std::fs::write(&lock_path, lock).unwrap();
+    let out = ferrostack(&root, &["plan", "--simulate", "2x2", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stdout(&out), @r"
+    simulated full build of 4 stacks on 2 engines × 2 slots; parents pulled at 100.0 MB/s
+    engine 1
+      slot 1     0.0 –   30.0  root     30.0 s
+      slot 1    30.0 –   50.5  app      20.5 s
+      slot 1    50.5 –   71.0  leaf*    20.5 s
+      slot 2    30.0 –   42.0  tools    12.0 s
+    engine 2: idle
+    makespan: 71.0 s
+    critical path: 71.0 s (root 30.0 s → app 20.5 s → leaf 20.5 s)
+    work: 83.0 s of builds on 4 slots
+    the makespan is the critical path: more engines or slots do not shorten it; a shorter chain does
+    * no build time recorded in images.lock: estimated (the median of the recorded ones; 60.0 s when none is)
+    ");
+
+    let out = ferrostack(&root, &["plan", "--simulate", "2x2", "--json", "leaf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((v["engines"].as_u64(), v["slots"].as_u64(), v["makespan"].as_f64()), (Some(2), Some(2), Some(71.0)));
+    let runs: Vec<(&str, bool)> = v["runs"].as_array().unwrap().iter().map(|r| (r["stack"].as_str().unwrap(), r["estimated"].as_bool().unwrap())).collect();
+    assert_eq!(runs, [("root", false), ("app", false), ("leaf", true)]);
+}
+
+#[test]
+fn plan_simulate_needs_engines_and_slots_from_one() {
+    let (_t, root) = fixture();
+    for (shape, message) in [("0", "`0` asks for zero engines"), ("x", "`x` is not ENGINES[xSLOTS] (e.g. `4` or `4x2`)"), ("2x0", "`2x0` asks for zero slots")] {
+        let out = ferrostack(&root, &["plan", "--simulate", shape]);
+        assert_eq!(out.status.code(), Some(2), "{shape}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{shape}: {}", stderr(&out));
+    }
+    let out = ferrostack(&root, &["plan", "--pull-rate", "1GB/s"]);
+    assert_eq!(out.status.code(), Some(2), "--pull-rate goes with --simulate: {}", stderr(&out));
+}

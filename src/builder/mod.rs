@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 pub use engine_index::{check_plan, hashes_in_engine, hashes_of_plan};
 pub use outcome::{BuildReport, Promote, StackOutcome, StackReport};
 pub use progress::Progress;
+pub(crate) use order::heaviest_first;
 
 use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, EngineError, RunRequest, HASH_LABEL};
 use crate::error::{Error, Result};
@@ -236,7 +237,9 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             Ok(done) => {
                 report(Progress::Done { stack: name.clone(), seconds: done.seconds, image: done.image.clone() });
                 images.insert(name.clone(), done.image.clone());
-                lock.stacks.insert(name.clone(), done.entry);
+                let mut entry = done.entry;
+                entry.record_build_time(done.seconds, done.cached, session.lock.as_ref().and_then(|l| l.stacks.get(&name)));
+                lock.stacks.insert(name.clone(), entry);
                 // Written after every stack: an interrupted run keeps what completed. With
                 // all-or-nothing promotion the lock waits for the whole run.
                 if options.promote == Promote::Each {

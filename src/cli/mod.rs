@@ -4,6 +4,7 @@ mod build;
 mod cache;
 mod graph;
 mod render;
+mod simulate;
 mod stdout;
 mod update;
 
@@ -67,6 +68,14 @@ enum Command {
         /// Plan from images.lock alone, without asking the Docker engine which images it has.
         #[arg(long)]
         offline: bool,
+        /// Instead of the plan, simulate a full build of the stacks on ENGINES engines with
+        /// SLOTS slots each (default: this machine's CPU count), with the build times in
+        /// images.lock; print each engine's timeline and the makespan. Needs no engine.
+        #[arg(long, value_name = "ENGINES[xSLOTS]")]
+        simulate: Option<ferrostack::scheduler::Shape>,
+        /// With `--simulate`: how fast an engine pulls a parent it did not build.
+        #[arg(long, value_name = "RATE", requires = "simulate", default_value = "100MB/s")]
+        pull_rate: ferrostack::scheduler::PullRate,
     },
     /// Build what the plan says through the Docker engine, check, tag and record it.
     Build {
@@ -234,7 +243,8 @@ fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::List { json } => list(&session, *json),
         Command::Render { stacks, out, check } => render::run(&session, stacks, &cli.root.join(out), *check),
-        Command::Plan { stacks, json, offline } => {
+        Command::Plan { stacks, json, simulate: Some(shape), pull_rate, .. } => simulate::run(&session, stacks, *shape, *pull_rate, *json),
+        Command::Plan { stacks, json, offline, .. } => {
             let (mut plan, _) = session.plan(stacks)?;
             if !offline {
                 let shipping = match session.project.settings.registry_address() {
