@@ -4,11 +4,12 @@
 //! pids limit, `--network none` reaches nothing, and output streams while the command runs.
 //!
 //! The stacks take the bundled catalogue's images as their origin, tagged under the test's
-//! own repository, so nothing is built.
+//! own repository; those two images are built first (as `scripts/run` would) only when the
+//! engine lacks them, as on a new machine that runs the tests alone.
 
 mod common;
 
-use common::{docker, stderr, stdout, TestImages};
+use common::{copy_dir, docker, stderr, stdout, TestImages};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -26,6 +27,7 @@ struct Project {
 /// a repository of its own (tests run at once in one process: a shared one would be removed
 /// under another test's feet).
 fn project(test: &str) -> Project {
+    bundled_images();
     let images = TestImages::new(&format!("run-{test}"), &[]);
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("project").canonicalize().unwrap_or_else(|_| {
@@ -39,6 +41,35 @@ fn project(test: &str) -> Project {
         assert!(tagged.status.success(), "{}", stderr(&tagged));
     }
     Project { _tmp: tmp, root, images }
+}
+
+/// `ferrostack:base-bookworm` and `ferrostack:python-bookworm`: when the engine lacks either,
+/// built once per test process from a copy of the project (its definitions, templates and lock),
+/// exactly as `scripts/run` builds them; the repository's own lock is not touched.
+fn bundled_images() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        let wanted = ["ferrostack:base-bookworm", "ferrostack:python-bookworm"];
+        if wanted.iter().all(|image| docker(&["image", "inspect", image]).status.success()) {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for dir in ["stacks", "templates"] {
+            copy_dir(&manifest.join(dir), &tmp.path().join(dir));
+        }
+        std::fs::copy(manifest.join("images.lock"), tmp.path().join("images.lock")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrostack"))
+            .env_remove("FERROSTACK_REPOSITORY")
+            .env_remove("FERROSTACK_REGISTRY")
+            .env_remove("FERROSTACK_CA_BUNDLE")
+            .arg("-C")
+            .arg(tmp.path())
+            .args(["build", "base-bookworm", "python-bookworm", "--progress", "plain"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "building the bundled base and Python images: {}", stderr(&out));
+    });
 }
 
 impl Project {
