@@ -2,11 +2,12 @@
 //! `POST …/build` with a 503, and passes everything else through, to prove that a transient
 //! engine error during a build is retried.
 
-use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use super::relay::{answer, read_head, relay};
 
 /// The real engine's socket.
 const ENGINE_SOCKET: &str = "/var/run/docker.sock";
@@ -46,38 +47,15 @@ impl FaultyEngine {
     }
 }
 
-/// One client connection: one request (the daemon is told to close after answering it, so
-/// every request comes on a new connection and its head can be read here).
+/// One client connection: one request (see [`super::relay`]).
 fn serve(mut client: UnixStream, faults: &AtomicUsize) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let is_build = text.starts_with("POST ") && text.split_whitespace().nth(1).is_some_and(|p| p.contains("/build?") || p.ends_with("/build"));
+    let Some(head) = read_head(&mut client) else { return };
+    let is_build = head.starts_with("POST ") && head.split_whitespace().nth(1).is_some_and(|p| p.contains("/build?") || p.ends_with("/build"));
     if is_build && faults.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-        let body = r#"{"message":"injected fault: the engine is busy"}"#;
-        let answer = format!("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-        let _ = client.write_all(answer.as_bytes());
-        let _ = client.shutdown(std::net::Shutdown::Both);
+        answer(&mut client, "503 Service Unavailable", r#"{"message":"injected fault: the engine is busy"}"#);
         return;
     }
-    let Ok(mut engine) = UnixStream::connect(ENGINE_SOCKET) else { return };
-    let first_line_end = text.find("\r\n").unwrap_or(0);
-    let rewritten = format!("{}\r\nConnection: close{}", &text[..first_line_end], &text[first_line_end..]);
-    if engine.write_all(rewritten.as_bytes()).is_err() {
-        return;
+    if let Ok(engine) = UnixStream::connect(ENGINE_SOCKET) {
+        relay(client, engine, &head);
     }
-    let (mut client_reader, mut engine_writer) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
-    let upload = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_reader, &mut engine_writer);
-        let _ = engine_writer.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut engine, &mut client);
-    let _ = client.shutdown(std::net::Shutdown::Both);
-    let _ = upload.join();
 }

@@ -4,10 +4,11 @@
 //! request is sent upstream with `Connection: close`, so every request arrives on a connection
 //! of its own and its head can be read here.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use super::relay::{answer, read_head, relay};
 
 pub struct FaultyRegistry {
     port: u16,
@@ -50,43 +51,17 @@ fn is_human_tag(reference: &str) -> bool {
 }
 
 fn serve(mut client: TcpStream, upstream: &str, fail_at: &AtomicUsize, tag_puts: &AtomicUsize) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-        // The engine tries TLS first on a loopback registry and falls back to HTTP when the
-        // handshake fails: close at its hello instead of waiting out its timeout.
-        if head == [0x16] {
-            return;
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut words = text.split_whitespace();
+    let Some(head) = read_head(&mut client) else { return };
+    let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     if method == "PUT" && path.contains("/manifests/") && is_human_tag(path.rsplit('/').next().unwrap_or("")) {
         let n = tag_puts.fetch_add(1, Ordering::SeqCst) + 1;
         if fail_at.load(Ordering::SeqCst) == n {
-            let body = r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#;
-            let _ = client.write_all(format!("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes());
+            answer(&mut client, "500 Internal Server Error", r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#);
             return;
         }
     }
-    let Ok(mut registry) = TcpStream::connect(upstream) else { return };
-    let end = text.find("\r\n").unwrap_or(0);
-    let kept: String = text[end..].split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect::<Vec<_>>().join("\r\n");
-    let rewritten = format!("{}\r\nConnection: close{}", &text[..end], kept);
-    if registry.write_all(rewritten.as_bytes()).is_err() {
-        return;
+    if let Ok(registry) = TcpStream::connect(upstream) {
+        relay(client, registry, &head);
     }
-    let (mut from_client, mut to_registry) = (client.try_clone().unwrap(), registry.try_clone().unwrap());
-    let upload = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from_client, &mut to_registry);
-        let _ = to_registry.shutdown(std::net::Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut registry, &mut client);
-    let _ = client.shutdown(std::net::Shutdown::Both);
-    let _ = upload.join();
 }

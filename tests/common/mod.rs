@@ -4,6 +4,7 @@
 pub mod faulty_engine;
 pub mod faulty_registry;
 pub mod local_registry;
+pub mod relay;
 
 use std::path::Path;
 use std::process::Output;
