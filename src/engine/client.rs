@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bollard::{Docker, API_DEFAULT_VERSION};
+use bollard::{ClientVersion, Docker, API_DEFAULT_VERSION};
 
 use super::error::{EngineError, Result};
 
@@ -39,26 +39,23 @@ impl Engine {
         Engine::connect_to(&address).await
     }
 
-    /// Connects to `address` (`unix:///path`, `/path`, `tcp://host:port` or `http://host:port`),
-    /// negotiates the API version down to what the engine speaks, and pings it.
+    /// Connects to `address` (`unix:///path`, `/path`, `tcp://host:port` or `http://host:port`)
+    /// with one `/version` call (an engine answers it at any API version; it is the
+    /// handshake's only round trip, and a slow one: the daemon asks its runtime for versions),
+    /// then speaks the lower of bollard's API version and the engine's.
     pub async fn connect_to(address: &str) -> Result<Engine> {
-        let docker = open(address)?;
         let unreachable = |reason: String| EngineError::Unreachable {
             address: address.to_string(),
             reason,
         };
-        let docker = tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.negotiate_version())
+        let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(address, API_DEFAULT_VERSION)?.version())
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs())))?
             .map_err(|error| unreachable(describe_connect_error(&error)))?;
-        let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.version())
-            .await
-            .map_err(|_| unreachable(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs())))?
-            .map_err(|error| unreachable(describe_connect_error(&error)))?;
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, docker.ping())
-            .await
-            .map_err(|_| unreachable(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs())))?
-            .map_err(|error| unreachable(describe_connect_error(&error)))?;
+        let engine_api = version.api_version.as_deref().and_then(parse_api_version).ok_or_else(|| unreachable(format!("it named no API version it speaks ({:?})", version.api_version)))?;
+        let newest = API_DEFAULT_VERSION;
+        let speak = if (engine_api.major_version, engine_api.minor_version) < (newest.major_version, newest.minor_version) { &engine_api } else { newest };
+        let docker = open(address, speak)?;
         let api_version = docker.client_version().to_string();
         Ok(Engine {
             docker,
@@ -89,17 +86,23 @@ impl Engine {
     }
 }
 
-/// Builds the bollard client for `address` without contacting it.
-fn open(address: &str) -> Result<Docker> {
+/// `1.41` → the client version bollard speaks.
+fn parse_api_version(text: &str) -> Option<ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
+}
+
+/// Builds the bollard client for `address`, speaking API `version`, without contacting it.
+fn open(address: &str, version: &ClientVersion) -> Result<Docker> {
     let unsupported = || EngineError::UnsupportedAddress {
         address: address.to_string(),
     };
     let result = if let Some(path) = address.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)
     } else if address.starts_with('/') {
-        Docker::connect_with_unix(address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        Docker::connect_with_unix(address, REQUEST_TIMEOUT_SECS, version)
     } else if address.starts_with("tcp://") || address.starts_with("http://") {
-        Docker::connect_with_http(address, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        Docker::connect_with_http(address, REQUEST_TIMEOUT_SECS, version)
     } else {
         return Err(unsupported());
     };
