@@ -16,6 +16,7 @@ mod definition_error;
 mod dockerignore;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod graph;
 pub mod hash;
 pub mod helper;

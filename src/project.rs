@@ -30,6 +30,9 @@ pub struct Settings {
     /// The registry images are pushed to and looked up in (`host:port/path`); none: the
     /// engine is the only place images live.
     pub registry: Option<String>,
+    /// The engines a build spreads over (`[[engine]]`, FERROSTACK_ENGINES, `--engine`); empty:
+    /// the one engine of `DOCKER_HOST`, as before.
+    pub engines: Vec<crate::fleet::EngineSpec>,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             package_cache_allow: Vec::new(),
             package_cache_max_size: crate::package_cache::DEFAULT_MAX_SIZE,
             registry: None,
+            engines: Vec::new(),
         }
     }
 }
@@ -58,6 +62,8 @@ impl Default for Settings {
 struct SettingsFile {
     repository: Option<String>,
     registry: Option<String>,
+    #[serde(default)]
+    engine: Vec<crate::fleet::EngineSpec>,
     #[serde(default)]
     build: BuildSection,
 }
@@ -89,7 +95,7 @@ pub struct Project {
 
 impl Project {
     /// Opens the project at `root`, reading `ferrostack.toml` and then the environment
-    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_REGISTRY`, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
+    /// (`FERROSTACK_REPOSITORY`, `FERROSTACK_REGISTRY`, `FERROSTACK_ENGINES` comma-separated, `FERROSTACK_CA_BUNDLE`, `FERROSTACK_MEDIA_CRATE`,
     /// `FERROSTACK_PACKAGE_CACHE`, `FERROSTACK_PACKAGE_CACHE_ALLOW` comma-separated).
     pub fn open(root: impl AsRef<Path>) -> Result<Project> {
         let root = root.as_ref();
@@ -101,7 +107,7 @@ impl Project {
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
                 help: Some(
-                    "keys: `repository`, `registry`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
+                    "keys: `repository`, `registry`, `[[engine]] address/slots/network`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
                         .into(),
                 ),
             })?;
@@ -109,6 +115,7 @@ impl Project {
                 settings.repository = r;
             }
             settings.registry = file.registry;
+            settings.engines = file.engine;
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
             settings.package_cache = file.build.package_cache.unwrap_or(true);
@@ -129,6 +136,11 @@ impl Project {
         }
         if let Ok(r) = std::env::var("FERROSTACK_REGISTRY") {
             settings.registry = Some(r).filter(|r| !r.is_empty());
+        }
+        if let Ok(e) = std::env::var("FERROSTACK_ENGINES") {
+            if !e.trim().is_empty() {
+                settings.engines = crate::fleet::EngineSpec::list(&e);
+            }
         }
         if settings.media_crate.is_none() && root.join("crates/media/Cargo.toml").is_file() {
             settings.media_crate = Some(root.join("crates/media"));
@@ -177,6 +189,10 @@ impl Project {
                 help: Some("set `registry = \"host:port/path\"` in ferrostack.toml, FERROSTACK_REGISTRY or `--registry`".into()),
             })?;
         }
+        crate::fleet::EngineSpec::check_all(&self.settings.engines).map_err(|message| Error::Settings {
+            message,
+            help: Some("list engines as `[[engine]] address = \"unix:///var/run/docker.sock\"` in ferrostack.toml, FERROSTACK_ENGINES=unix:///a.sock,tcp://host:2375 or `--engine ADDR` (repeatable)".into()),
+        })?;
         let mut allow = crate::package_cache::AllowList::empty();
         for entry in &self.settings.package_cache_allow {
             allow.allow(entry).map_err(|e| Error::Settings {

@@ -121,7 +121,7 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         }
         let engine = match &mut engine {
             Some(e) => e,
-            None => engine.insert(Engine::connect().await?),
+            None => engine.insert(crate::fleet::Roster::first_engine(&session.project.settings.engines).await?),
         };
         let image = query_image(session, engine, stack).await?;
         per_image.entry(image.clone()).or_default().extend(packages.iter().cloned());

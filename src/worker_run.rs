@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::engine::{
-    BindMount, CancellationToken, Engine, OutputSink, RunOutcome, RunRequest, Sandbox, DEFAULT_ADDRESS,
+    BindMount, CancellationToken, OutputSink, RunOutcome, RunRequest, Sandbox, DEFAULT_ADDRESS,
 };
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -77,7 +77,7 @@ pub async fn run_worker(session: &Session, run: &WorkerRun, cancel: &Cancellatio
         mounts.push(BindMount { host, container: MOUNT_PATH.to_string(), read_only: false });
     }
 
-    let engine = Engine::connect().await?;
+    let engine = crate::fleet::Roster::first_engine(&session.project.settings.engines).await?;
     let project = root.display().to_string();
     engine.remove_stray_run_containers(PROJECT_LABEL, &project, |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_none_or(|owner| owner_is_gone(owner))).await?;
     let image = session.project.image_ref(&run.stack);

@@ -184,6 +184,7 @@ async fn bootstrap_import_build_and_run() {
         labels: BTreeMap::from([(HASH_LABEL.to_string(), hash.clone())]),
         tags: vec![built_ref.clone(), format!("{prefix}/built:alias")],
         no_cache: false,
+        network: None,
     };
     let started = Instant::now();
     let mut events = Vec::new();

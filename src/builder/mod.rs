@@ -21,6 +21,8 @@ pub use progress::Progress;
 pub(crate) use order::heaviest_first;
 
 use crate::engine::{self, BuildEvent, BuildRequest, CancellationToken, Engine, EngineError, RunRequest, HASH_LABEL};
+use crate::fleet::{Roster, Watchdog};
+use crate::scheduler::{place, pull_bytes, Candidate};
 use crate::error::{Error, Result};
 use crate::hash::Prepared;
 use crate::lock::{LockEntry, LockGuard};
@@ -35,6 +37,8 @@ use crate::stack::{Origin, Stack};
 pub const CHECK_MEMORY: u64 = 2 << 30;
 /// Lines of a failed stack's log shown at the end.
 pub const FAILURE_TAIL: usize = 50;
+/// How often the engines of a multi-engine build are pinged (two missed pings give one up).
+const WATCHDOG_EVERY: Duration = Duration::from_secs(3);
 
 /// How to build.
 #[derive(Debug, Clone)]
@@ -61,6 +65,8 @@ pub type Reporter = Arc<dyn Fn(Progress) + Send + Sync>;
 /// What a finished stack hands back to the scheduler.
 struct Finished {
     image: String,
+    /// The parent this engine pulled (name, reference), when it did.
+    pulled_parent: Option<(String, String)>,
     entry: LockEntry,
     cached: bool,
     seconds: f64,
@@ -75,6 +81,8 @@ struct Failure {
 /// Everything one stack's build needs, owned, so it can run on its own task.
 struct Job {
     engine: Arc<Engine>,
+    /// The network its `RUN` steps use on that engine.
+    network: Option<String>,
     stack: Stack,
     prepared: Prepared,
     entry: LockEntry,
@@ -116,14 +124,25 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     }
     // Re-read the lock now that we hold it: another run may have just written it.
     let session = Session::open(session.project.clone())?;
-    let engine = Arc::new(Engine::connect().await?);
-    let (mut plan, prepared) = session.plan(names)?;
-    // "up-to-date" also needs the image in the engine, or in the registry.
-    let index = engine::retry(3, Duration::from_millis(500), || hashes_of_plan(&engine, &session.project.settings.repository, &plan)).await?;
     let shipping = match session.project.settings.registry_address() {
         Some(address) => Some(Arc::new(Shipping::new(address, &session.project.settings.repository, session.project.settings.ca_bundle.as_deref())?)),
         None => None,
     };
+    let specs = &session.project.settings.engines;
+    if specs.len() > 1 && shipping.is_none() {
+        return Err(Error::Settings {
+            message: format!("a build over {} engines needs a registry: it is how a stack built on one engine reaches its children on another", specs.len()),
+            help: Some("set `registry = \"host:port/path\"` in ferrostack.toml, FERROSTACK_REGISTRY or `--registry`, or list one engine".into()),
+        });
+    }
+    let mut roster = {
+        let report = Arc::clone(&report);
+        Roster::connect(specs, options.jobs, &cancel, move |message| report(Progress::Note { message })).await?
+    };
+    let engine = Arc::clone(roster.primary());
+    let (mut plan, prepared) = session.plan(names)?;
+    // "up-to-date" also needs the image in the engine, or in the registry.
+    let index = engine::retry(3, Duration::from_millis(500), || hashes_of_plan(&engine, &session.project.settings.repository, &plan)).await?;
     // Every up-to-date stack is looked up (all at once): one found only in the engine is
     // pushed below, so the registry ends up with the whole family.
     let in_registry = match &shipping {
@@ -134,6 +153,25 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         None => HashMap::new(),
     };
     let mut images = check_plan(&index, &in_registry, &mut plan);
+    for (name, id) in &images {
+        roster.hold(0, name, id);
+    }
+    // What the other engines already hold: a stack goes where its parent is.
+    for i in 1..roster.members.len() {
+        match hashes_in_engine(&roster.members[i].engine).await {
+            Ok(held) => {
+                for s in &plan.stacks {
+                    if let Some(id) = held.get(&s.hash) {
+                        roster.hold(i, &s.name, id);
+                    }
+                }
+            }
+            Err(e) => report(Progress::Note { message: format!("{}: cannot list its images ({e}); taking it to hold none", roster.members[i].label()) }),
+        }
+    }
+    // Manifest digests known so far (the registry's, then each stack pushed this run): a
+    // stack built on an engine without its parent pulls the parent by this digest.
+    let mut digests: HashMap<String, String> = in_registry.clone();
     let needs_cache = session.project.settings.package_cache && plan.stacks.iter().any(|s| s.action == Action::Build);
     let package_cache = if needs_cache { start_package_cache(&engine, &session, &state_dir, &report).await } else { None };
     let package_proxy = package_cache.as_ref().map(PackageCache::url);
@@ -165,6 +203,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     }
                     (None, None) => unreachable!("check_plan forces a build of what neither has"),
                 };
+                digests.insert(s.name.clone(), digest.clone());
                 if let Some(entry) = lock.stacks.get_mut(&s.name) {
                     entry.digest = Some(digest);
                 }
@@ -176,17 +215,23 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     }
     order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
     let helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>> = Arc::new(tokio::sync::OnceCell::new());
-    let mut running: JoinSet<(String, std::result::Result<Finished, Failure>)> = JoinSet::new();
+    let mut running: JoinSet<(String, usize, std::result::Result<Finished, Failure>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
-    let jobs = options.jobs.max(1);
+    // The engine each stack was built on, and the stacks already retried after losing one.
+    let mut built_on: HashMap<String, usize> = HashMap::new();
+    let mut retried: std::collections::BTreeSet<String> = Default::default();
+    let _watchdog = roster.is_fleet().then(|| Watchdog::start(&roster.members, WATCHDOG_EVERY, 2));
     loop {
         if cancel.is_cancelled() && stop_reason.is_none() {
             stop_reason = Some("interrupted".into());
         }
-        // Start what is ready, parents first, up to `jobs` at once.
+        if !roster.any_alive() && stop_reason.is_none() {
+            stop_reason = Some("no engine answers".into());
+        }
+        // Start what is ready, parents first, while an engine has a free slot.
         if stop_reason.is_none() {
             let mut i = 0;
-            while i < waiting.len() && running.len() < jobs {
+            while i < waiting.len() && roster.has_free_slot() {
                 let name = waiting[i].clone();
                 let stack = session.catalogue.get(&name).expect("planned stacks exist").clone();
                 let parent_state = stack.parent().map(|p| (p.to_string(), outcomes.get(p).cloned(), images.get(p).cloned()));
@@ -205,38 +250,57 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     _ => {}
                 }
                 waiting.remove(i);
+                let member = choose_engine(&roster, &session, &stack, &built_on);
+                if roster.is_fleet() {
+                    report(Progress::Placed { stack: name.clone(), engine: roster.members[member].label() });
+                }
+                roster.started(member);
+                let parent_image = stack.parent().and_then(|p| roster.image_on(member, p).cloned());
                 let job = Job {
-                    engine: Arc::clone(&engine),
+                    engine: Arc::clone(&roster.members[member].engine),
+                    network: roster.members[member].network.clone(),
                     prepared: prepared[&name].clone(),
                     entry: session.entry_for(&prepared[&name]),
-                    parent_image: stack.parent().and_then(|p| images.get(p).cloned()),
-                    parent_digest: stack.parent().filter(|p| !images.contains_key(*p)).and_then(|p| in_registry.get(p).cloned()),
+                    parent_digest: stack.parent().filter(|_| parent_image.is_none()).and_then(|p| digests.get(p).cloned()),
+                    parent_image,
                     shipping: shipping.clone(),
                     stack,
                     repository: session.project.settings.repository.clone(),
                     tag: options.promote == Promote::Each,
                     helper: Arc::clone(&helper),
                     media_crate: session.project.settings.media_crate.clone(),
-                    package_proxy: package_proxy.clone(),
+                    // The package cache answers the primary engine's bridge only.
+                    package_proxy: package_proxy.clone().filter(|_| member == 0),
                     state_dir: state_dir.clone(),
-                    cancel: cancel.clone(),
+                    cancel: roster.members[member].cancel.clone(),
                     report: Arc::clone(&report),
                 };
                 running.spawn(async move {
                     let name = job.stack.name.clone();
                     let result = job.run().await;
-                    (name, result)
+                    (name, member, result)
                 });
             }
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
-        let (name, result) = joined.map_err(|e| Error::Settings { message: format!("a build task failed: {e}"), help: None })?;
+        let (name, member, result) = joined.map_err(|e| Error::Settings { message: format!("a build task failed: {e}"), help: None })?;
+        roster.finished(member);
         match result {
             Ok(done) => {
                 report(Progress::Done { stack: name.clone(), seconds: done.seconds, image: done.image.clone() });
-                images.insert(name.clone(), done.image.clone());
+                if member == 0 {
+                    images.insert(name.clone(), done.image.clone());
+                }
+                roster.hold(member, &name, &done.image);
+                if let Some((parent, reference)) = &done.pulled_parent {
+                    roster.hold(member, parent, reference);
+                }
+                built_on.insert(name.clone(), member);
+                if let Some(digest) = &done.entry.digest {
+                    digests.insert(name.clone(), digest.clone());
+                }
                 let mut entry = done.entry;
                 entry.record_build_time(done.seconds, done.cached, session.lock.as_ref().and_then(|l| l.stacks.get(&name)));
                 lock.stacks.insert(name.clone(), entry);
@@ -246,6 +310,24 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     lock.write_atomic(&session.project.lock_path())?;
                 }
                 outcomes.insert(name, StackOutcome::Built { image: done.image, seconds: done.seconds, cached: done.cached });
+            }
+            // An engine that stopped answering: give it up, and build the stack once more on
+            // another (the run's own Ctrl-C is not that).
+            Err(failure) if roster.is_fleet() && !cancel.is_cancelled() && (!roster.is_alive(member) || !roster.answers(member).await) => {
+                let label = roster.members[member].label();
+                roster.give_up(member);
+                if retried.insert(name.clone()) && roster.any_alive() {
+                    report(Progress::Note { message: format!("{label} stopped answering; `{name}` goes to another engine ({})", failure.reason) });
+                    report(Progress::Queued { stack: name.clone() });
+                    waiting.insert(0, name);
+                } else {
+                    let reason = format!("{label} stopped answering: {}", failure.reason);
+                    report(Progress::Failed { stack: name.clone(), reason: reason.clone() });
+                    outcomes.insert(name, StackOutcome::Failed { reason, log_tail: failure.log_tail });
+                    if !options.keep_going && stop_reason.is_none() {
+                        stop_reason = Some("stopped after a failure (use --keep-going to build other branches)".into());
+                    }
+                }
             }
             Err(failure) => {
                 report(Progress::Failed { stack: name.clone(), reason: failure.reason.clone() });
@@ -297,7 +379,8 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         Promote::AllOrNothing if all_passed && promotion_error.is_none() => {
             for (name, o) in &outcomes {
                 if let (StackOutcome::Built { image, .. }, Some(stack)) = (o, session.catalogue.get(name)) {
-                    tag_all(&engine, image, &session.project.settings.repository, stack).await?;
+                    let on = &roster.members[built_on.get(name).copied().unwrap_or(0)].engine;
+                    tag_all(on, image, &session.project.settings.repository, stack).await?;
                 }
             }
             lock.write_atomic(&session.project.lock_path())?;
@@ -316,6 +399,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                 reasons: s.reasons.iter().map(|r| r.to_string()).collect(),
                 size_before: previous.and_then(|l| l.stacks.get(&s.name)).and_then(|e| e.size),
                 size_after: lock.stacks.get(&s.name).and_then(|e| e.size),
+                engine: built_on.get(&s.name).filter(|_| roster.is_fleet()).map(|&i| roster.members[i].label()),
                 outcome,
             })
         })
@@ -398,6 +482,23 @@ fn unreachable_proxy(url: &str, log: &str) -> Option<String> {
     })
 }
 
+/// The engine a ready stack starts on ([`crate::scheduler::place`]): the one holding its
+/// parent, else the one with the least to pull (by the sizes the lock recorded).
+fn choose_engine(roster: &Roster, session: &Session, stack: &Stack, built_on: &HashMap<String, usize>) -> usize {
+    let size = |name: &str| session.lock.as_ref().and_then(|l| l.stacks.get(name)).and_then(|e| e.size);
+    let mut ancestors: Vec<(&str, Option<u64>)> = Vec::new();
+    let mut next = stack.parent();
+    while let Some(name) = next {
+        ancestors.push((name, size(name)));
+        next = session.catalogue.get(name).and_then(|s| s.parent());
+    }
+    let home = stack.parent().and_then(|p| built_on.get(p)).copied();
+    let candidates: Vec<Candidate> = (0..roster.members.len())
+        .map(|i| Candidate { free_slots: roster.free_slots(i), pull: pull_bytes(&ancestors, |name| roster.holds(i, name)), home: home == Some(i) })
+        .collect();
+    place(&candidates).unwrap_or(0)
+}
+
 /// Tags `image` as `<repo>:<stack>` and `<repo>:<tag>` for each tag.
 async fn tag_all(engine: &Engine, image: &str, repository: &str, stack: &Stack) -> Result<()> {
     for tag in std::iter::once(&stack.name).chain(&stack.tags) {
@@ -442,12 +543,13 @@ impl Job {
         log.line(&format!("# ferrostack build of `{}` ({})", self.stack.name, self.prepared.hash));
         let name = self.stack.name.clone();
         let found = engine::retry(3, Duration::from_millis(500), || hashes_in_engine(&self.engine)).await;
+        let mut pulled_parent = None;
         let (image, cached) = match found.map(|index| index.get(&self.prepared.hash).cloned()) {
             Ok(Some(id)) => {
                 log.line(&format!("an image with this hash is already in the engine: {id}"));
                 (id, true)
             }
-            Ok(_) => match self.build_image(&mut log).await {
+            Ok(_) => match self.build_image(&mut log, &mut pulled_parent).await {
                 Ok(id) => (id, false),
                 Err(e) => return Err(log.fail(e)),
             },
@@ -513,10 +615,11 @@ impl Job {
             }
         }
         log.line(&format!("tagged {}:{} and {} more", self.repository, name, self.stack.tags.len()));
-        Ok(Finished { image, entry, cached, seconds: started.elapsed().as_secs_f64() })
+        Ok(Finished { image, pulled_parent, entry, cached, seconds: started.elapsed().as_secs_f64() })
     }
 
-    async fn build_image(&self, log: &mut StackLog) -> std::result::Result<String, String> {
+    /// Builds the image; sets `pulled_parent` (name, reference) when the parent was pulled.
+    async fn build_image(&self, log: &mut StackLog, pulled_parent: &mut Option<(String, String)>) -> std::result::Result<String, String> {
         let name = self.stack.name.clone();
         let mut context: Vec<engine::ContextFile> = self
             .prepared
@@ -585,8 +688,10 @@ impl Job {
                     (Some(id), _, _) => id.clone(),
                     // The parent is in the registry only: pull exactly the recorded manifest.
                     (None, Some(digest), Some(shipping)) => {
-                        log.line(&format!("pulling parent `{parent}` ({digest})"));
-                        shipping.pull(&self.engine, digest).await.map_err(|e| e.to_string())?
+                        log.line(&format!("pulling parent `{parent}` ({digest}) into {}", self.engine.address()));
+                        let reference = shipping.pull(&self.engine, digest).await.map_err(|e| e.to_string())?;
+                        *pulled_parent = Some((parent.clone(), reference.clone()));
+                        reference
                     }
                     _ => return Err(format!("parent `{parent}` has no image")),
                 };
@@ -600,6 +705,7 @@ impl Job {
             labels: BTreeMap::from([(HASH_LABEL.to_string(), self.prepared.hash.clone())]),
             tags: Vec::new(),
             no_cache: false,
+            network: self.network.clone(),
         };
         // Transient engine errors are retried by the engine's one retry policy; a failing
         // instruction is not. (A mutex, not a RefCell: the job's future must be `Send`.)

@@ -30,6 +30,9 @@ pub struct StackReport {
     /// Image size recorded in the lock before this run, and after it.
     pub size_before: Option<u64>,
     pub size_after: Option<u64>,
+    /// The engine it was built on, in a build over several engines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// When tags move.
@@ -111,6 +114,10 @@ impl BuildReport {
                 (_, Some(b)) => show_size(b),
                 (Some(a), None) => show_size(a),
                 (None, None) => String::new(),
+            };
+            let result = match &s.engine {
+                Some(engine) => format!("{result} on {engine}"),
+                None => result,
             };
             out.push_str(&format!("| {} | {result} | {} | {time} | {size} |\n", s.name, s.reasons.join("; ").replace('|', "\\|")));
         }

@@ -10,6 +10,8 @@ pub enum Progress {
     Queued { stack: String },
     /// Another ferrostack process holds the project's lock; waiting for it.
     WaitingForLock { path: String },
+    /// Given to an engine (a build over several engines only).
+    Placed { stack: String, engine: String },
     /// debootstrap is making the root filesystem.
     Bootstrapping { stack: String, line: String },
     /// Building Dockerfile step `index` of `total`.
@@ -32,6 +34,7 @@ impl Progress {
         match self {
             Progress::WaitingForLock { .. } | Progress::Note { .. } => None,
             Progress::Queued { stack }
+            | Progress::Placed { stack, .. }
             | Progress::Bootstrapping { stack, .. }
             | Progress::Step { stack, .. }
             | Progress::Checking { stack, .. }

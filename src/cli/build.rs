@@ -37,6 +37,7 @@ fn reporter(mode: ProgressMode) -> Reporter {
             let t = start.elapsed().as_secs();
             let line = match &p {
                 Progress::Queued { stack } => format!("{stack}: queued"),
+                Progress::Placed { stack, engine } => format!("{stack}: on {engine}"),
                 Progress::WaitingForLock { path } => format!("waiting for another ferrostack run to release {path}"),
                 Progress::Bootstrapping { stack, line } => format!("{stack}: debootstrap: {line}"),
                 Progress::Step { stack, index, total, instruction } => format!("{stack}: step {index}/{total}: {}", first_line(instruction)),
@@ -70,6 +71,7 @@ fn reporter(mode: ProgressMode) -> Reporter {
                 });
                 match p {
                     Progress::Queued { .. } => bar.set_message("queued"),
+                    Progress::Placed { engine, .. } => bar.set_message(format!("on {engine}")),
                     Progress::WaitingForLock { .. } | Progress::Note { .. } => {}
                     Progress::Bootstrapping { line, .. } => bar.set_message(format!("debootstrap: {}", first_line(&line))),
                     Progress::Step { index, total, instruction, .. } => bar.set_message(format!("building step {index}/{total}: {}", first_line(&instruction))),
@@ -178,13 +180,13 @@ pub(crate) fn run(session: &Session, names: &[String], jobs: Option<usize>, keep
 
 /// Asks the engine which planned images it has ("image not in engine" otherwise). With no
 /// engine answering, says so and leaves the plan as the lock alone makes it.
-pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, repository: &str, registry: Option<&ferrostack::registry::Shipping>) {
+pub(crate) fn check_engine(plan: &mut ferrostack::plan::Plan, repository: &str, registry: Option<&ferrostack::registry::Shipping>, engines: &[ferrostack::fleet::EngineSpec]) {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(_) => return,
     };
     let result: std::result::Result<(), ferrostack::engine::EngineError> = runtime.block_on(async {
-        let engine = ferrostack::engine::Engine::connect().await?;
+        let engine = ferrostack::fleet::Roster::first_engine(engines).await?;
         let index = builder::hashes_of_plan(&engine, repository, plan).await?;
         // The registry is asked only for what the engine lacks (one lookup each, at once).
         let in_registry = match registry {

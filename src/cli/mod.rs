@@ -31,6 +31,10 @@ pub struct Cli {
     /// `ferrostack.toml` and FERROSTACK_REGISTRY.
     #[arg(long, global = true, value_name = "HOST[:PORT][/PATH]")]
     registry: Option<String>,
+    /// An engine to build on (`unix:///path`, `tcp://host:port`); repeat it to spread a build
+    /// over several (they need a registry). Overrides `[[engine]]` and FERROSTACK_ENGINES.
+    #[arg(long = "engine", global = true, value_name = "ADDR")]
+    engines: Vec<String>,
     /// A PEM CA bundle the images trust (TLS-intercepting proxies); overrides
     /// `ferrostack.toml` and FERROSTACK_CA_BUNDLE.
     #[arg(long, global = true, value_name = "FILE")]
@@ -219,6 +223,9 @@ fn open(cli: &Cli) -> Result<Session> {
     if let Some(r) = &cli.registry {
         project.settings.registry = Some(r.clone());
     }
+    if !cli.engines.is_empty() {
+        project.settings.engines = cli.engines.iter().map(|a| ferrostack::fleet::EngineSpec::at(a)).collect();
+    }
     if let Command::Build { no_package_cache: true, .. } = cli.command {
         project.settings.package_cache = false;
     }
@@ -251,7 +258,7 @@ fn run(cli: Cli) -> Result<i32> {
                     Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository, session.project.settings.ca_bundle.as_deref())?),
                     None => None,
                 };
-                build::check_engine(&mut plan, &session.project.settings.repository, shipping.as_ref());
+                build::check_engine(&mut plan, &session.project.settings.repository, shipping.as_ref(), &session.project.settings.engines);
             }
             if *json {
                 stdout::emit(&(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"))?;

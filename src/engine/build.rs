@@ -58,6 +58,7 @@ impl Engine {
             buildargs: Some(to_hash_map(&request.build_args)),
             labels: Some(to_hash_map(&request.labels)),
             version: bollard::query_parameters::BuilderVersion::BuilderV1,
+            networkmode: request.network.clone(),
             ..Default::default()
         };
         let mut stream =

@@ -48,6 +48,8 @@ pub struct BuildRequest {
     pub tags: Vec<String>,
     /// Ignore the layer cache.
     pub no_cache: bool,
+    /// The network `RUN` steps use (`host`, `bridge`); `None`: the engine's default.
+    pub network: Option<String>,
 }
 
 impl BuildRequest {

@@ -84,6 +84,17 @@ impl Engine {
     pub fn server_version(&self) -> &str {
         &self.server_version
     }
+
+    /// Whether the engine answers `/_ping` within `timeout`.
+    pub async fn answers(&self, timeout: Duration) -> bool {
+        matches!(tokio::time::timeout(timeout, self.docker.ping()).await, Ok(Ok(_)))
+    }
+
+    /// The CPUs the engine reports (`/info`'s `NCPU`).
+    pub async fn cpu_count(&self) -> Result<usize> {
+        let info = self.docker.info().await.map_err(|e| EngineError::api("read engine info", e))?;
+        info.ncpu.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0).ok_or_else(|| EngineError::Unreachable { address: self.address.clone(), reason: "its /info named no CPU count".into() })
+    }
 }
 
 /// `1.41` → the client version bollard speaks.

@@ -1,13 +1,15 @@
 //! Simulated scale (`plan --simulate`): replays a full build of the selected stacks on N
 //! engines × S slots with the build times `images.lock` recorded, so a team can see what more
-//! machines would buy before buying them.
+//! machines would buy before buying them; and the placement rule the real scheduler shares.
 
+mod placement;
 mod pull_rate;
 mod shape;
 mod simulation;
 mod stack_work;
 mod timeline;
 
+pub use placement::{place, pull_bytes, Candidate};
 pub use pull_rate::{PullRate, DEFAULT_PULL_RATE};
 pub use shape::{Shape, ShapeError};
 pub use simulation::simulate;

@@ -1,9 +1,9 @@
 //! The replay itself: a full build on N engines × S slots, with the scheduler's own rules, in
 //! whole tenths of a second so the answer is exact and repeatable.
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 
+use super::placement::{place, pull_bytes, Candidate};
 use super::pull_rate::PullRate;
 use super::stack_work::StackWork;
 use super::timeline::{Run, Timeline};
@@ -105,16 +105,15 @@ impl<'a> Fleet<'a> {
         if let Some(at) = self.present[engine].get(&parent.name) {
             return at.saturating_sub(now);
         }
-        let have = ancestors.iter().find(|a| self.present[engine].contains_key(&a.name)).and_then(|a| a.size).unwrap_or(0);
-        self.pull_rate.tenths_for(parent.size.unwrap_or(0).saturating_sub(have))
+        let chain: Vec<(&str, Option<u64>)> = ancestors.iter().map(|a| (a.name.as_str(), a.size)).collect();
+        self.pull_rate.tenths_for(pull_bytes(&chain, |name| self.present[engine].contains_key(name)))
     }
 
     fn start(&mut self, stack: &StackWork, now: u64) -> Run {
         let home = stack.parent.as_deref().and_then(|p| self.built_on.get(p).copied());
-        let engine = (0..self.busy.len())
-            .filter(|&e| self.free_slots(e) > 0)
-            .min_by_key(|&e| (self.wait_for_parent(e, stack, now), Some(e) != home, Reverse(self.free_slots(e)), e))
-            .expect("called with a free slot");
+        let candidates: Vec<Candidate> =
+            (0..self.busy.len()).map(|e| Candidate { free_slots: self.free_slots(e), pull: self.wait_for_parent(e, stack, now), home: Some(e) == home }).collect();
+        let engine = place(&candidates).expect("called with a free slot");
         let slot = self.busy[engine].iter().position(|b| !b).expect("the engine has a free slot");
         let wait = self.wait_for_parent(engine, stack, now);
         let pulled = match self.ancestors(stack).first() {

@@ -5,6 +5,7 @@ pub mod faulty_engine;
 pub mod faulty_registry;
 pub mod local_registry;
 pub mod relay;
+pub mod second_engine;
 
 use std::path::Path;
 use std::process::Output;
