@@ -30,6 +30,8 @@ pub struct Settings {
     /// The registry images are pushed to and looked up in (`host:port/path`); none: the
     /// engine is the only place images live.
     pub registry: Option<String>,
+    /// Speak plain HTTP to a registry that is not on loopback (`registry_insecure = true`).
+    pub registry_insecure: bool,
     /// The engines a build spreads over (`[[engine]]`, FERROSTACK_ENGINES, `--engine`); empty:
     /// the one engine of `DOCKER_HOST`, as before.
     pub engines: Vec<crate::fleet::EngineSpec>,
@@ -38,7 +40,7 @@ pub struct Settings {
 impl Settings {
     /// The registry, when one is set (settings are checked when the project opens).
     pub fn registry_address(&self) -> Option<crate::registry::RegistryAddress> {
-        self.registry.as_deref().and_then(|r| crate::registry::RegistryAddress::parse(r).ok())
+        self.registry.as_deref().and_then(|r| crate::registry::RegistryAddress::parse(r).ok()).map(|a| a.insecure(self.registry_insecure))
     }
 }
 
@@ -52,6 +54,7 @@ impl Default for Settings {
             package_cache_allow: Vec::new(),
             package_cache_max_size: crate::package_cache::DEFAULT_MAX_SIZE,
             registry: None,
+            registry_insecure: false,
             engines: Vec::new(),
         }
     }
@@ -62,6 +65,7 @@ impl Default for Settings {
 struct SettingsFile {
     repository: Option<String>,
     registry: Option<String>,
+    registry_insecure: Option<bool>,
     #[serde(default)]
     engine: Vec<crate::fleet::EngineSpec>,
     #[serde(default)]
@@ -76,6 +80,15 @@ struct BuildSection {
     package_cache: Option<bool>,
     package_cache_allow: Option<Vec<String>>,
     package_cache_max_size: Option<SizeValue>,
+}
+
+/// A switch from the environment: `1/true/yes/on` or `0/false/no/off`.
+fn on_or_off(variable: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::Settings { message: format!("{variable}=`{value}` is neither on nor off"), help: Some("use 1/true/yes/on or 0/false/no/off".into()) }),
+    }
 }
 
 /// A size written as a number of bytes or with a unit (`"10GB"`).
@@ -107,7 +120,7 @@ impl Project {
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
                 help: Some(
-                    "keys: `repository`, `registry`, `[[engine]] address/slots/network`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
+                    "keys: `repository`, `registry`, `registry_insecure`, `[[engine]] address/slots/network`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
                         .into(),
                 ),
             })?;
@@ -116,6 +129,7 @@ impl Project {
             }
             settings.registry = file.registry;
             settings.engines = file.engine;
+            settings.registry_insecure = file.registry_insecure.unwrap_or(false);
             settings.ca_bundle = file.build.ca_bundle.map(|p| root.join(p));
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
             settings.package_cache = file.build.package_cache.unwrap_or(true);
@@ -137,6 +151,9 @@ impl Project {
         if let Ok(r) = std::env::var("FERROSTACK_REGISTRY") {
             settings.registry = Some(r).filter(|r| !r.is_empty());
         }
+        if let Ok(v) = std::env::var("FERROSTACK_REGISTRY_INSECURE") {
+            settings.registry_insecure = on_or_off("FERROSTACK_REGISTRY_INSECURE", &v)?;
+        }
         if let Ok(e) = std::env::var("FERROSTACK_ENGINES") {
             if !e.trim().is_empty() {
                 settings.engines = crate::fleet::EngineSpec::list(&e);
@@ -149,16 +166,7 @@ impl Project {
             settings.media_crate = if m.is_empty() { None } else { Some(PathBuf::from(m)) };
         }
         if let Ok(v) = std::env::var("FERROSTACK_PACKAGE_CACHE") {
-            settings.package_cache = match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(Error::Settings {
-                        message: format!("FERROSTACK_PACKAGE_CACHE=`{v}` is neither on nor off"),
-                        help: Some("use 1/true/yes/on or 0/false/no/off".into()),
-                    })
-                }
-            };
+            settings.package_cache = on_or_off("FERROSTACK_PACKAGE_CACHE", &v)?;
         }
         if let Ok(a) = std::env::var("FERROSTACK_PACKAGE_CACHE_ALLOW") {
             settings.package_cache_allow = a.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();

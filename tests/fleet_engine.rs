@@ -100,6 +100,11 @@ impl TwoEngines {
     }
 }
 
+/// The `--json` report on stdout.
+fn ferrostack_json_report(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
+}
+
 /// The JSON progress events on stderr.
 fn events(err: &str) -> Vec<serde_json::Value> {
     err.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
@@ -216,4 +221,59 @@ fn a_killed_engine_s_stack_is_built_again_on_the_other_and_the_lock_is_correct()
     let hash = t.lock()["stacks"][moved.as_str()]["hash"].as_str().unwrap().to_string();
     let label = stdout(&docker(&["image", "inspect", "--format", "{{index .Config.Labels \"io.ferrostack.hash\"}}", &format!("{}:{moved}", t.repo)]));
     assert_eq!(label.trim(), hash);
+}
+
+/// A registry on a bridge address (not loopback), which the second engine lists in its
+/// `insecure-registries`: ferrostack's own calls (moving the human tags) speak HTTPS to it
+/// unless it is listed as insecure, and then plain HTTP.
+#[test]
+fn a_registry_listed_as_insecure_is_spoken_to_over_plain_http() {
+    use common::local_registry::free_port;
+    let images = TestImages::new("insecure", &["root"]);
+    let mut listen = None;
+    let second = SecondEngine::start_with(|ip| {
+        let port = free_port(ip);
+        listen = Some((ip.to_string(), port));
+        vec!["--insecure-registry".to_string(), format!("{ip}:{port}")]
+    });
+    let (ip, port) = listen.unwrap();
+    let registry = LocalRegistry::start_on(&ip, port);
+    let seed = format!("{}-seed:1", images.repo);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
+    let status = Command::new("sh").env("DOCKER_HOST", second.address()).arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{seed}' >/dev/null", dir.path().display())).status().unwrap();
+    assert!(status.success());
+    let root = dir.path().join("catalogue");
+    write(&root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{seed}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n"));
+    let ferrostack = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferrostack"))
+            .env("FERROSTACK_REPOSITORY", &images.repo)
+            .env("FERROSTACK_PACKAGE_CACHE", "0")
+            .env_remove("FERROSTACK_ENGINES")
+            .env_remove("FERROSTACK_REGISTRY_INSECURE")
+            .arg("-C")
+            .arg(&root)
+            .args(["--engine", &second.address(), "--registry", &format!("{}/t", registry.address())])
+            .args(extra)
+            .args(["build", "--json", "--progress", "plain"])
+            .output()
+            .unwrap()
+    };
+    // Not listed: the engine pushes (it lists the registry), but the tag move over HTTPS fails,
+    // named with the registry.
+    let out = ferrostack(&[]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&registry.address()), "{}", stderr(&out));
+    let out = ferrostack_json_report(&out);
+    let why = out["promotion_error"].as_str().unwrap();
+    assert!(why.contains("https://") && why.contains("registry_insecure = true"), "{out}");
+    assert_eq!(registry.manifest_digest(&format!("t/{}", images.repo), "root"), None, "no human tag moved");
+    // Listed: plain HTTP, the human tag is where the lock's digest is.
+    let out = ferrostack(&["--registry-insecure"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("images.lock")).unwrap()).unwrap();
+    let digest = lock["stacks"]["root"]["digest"].as_str().unwrap().to_string();
+    assert_eq!(registry.manifest_digest(&format!("t/{}", images.repo), "root"), Some(digest));
 }

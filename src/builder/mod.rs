@@ -369,8 +369,12 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         match shipping.promote(&family).await {
             Ok(r) => tag_moves = r.moved,
             Err(e) => {
-                report(Progress::Note { message: format!("promotion at the registry failed: {e}") });
-                promotion_error = Some(e.to_string());
+                let text = match miette::Diagnostic::help(&e) {
+                    Some(help) => format!("{e} (help: {help})"),
+                    None => e.to_string(),
+                };
+                report(Progress::Note { message: format!("promotion at the registry failed: {text}") });
+                promotion_error = Some(text);
             }
         }
     }

@@ -31,6 +31,11 @@ pub struct Cli {
     /// `ferrostack.toml` and FERROSTACK_REGISTRY.
     #[arg(long, global = true, value_name = "HOST[:PORT][/PATH]")]
     registry: Option<String>,
+    /// Speak plain HTTP to the registry although it is not on loopback (the engines need it in
+    /// their `insecure-registries` too); overrides `registry_insecure` and
+    /// FERROSTACK_REGISTRY_INSECURE.
+    #[arg(long, global = true)]
+    registry_insecure: bool,
     /// An engine to build on (`unix:///path`, `tcp://host:port`); repeat it to spread a build
     /// over several (they need a registry). Overrides `[[engine]]` and FERROSTACK_ENGINES.
     #[arg(long = "engine", global = true, value_name = "ADDR")]
@@ -222,6 +227,9 @@ fn open(cli: &Cli) -> Result<Session> {
     }
     if let Some(r) = &cli.registry {
         project.settings.registry = Some(r.clone());
+    }
+    if cli.registry_insecure {
+        project.settings.registry_insecure = true;
     }
     if !cli.engines.is_empty() {
         project.settings.engines = cli.engines.iter().map(|a| ferrostack::fleet::EngineSpec::at(a)).collect();

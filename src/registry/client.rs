@@ -29,7 +29,7 @@ pub struct Manifest {
 #[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
-    /// `https://host:port` or, for loopback, `http://host:port`.
+    /// `https://host:port` or, for loopback and insecure registries, `http://host:port`.
     base: String,
     host: String,
     credentials: Option<DockerCredentials>,
@@ -50,7 +50,7 @@ impl RegistryClient {
             builder = builder.tls_certs_merge(certificates);
         }
         let http = builder.build().map_err(|e| fail(format!("cannot set up HTTPS: {e}")))?;
-        let scheme = if is_loopback(&host) { "http" } else { "https" };
+        let scheme = if is_loopback(&host) || address.is_insecure() { "http" } else { "https" };
         Ok(RegistryClient { http, base: format!("{scheme}://{host}"), host, credentials, authorization: Mutex::new(None) })
     }
 
@@ -157,7 +157,12 @@ impl RegistryClient {
             message.push_str(&format!(": {inner}"));
             source = inner.source();
         }
-        Error::Registry { registry: self.host.clone(), message, help: "check that the registry is up and reachable from this machine".into() }
+        let help = if self.base.starts_with("https:") && (message.contains("InvalidContentType") || message.contains("wrong version number")) {
+            "the registry seems to speak plain HTTP: list it as insecure (`registry_insecure = true`, FERROSTACK_REGISTRY_INSECURE=1 or `--registry-insecure`), as the engine's `insecure-registries` does"
+        } else {
+            "check that the registry is up and reachable from this machine"
+        };
+        Error::Registry { registry: self.host.clone(), message, help: help.into() }
     }
 
     async fn refused(&self, what: &str, status: StatusCode, response: reqwest::Response) -> Error {

@@ -9,6 +9,9 @@ use super::TAG_HASH_DIGITS;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryAddress {
     text: String,
+    /// Listed as insecure: ferrostack's own calls use plain HTTP (the engine needs the same host
+    /// in its `insecure-registries`).
+    insecure: bool,
 }
 
 impl RegistryAddress {
@@ -24,7 +27,17 @@ impl RegistryAddress {
         if !host_ok || !path_ok || path.contains("//") {
             return Err(format!("`{text}` is not a registry address (e.g. `registry.example:5000/stacks` or `127.0.0.1:5000`)"));
         }
-        Ok(RegistryAddress { text: text.to_string() })
+        Ok(RegistryAddress { text: text.to_string(), insecure: false })
+    }
+
+    /// The same address, spoken to over plain HTTP when `insecure` (loopback always is).
+    pub fn insecure(self, insecure: bool) -> RegistryAddress {
+        RegistryAddress { insecure, ..self }
+    }
+
+    /// Whether it is listed as insecure (plain HTTP).
+    pub fn is_insecure(&self) -> bool {
+        self.insecure
     }
 
     /// The host (with port), the key of `~/.docker/config.json`'s `auths`.

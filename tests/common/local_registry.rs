@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct LocalRegistry {
     _dir: tempfile::TempDir,
     child: Child,
+    /// The address it listens on: loopback, or a bridge the test made.
+    ip: String,
     port: u16,
     /// `Authorization` header value for the raw calls, when the registry wants one.
     authorization: Option<String>,
@@ -20,18 +22,29 @@ pub const USER: &str = "ci";
 pub const PASSWORD: &str = "s3cret-pass";
 const HTPASSWD: &str = "ci:$2y$05$aou7.EuGdcfKWzHOos8la.0QcSSyRRnJ.0V4Yq8TXCKCVTOGkRBLa";
 
+/// A TCP port nothing listens on at `ip` now.
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
 impl LocalRegistry {
     /// Starts it and waits until `/v2/` answers (about 2 s).
     pub fn start() -> LocalRegistry {
-        LocalRegistry::start_with(false)
+        LocalRegistry::start_with(false, "127.0.0.1", 0)
+    }
+
+    /// The same, listening on `ip:port` (an address of a bridge the test made) instead of
+    /// loopback.
+    pub fn start_on(ip: &str, port: u16) -> LocalRegistry {
+        LocalRegistry::start_with(false, ip, port)
     }
 
     /// The same, accepting only [`USER`] with [`PASSWORD`] (htpasswd, HTTP basic auth).
     pub fn start_with_password() -> LocalRegistry {
-        LocalRegistry::start_with(true)
+        LocalRegistry::start_with(true, "127.0.0.1", 0)
     }
 
-    fn start_with(password: bool) -> LocalRegistry {
+    fn start_with(password: bool, ip: &str, port: u16) -> LocalRegistry {
         let dir = tempfile::tempdir().unwrap();
         let auth = if password {
             std::fs::write(dir.path().join("htpasswd"), format!("{HTPASSWD}\n")).unwrap();
@@ -39,11 +52,11 @@ impl LocalRegistry {
         } else {
             String::new()
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = if port == 0 { free_port(ip) } else { port };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
-            format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}", dir.path().join("data").display()),
+            format!("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {ip}:{port}\n{auth}", dir.path().join("data").display()),
         )
         .unwrap();
         let child = Command::new("docker-registry")
@@ -55,7 +68,7 @@ impl LocalRegistry {
             .expect("docker-registry runs (scripts/setup installs the docker-registry package)");
         use base64::Engine as _;
         let authorization = password.then(|| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))));
-        let registry = LocalRegistry { _dir: dir, child, port, authorization };
+        let registry = LocalRegistry { _dir: dir, child, ip: ip.to_string(), port, authorization };
         let started = Instant::now();
         while registry.request("GET", "/v2/", &[]).0 != 200 {
             assert!(started.elapsed() < Duration::from_secs(30), "the registry did not answer within 30 s");
@@ -64,9 +77,9 @@ impl LocalRegistry {
         registry
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `<ip>:<port>` (`127.0.0.1:<port>` unless started on another address).
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// The digest of `repo:tag`'s manifest as the registry serves it, or `None`.
@@ -80,11 +93,11 @@ impl LocalRegistry {
 
     /// One HTTP/1.0 request: status, head, body.
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+        let Ok(mut stream) = TcpStream::connect((self.ip.as_str(), self.port)) else {
             return (0, String::new(), Vec::new());
         };
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {}:{}\r\n", self.ip, self.port);
         if let Some(authorization) = &self.authorization {
             request.push_str(&format!("Authorization: {authorization}\r\n"));
         }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct SecondEngine {
     dir: PathBuf,
     bridge: String,
+    /// The bridge's address on this machine (`10.213.<n>.1`).
+    bridge_ip: String,
     child: Option<Child>,
 }
 
@@ -30,6 +32,12 @@ fn free_subnet() -> u8 {
 impl SecondEngine {
     /// Makes the bridge, starts dockerd, and waits until it answers (about 2 s).
     pub fn start() -> SecondEngine {
+        SecondEngine::start_with(|_| Vec::new())
+    }
+
+    /// The same, with more dockerd arguments, made from the bridge's address (e.g. an
+    /// `--insecure-registry` listening on it).
+    pub fn start_with(extra: impl FnOnce(&str) -> Vec<String>) -> SecondEngine {
         // Short paths: containerd's sockets live under the exec root (108-byte limit).
         let dir = tempfile::Builder::new().prefix("fse").tempdir_in("/tmp").unwrap().keep();
         // Tests of one binary start engines at once: one picks a subnet and claims it at a time.
@@ -38,7 +46,8 @@ impl SecondEngine {
         let n = free_subnet();
         let bridge = format!("fsb{}x{n}", std::process::id() % 100_000);
         // Made first, so that a failure below still removes the directory and the bridge.
-        let mut engine = SecondEngine { dir: dir.clone(), bridge: bridge.clone(), child: None };
+        let bridge_ip = format!("10.213.{n}.1");
+        let mut engine = SecondEngine { dir: dir.clone(), bridge: bridge.clone(), bridge_ip: bridge_ip.clone(), child: None };
         ip(&["link", "add", &bridge, "type", "bridge"]);
         ip(&["addr", "add", &format!("10.213.{n}.1/24"), "dev", &bridge]);
         ip(&["link", "set", &bridge, "up"]);
@@ -53,6 +62,7 @@ impl SecondEngine {
             .arg("--pidfile")
             .arg(dir.join("docker.pid"))
             .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
+            .args(extra(&bridge_ip))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("dockerd.log")).unwrap())
             .spawn()
@@ -69,6 +79,11 @@ impl SecondEngine {
     /// `unix://<dir>/docker.sock`.
     pub fn address(&self) -> String {
         format!("unix://{}", self.dir.join("docker.sock").display())
+    }
+
+    /// The address of its bridge on this machine.
+    pub fn bridge_ip(&self) -> &str {
+        &self.bridge_ip
     }
 
     /// `docker …` against this engine.
