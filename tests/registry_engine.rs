@@ -1,7 +1,7 @@
 //! A registry in the loop, for real: Debian's `docker-registry` on loopback, the real engine.
-//! A family is built and pushed by immutable tag with its digests in the lock; then, with
-//! nothing of it left in the engine (an ephemeral runner), `plan` finds every stack in the
-//! registry and `build` pulls and builds nothing; a changed leaf pulls only its parent, by
+//! A family is built and pushed by immutable tag with its digests in the lock; then, on a
+//! second engine with nothing in it (an ephemeral runner; `common::second_engine`), `plan`
+//! finds every stack in the registry and `build` pulls and builds nothing; a changed leaf pulls only its parent, by
 //! digest, and only the leaf's digest moves.
 //!
 //! The root stack sits on a seed image imported from a static busybox, so no bootstrap (and no
@@ -10,7 +10,8 @@
 mod common;
 
 use common::local_registry::LocalRegistry;
-use common::{docker, remove_repository, stderr, stdout, TestImages};
+use common::second_engine::SecondEngine;
+use common::{remove_repository, stderr, stdout, TestImages};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,11 +125,6 @@ fn statuses(out: &Output) -> Vec<(String, String)> {
     report["stacks"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())).collect()
 }
 
-/// References of `repo` the engine holds (any tag or digest).
-fn local_images(repo: &str) -> Vec<String> {
-    stdout(&docker(&["images", "--digests", "--filter", &format!("reference={repo}"), "--format", "{{.Tag}} {{.Digest}}"])).lines().map(str::to_string).collect()
-}
-
 #[test]
 fn a_registry_is_the_shared_state_between_engines() {
     let images = TestImages::new("reg", &["root", "leaf", "sibling"]);
@@ -154,36 +150,44 @@ fn a_registry_is_the_shared_state_between_engines() {
         digests.insert(stack, digest);
     }
 
-    // 2. An empty engine (the ephemeral runner): every stack is found in the registry, and
-    // nothing is pulled or built.
-    remove_repository(&catalogue.repo);
-    remove_repository(&remote_repo);
-    assert!(!docker(&["image", "inspect", &seed]).status.success(), "the seed is gone too");
-    assert!(local_images(&remote_repo).is_empty());
+    // 2. A second engine with nothing in it (the ephemeral runner): every stack is found in
+    // the registry, and nothing is pulled or built.
+    let second = SecondEngine::start();
+    let second_address = second.address();
+    let on_second = |args: &[&str]| {
+        let mut all = vec!["--engine", second_address.as_str()];
+        all.extend_from_slice(args);
+        catalogue.ferrostack(&all)
+    };
+    let second_images = |repo: &str| -> Vec<String> {
+        stdout(&second.docker(&["images", "--digests", "--filter", &format!("reference={repo}"), "--format", "{{.Tag}} {{.Digest}}"])).lines().map(str::to_string).collect()
+    };
+    assert!(!second.docker(&["image", "inspect", &seed]).status.success(), "the second engine has no seed");
+    assert!(second_images(&remote_repo).is_empty());
     let lock_before = std::fs::read_to_string(root.join("images.lock")).unwrap();
-    let out = catalogue.ferrostack(&["plan", "--json"]);
+    let out = on_second(&["plan", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     for s in plan["stacks"].as_array().unwrap() {
         assert_eq!((s["action"].as_str(), s["found"].as_str()), (Some("up-to-date"), Some("registry")), "{s}");
     }
-    let out = catalogue.ferrostack(&["plan"]);
+    let out = on_second(&["plan"]);
     assert!(stdout(&out).contains("(registry)"), "{}", stdout(&out));
-    let out = catalogue.ferrostack(&["build", "--json", "--progress", "plain"]);
+    let out = on_second(&["build", "--json", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(statuses(&out).iter().all(|(_, status)| status == "up-to-date"), "{}", stdout(&out));
     assert!(stderr(&out).contains("root: skipped (up-to-date (registry))"), "{}", stderr(&out));
-    assert!(local_images(&remote_repo).is_empty(), "nothing pulled: {:?}", local_images(&remote_repo));
+    assert!(second_images(&remote_repo).is_empty(), "nothing pulled: {:?}", second_images(&remote_repo));
     assert_eq!(std::fs::read_to_string(root.join("images.lock")).unwrap(), lock_before, "lock unchanged");
 
     // 3. The leaf changes: only its parent is pulled (by the digest the lock recorded), only
     // the leaf is built and pushed, and only its digest moves.
     write(root, "stacks/leaf.toml", &leaf(2));
-    let out = catalogue.ferrostack(&["build", "--json", "--progress", "plain"]);
+    let out = on_second(&["build", "--json", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let built: Vec<String> = statuses(&out).into_iter().filter(|(_, s)| s == "built").map(|(n, _)| n).collect();
     assert_eq!(built, ["leaf"], "{}", stderr(&out));
-    let pulled = local_images(&remote_repo);
+    let pulled = second_images(&remote_repo);
     assert!(pulled.iter().any(|l| l.ends_with(&digests["root"])), "the root was pulled by digest: {pulled:?}");
     assert!(!pulled.iter().any(|l| l.ends_with(&digests["sibling"])), "the sibling was not pulled: {pulled:?}");
     let log = std::fs::read_to_string(root.join("target/ferrostack/logs/leaf.log")).unwrap();
@@ -194,7 +198,7 @@ fn a_registry_is_the_shared_state_between_engines() {
     let leaf_digest = catalogue.locked("leaf").1;
     assert_ne!(leaf_digest, digests["leaf"], "the leaf's digest moved");
     assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag("leaf")), Some(leaf_digest));
-    let out = catalogue.ferrostack(&["run", "leaf", "--", "sh", "-c", "cat /leaf.txt"]);
+    let out = on_second(&["run", "leaf", "--", "sh", "-c", "cat /leaf.txt"]);
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(0), "leaf-2"), "{}", stderr(&out));
 
     // 4. A registry written with a scheme is a settings error, before anything runs.
