@@ -152,6 +152,8 @@ pub async fn build(media_crate: &Path, log: &mut impl FnMut(&str)) -> std::resul
         .args(["build", "--release", "-p", "ferrostack-media", "--bin", HELPER_FILE, "--message-format=json-render-diagnostics"])
         .current_dir(media_crate)
         .stdin(std::process::Stdio::null())
+        // A run that ends first (a failure, Ctrl-C) stops the build instead of leaving it.
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| format!("cannot run cargo to build `ferrostack-media`: {e}"))?;

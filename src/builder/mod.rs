@@ -89,7 +89,7 @@ struct Job {
     parent_image: Option<String>,
     repository: String,
     /// The media helper binary, built once per run for every stack that bundles it.
-    helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>>,
+    helper: Arc<HelperCell>,
     media_crate: Option<PathBuf>,
     /// The package cache's URL, passed as the `http_proxy` build argument.
     package_proxy: Option<String>,
@@ -214,7 +214,20 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         }
     }
     order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
-    let helper: Arc<tokio::sync::OnceCell<std::result::Result<PathBuf, String>>> = Arc::new(tokio::sync::OnceCell::new());
+    let helper: Arc<HelperCell> = Arc::new(tokio::sync::OnceCell::new());
+    // The media helper's cargo build starts now, beside the stacks below the one that bundles
+    // it (the bases' debootstrap), instead of at the start of that stack's job: it was a minute
+    // of the catalogue's critical path.
+    let bundles_helper = waiting.iter().filter_map(|n| session.catalogue.get(n)).any(|s| s.ffmpeg.as_ref().is_some_and(|f| f.helper));
+    let _early_helper = match (&session.project.settings.media_crate, bundles_helper) {
+        (Some(dir), true) => {
+            let (helper, dir) = (Arc::clone(&helper), dir.clone());
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let _ = build_helper_once(&helper, dir).await;
+            })))
+        }
+        _ => None,
+    };
     let mut running: JoinSet<(String, usize, std::result::Result<Finished, Failure>)> = JoinSet::new();
     let mut stop_reason: Option<String> = None;
     // The engine each stack was built on, and the stacks already retried after losing one.
@@ -486,6 +499,31 @@ fn unreachable_proxy(url: &str, log: &str) -> Option<String> {
     })
 }
 
+/// The media helper binary of a run, or why it could not be built: built at most once.
+type HelperCell = tokio::sync::OnceCell<std::result::Result<PathBuf, String>>;
+
+/// Builds the media helper the first time it is asked for; later calls (and a call while the
+/// build runs) get the same result.
+async fn build_helper_once(helper: &HelperCell, crate_dir: PathBuf) -> std::result::Result<PathBuf, String> {
+    helper
+        .get_or_init(|| async move {
+            let mut lines = Vec::new();
+            let r = crate::helper::build(&crate_dir, &mut |l: &str| lines.push(l.to_string())).await;
+            r.map_err(|e| format!("{e}\n{}", lines.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n")))
+        })
+        .await
+        .clone()
+}
+
+/// A spawned task stopped when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The engine a ready stack starts on ([`crate::scheduler::place`]): the one holding its
 /// parent, else the one with the least to pull (by the sizes the lock recorded).
 fn choose_engine(roster: &Roster, session: &Session, stack: &Stack, built_on: &HashMap<String, usize>) -> usize {
@@ -637,15 +675,7 @@ impl Job {
             .collect();
         if self.stack.ffmpeg.as_ref().is_some_and(|f| f.helper) {
             let crate_dir = self.media_crate.clone().ok_or_else(|| "the `ferrostack-media` sources are not found".to_string())?;
-            let bin = self
-                .helper
-                .get_or_init(|| async move {
-                    let mut lines = Vec::new();
-                    let r = crate::helper::build(&crate_dir, &mut |l: &str| lines.push(l.to_string())).await;
-                    r.map_err(|e| format!("{e}\n{}", lines.iter().rev().take(20).rev().cloned().collect::<Vec<_>>().join("\n")))
-                })
-                .await
-                .clone()?;
+            let bin = build_helper_once(&self.helper, crate_dir).await?;
             log.line(&format!("bundling {}", bin.display()));
             context.push(engine::ContextFile { path: PathBuf::from(crate::helper::HELPER_FILE), source: bin, mode: Some(0o755) });
         }
