@@ -9,10 +9,12 @@
 pub mod build_time;
 pub mod builder;
 pub mod catalogue;
+pub mod closure;
 pub mod context;
 mod context_sites;
 mod debian;
 mod definition_error;
+pub mod diff;
 mod dockerignore;
 pub mod engine;
 pub mod error;

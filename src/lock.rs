@@ -40,6 +40,14 @@ pub struct LockEntry {
     /// Debian package versions found in the built image (recorded by `build`; not hashed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packages: BTreeMap<String, String>,
+    /// Every Debian package this stack added to or changed in its parent's image (all of them
+    /// for a root), keyed `name:architecture`, read from the built image's dpkg database (not
+    /// hashed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub closure: BTreeMap<String, crate::closure::PackageRecord>,
+    /// Packages of the parent's image this stack removed (`name:architecture`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closure_removed: Vec<String>,
     /// Runtime versions reported by the built image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub runtimes: BTreeMap<String, String>,
@@ -73,12 +81,17 @@ impl Lockfile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("read", path, e)),
         };
-        let lock: Lockfile = toml::from_str(&text).map_err(|e| Error::LockParse { path: path.to_path_buf(), message: e.message().trim().to_string() })?;
+        Lockfile::parse(&text, path).map(Some)
+    }
+
+    /// Reads a lock's text; `path` names it in errors (a file, or `REV:images.lock`).
+    pub fn parse(text: &str, path: &Path) -> Result<Lockfile> {
+        let lock: Lockfile = toml::from_str(text).map_err(|e| Error::LockParse { path: path.to_path_buf(), message: e.message().trim().to_string() })?;
         if lock.version != LOCK_VERSION {
             return Err(Error::LockParse { path: path.to_path_buf(), message: format!("version {} is not the supported version {LOCK_VERSION}", lock.version) });
         }
         lock.check_pins().map_err(|message| Error::LockParse { path: path.to_path_buf(), message })?;
-        Ok(Some(lock))
+        Ok(lock)
     }
 
     /// Pins go into `apt-get install pkg=version` lines, so each must be a Debian package name
@@ -91,6 +104,12 @@ impl Lockfile {
                 }
                 if !crate::debian::is_version(version) {
                     return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
+                }
+            }
+            for key in entry.closure.keys().chain(&entry.closure_removed) {
+                let ok = key.split_once(':').is_some_and(|(name, arch)| crate::debian::is_package_name(name) && !arch.is_empty() && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                if !ok {
+                    return Err(format!("stack `{stack}`'s closure names `{key}`, which is not `package:architecture`"));
                 }
             }
         }

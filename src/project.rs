@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 /// The settings file at the project root (optional).
 pub const SETTINGS_FILE: &str = "ferrostack.toml";
 
+/// The lock at the project root.
+pub const LOCK_FILE: &str = "images.lock";
+
 /// Project-wide build settings: `ferrostack.toml`, then environment, then command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -231,7 +234,7 @@ impl Project {
 
     /// `images.lock`.
     pub fn lock_path(&self) -> PathBuf {
-        self.root.join("images.lock")
+        self.root.join(LOCK_FILE)
     }
 
     /// `target/ferrostack/`: logs, the lock guard, the package cache, scratch space. Never

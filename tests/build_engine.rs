@@ -106,6 +106,23 @@ fn build_story_against_the_real_engine() {
     for stack in ["base", "alpha", "beta", "gamma"] {
         assert!(docker(&["image", "inspect", &format!("{}:{stack}", p.repo)]).status.success(), "{stack} tagged");
     }
+    // The closure: the base records every installed package, beta what it added (jq and its
+    // libraries), alpha (no apt) nothing; each as `dpkg-query` in the images tells it.
+    let installed = |stack: &str| -> std::collections::BTreeMap<String, String> {
+        let out = docker(&["run", "--rm", &format!("{}:{stack}", p.repo), "dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Package}:${Architecture} ${Version}\n"]);
+        stdout(&out).lines().filter(|l| l.starts_with("ii")).filter_map(|l| l[3..].trim().split_once(' ').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
+    };
+    let closure = |stack: &str| -> std::collections::BTreeMap<String, String> {
+        lock["stacks"][stack].get("closure").and_then(|c| c.as_table()).map(|t| t.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().split(' ').next().unwrap().to_string())).collect()).unwrap_or_default()
+    };
+    let (base_pkgs, beta_pkgs) = (installed("base"), installed("beta"));
+    assert!(base_pkgs.len() > 50, "{base_pkgs:?}");
+    assert_eq!(closure("base"), base_pkgs, "the root's closure is everything it holds");
+    let added: std::collections::BTreeMap<String, String> = beta_pkgs.iter().filter(|(k, v)| base_pkgs.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert!(added.contains_key("jq:amd64") && added.contains_key("libjq1:amd64") && added.contains_key("libonig5:amd64"), "{added:?}");
+    assert_eq!(closure("beta"), added, "beta's closure is what it added to base");
+    assert!(closure("alpha").is_empty(), "alpha installs nothing: {}", lock["stacks"]["alpha"]);
+    assert!(lock["stacks"]["beta"]["closure"]["libjq1:amd64"].as_str().unwrap().contains(" src=jq"), "the source package is named: {}", lock["stacks"]["beta"]);
 
     // 1b. apt's downloads went through the package cache, and the image carries no trace of it.
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

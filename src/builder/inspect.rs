@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::closure::{Installed, QUERY};
 use crate::engine::{CancellationToken, Engine, EngineError, RunRequest};
 use crate::lock::LockEntry;
 use crate::stack::Stack;
@@ -14,8 +15,47 @@ pub(crate) fn direct_packages(stack: &Stack) -> Vec<String> {
     out
 }
 
-/// Fills the build results of `entry` from `image`.
-pub(crate) async fn record(engine: &Engine, image: &str, stack: &Stack, entry: &mut LockEntry, cancel: &CancellationToken) -> Result<(), EngineError> {
+/// The packages `image`'s dpkg database lists as installed (none when it has no dpkg).
+pub(crate) async fn installed(engine: &Engine, image: &str, cancel: &CancellationToken) -> Result<Installed, EngineError> {
+    let mut req = RunRequest::shell(image, QUERY);
+    req.timeout = Some(Duration::from_secs(60));
+    req.memory_limit = Some(super::CHECK_MEMORY);
+    let out = engine.run(&req, cancel).await?;
+    if !out.success() {
+        return Err(EngineError::Unreachable { address: engine.address().to_string(), reason: format!("listing the packages of `{image}` exited with {}: {}", out.exit_code, out.stderr.trim()) });
+    }
+    Ok(Installed::parse(&out.stdout))
+}
+
+/// What a stack's closure is measured against.
+pub(crate) enum Below<'a> {
+    /// A root: its closure is everything it holds.
+    Nothing,
+    /// The parent's image, in the same engine.
+    Image(&'a str),
+    /// The engine holds no parent image to compare with (an image found already built, on an
+    /// engine that only pulled it): the closure is left unrecorded.
+    Unknown,
+}
+
+/// Fills the build results of `entry` from `image`; its closure is what it holds beyond
+/// `below`.
+pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack: &Stack, entry: &mut LockEntry, cancel: &CancellationToken) -> Result<(), EngineError> {
+    let parent = match below {
+        Below::Nothing => Some(Installed::default()),
+        // A parent image the engine no longer holds (removed since, or a base that was never
+        // pulled here) leaves the closure unrecorded rather than failing a checked stack.
+        Below::Image(p) => match engine.image_exists(p).await? {
+            true => Some(installed(engine, p, cancel).await?),
+            false => None,
+        },
+        Below::Unknown => None,
+    };
+    if let Some(parent) = parent {
+        let held = installed(engine, image, cancel).await?;
+        entry.closure = held.added_or_changed_since(&parent);
+        entry.closure_removed = held.removed_since(&parent);
+    }
     let info = engine.inspect_image(image).await?;
     entry.size = Some(info.size);
     entry.layers = Some(info.layers as u32);

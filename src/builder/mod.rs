@@ -638,7 +638,17 @@ impl Job {
             }
         }
         let mut entry = self.entry.clone();
-        if let Err(e) = inspect::record(&self.engine, &image, &self.stack, &mut entry, &self.cancel).await {
+        let parent = match &self.stack.origin {
+            Origin::Bootstrap(_) => Some(None),
+            Origin::Image { reference } => Some(Some(reference.clone())),
+            Origin::Parent { .. } => self.parent_image.clone().or_else(|| pulled_parent.as_ref().map(|(_, r)| r.clone())).map(Some),
+        };
+        let below = match &parent {
+            Some(None) => inspect::Below::Nothing,
+            Some(Some(p)) => inspect::Below::Image(p),
+            None => inspect::Below::Unknown,
+        };
+        if let Err(e) = inspect::record(&self.engine, &image, below, &self.stack, &mut entry, &self.cancel).await {
             return Err(log.fail(format!("inspecting the built image failed: {e}")));
         }
         if self.tag {

@@ -157,6 +157,23 @@ enum Command {
     },
     /// Record the current hashes in `images.lock` without building (adopts existing images).
     Lock,
+    /// What changed between two locks: per stack, Debian packages added, removed and moved
+    /// (with their source packages), runtimes, size, hash and digest. Reads only the two locks.
+    Diff {
+        /// The older lock: a file or a git revision of the project (default `HEAD`).
+        old: Option<String>,
+        /// The newer lock: a file or a git revision (default: the working tree's `images.lock`).
+        new: Option<String>,
+        /// Only these stacks.
+        #[arg(long = "stack", value_name = "STACK")]
+        stacks: Vec<String>,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when something changed (as `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
+    },
     /// Ask Debian's mirror which versions of each stack's packages would be installed today
     /// and pin them in `images.lock`; moved pins make `plan` say `build`. With `--locked`,
     /// fail when a pin would move, without writing.
@@ -217,6 +234,24 @@ pub(crate) fn report(e: &Error) {
     eprint!("{out}");
 }
 
+/// `ferrostack diff`: needs no definitions, no engine, only the two locks.
+fn diff(root: &std::path::Path, old: Option<&str>, new: Option<&str>, stacks: &[String], json: bool, exit_code: bool) -> Result<i32> {
+    use ferrostack::diff::{LockDiff, LockSource};
+    let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
+    let lock_path = root.join(ferrostack::project::LOCK_FILE);
+    let old = LockSource::parse(old.unwrap_or("HEAD"), &root);
+    let new = match new {
+        Some(n) => LockSource::parse(n, &root),
+        None => LockSource::File(lock_path.clone()),
+    };
+    let only: Option<std::collections::BTreeSet<String>> = (!stacks.is_empty()).then(|| stacks.iter().cloned().collect());
+    let (new_label, old_label) = (if new == LockSource::File(lock_path.clone()) { "working tree".to_string() } else { new.label() }, old.label());
+    let changes = LockDiff::between(&old.read(&lock_path)?, &new.read(&lock_path)?, &old_label, &new_label, only.as_ref());
+    let text = if json { format!("{}\n", serde_json::to_string_pretty(&changes).expect("a diff serialises")) } else { changes.to_markdown() };
+    stdout::emit(&text)?;
+    Ok(if exit_code && !changes.is_empty() { 1 } else { 0 })
+}
+
 fn open(cli: &Cli) -> Result<Session> {
     let mut project = Project::open(&cli.root)?;
     if let Some(r) = &cli.repository {
@@ -247,7 +282,10 @@ fn open(cli: &Cli) -> Result<Session> {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let session = open(&cli)?;
+    let session = match &cli.command {
+        Command::Diff { old, new, stacks, json, exit_code } => return diff(&cli.root, old.as_deref(), new.as_deref(), stacks, *json, *exit_code),
+        _ => open(&cli)?,
+    };
     if let Command::Plan { stacks, .. } | Command::Build { stacks, .. } = &cli.command {
         for s in session.catalogue.select(stacks)? {
             if s.status == ferrostack::stack::Status::Deprecated {
@@ -304,6 +342,7 @@ fn run(cli: Cli) -> Result<i32> {
             stdout::emit(&graph::draw(&session, *format))?;
             Ok(0)
         }
+        Command::Diff { .. } => unreachable!("answered before the session opens"),
         Command::Lock => {
             let _guard = ferrostack::lock::LockGuard::acquire(&session.project.state_dir().join("lock"), true)?;
             let prepared = session.prepare(&[])?;
