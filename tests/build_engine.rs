@@ -139,6 +139,11 @@ fn build_story_against_the_real_engine() {
     assert_eq!(built_stacks(&out), ["beta"], "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert!(report["package_cache"]["hits"].as_u64().unwrap() >= 3, "the three packages came from the cache: {}", report["package_cache"]);
+    // The report says what the rebuilt stack changed in the lock: a new hash, the same packages.
+    let changes = &report["changes"]["stacks"];
+    assert_eq!(changes.as_array().map(Vec::len), Some(1), "{}", report["changes"]);
+    assert_eq!(changes[0]["name"], "beta");
+    assert!(changes[0]["hash"].is_array() && changes[0].get("packages").is_none(), "{}", changes[0]);
     // Without it: the same build, apt straight to the mirror, and no cache in the report.
     write(&p.root, "stacks/beta.toml", &beta_toml.replace("[\"jq\"]", "[\"libjq1\", \"jq\"]"));
     let out = ferrostack(&p, &["build", "--json", "--progress", "plain", "--no-package-cache"]);

@@ -406,7 +406,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         Promote::AllOrNothing => false,
     };
     let previous = session.lock.as_ref();
-    let stacks = plan
+    let stacks: Vec<StackReport> = plan
         .stacks
         .iter()
         .filter_map(|s| {
@@ -430,7 +430,15 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         prune_package_cache(&dir, session.project.settings.package_cache_max_size, &report);
         stats
     });
-    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache, tag_moves, promotion_error })
+    // What the built stacks changed against the lock the run started from (only when the lock
+    // was written: a held-back promotion changes nothing).
+    let built: std::collections::BTreeSet<String> = stacks.iter().filter(|s: &&StackReport| matches!(s.outcome, StackOutcome::Built { .. })).map(|s| s.name.clone()).collect();
+    let written = options.promote == Promote::Each || promoted;
+    let changes = match (previous, written && !built.is_empty()) {
+        (Some(before), true) => Some(crate::diff::LockDiff::between(before, &lock, "the lock before this run", "this run", Some(&built))).filter(|d| !d.is_empty()),
+        _ => None,
+    };
+    Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache, tag_moves, promotion_error, changes })
 }
 
 /// Starts the package cache where the engine's build containers can reach it, or says why

@@ -62,6 +62,9 @@ pub struct BuildReport {
     /// Why moving the tags at the registry failed (the moved ones were put back).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_error: Option<String>,
+    /// What the built stacks changed in the lock (packages, runtimes, size, digest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::diff::LockDiff>,
 }
 
 impl BuildReport {
@@ -120,6 +123,16 @@ impl BuildReport {
                 None => result,
             };
             out.push_str(&format!("| {} | {result} | {} | {time} | {size} |\n", s.name, s.reasons.join("; ").replace('|', "\\|")));
+        }
+        if let Some(changes) = &self.changes {
+            // One level down: the report's own title is the only `#`.
+            out.push('\n');
+            for line in changes.to_markdown().lines() {
+                match line.strip_prefix('#') {
+                    Some(rest) if line.starts_with("# ") || line.starts_with("## ") => out.push_str(&format!("##{rest}\n")),
+                    _ => out.push_str(&format!("{line}\n")),
+                }
+            }
         }
         for s in &self.stacks {
             if let StackOutcome::Failed { reason, log_tail } = &s.outcome {
