@@ -60,6 +60,29 @@ pub fn sources(crate_dir: &Path) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// The crates bundled into the helper binary: `ferrostack-media`'s own version, and every
+/// `Cargo.lock` package of its dependency closure (name, version), sorted.
+pub fn bundled_crates(crate_dir: &Path) -> Result<(String, Vec<(String, String)>)> {
+    let manifest = read_toml(&crate_dir.join("Cargo.toml"))?;
+    let package = manifest.get("package");
+    let name = package.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or(HELPER_FILE).to_string();
+    let mut version = package.and_then(|p| p.get("version")).and_then(|v| v.as_str()).map(str::to_string);
+    let mut crates = Vec::new();
+    if let Some(root) = crate_dir.ancestors().skip(1).find(|d| d.join("Cargo.lock").is_file()) {
+        for entry in lock_closure(&read_toml(&root.join("Cargo.lock"))?, &name) {
+            let mut words = entry.split(' ');
+            let (Some(crate_name), Some(crate_version)) = (words.next(), words.next()) else { continue };
+            if crate_name == name {
+                version = Some(crate_version.to_string());
+            } else {
+                crates.push((crate_name.to_string(), crate_version.to_string()));
+            }
+        }
+    }
+    crates.sort();
+    Ok((version.unwrap_or_else(|| "0.0.0".into()), crates))
+}
+
 fn read_toml(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
     text.parse::<toml::Table>().map_err(|e| Error::io("parse", path, std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))

@@ -31,6 +31,7 @@ pub mod plan;
 pub mod project;
 pub mod registry;
 pub mod render;
+pub mod sbom;
 pub mod scheduler;
 pub mod session;
 pub mod stack;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::build_time::BuildTime;
+use crate::closure::PackageRecord;
 use crate::error::{Error, Result};
 
 /// Version of the lock's format.
@@ -82,6 +83,34 @@ impl Lockfile {
             Err(e) => return Err(Error::io("read", path, e)),
         };
         Lockfile::parse(&text, path).map(Some)
+    }
+
+    /// The packages in a stack's image: its closure on top of its ancestors'; or, when the lock
+    /// recorded no closure for its root, only the `packages` the stack names (`true`: by name).
+    pub fn image_packages(&self, stack: &str) -> Option<(BTreeMap<String, PackageRecord>, bool)> {
+        let mut chain: Vec<&LockEntry> = Vec::new();
+        let mut next = Some(stack);
+        while let Some(name) = next {
+            let entry = self.stacks.get(name)?;
+            if chain.len() > self.stacks.len() {
+                break; // a parent loop in an edited lock: stop rather than spin
+            }
+            chain.push(entry);
+            next = entry.parent.as_deref().filter(|p| self.stacks.contains_key(*p));
+        }
+        let recorded = chain.last().is_some_and(|root| !root.closure.is_empty());
+        if !recorded {
+            let named = chain[0].packages.iter().map(|(p, v)| (p.clone(), PackageRecord { version: v.clone(), source: None, source_version: None })).collect();
+            return Some((named, true));
+        }
+        let mut set = BTreeMap::new();
+        for entry in chain.iter().rev() {
+            for gone in &entry.closure_removed {
+                set.remove(gone);
+            }
+            set.extend(entry.closure.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Some((set, false))
     }
 
     /// Reads a lock's text; `path` names it in errors (a file, or `REV:images.lock`).

@@ -123,6 +123,19 @@ fn build_story_against_the_real_engine() {
     assert_eq!(closure("beta"), added, "beta's closure is what it added to base");
     assert!(closure("alpha").is_empty(), "alpha installs nothing: {}", lock["stacks"]["alpha"]);
     assert!(lock["stacks"]["beta"]["closure"]["libjq1:amd64"].as_str().unwrap().contains(" src=jq"), "the source package is named: {}", lock["stacks"]["beta"]);
+    // The SBOM written after the build lists exactly the Debian packages `dpkg-query` finds.
+    let sbom: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.root.join("target/ferrostack/sbom/beta.spdx.json")).unwrap()).unwrap();
+    let listed: std::collections::BTreeMap<String, String> = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|pkg| {
+            let purl = pkg["externalRefs"][0]["referenceLocator"].as_str()?;
+            let arch = purl.strip_prefix("pkg:deb/")?.split("arch=").nth(1)?.split('&').next()?;
+            Some((format!("{}:{arch}", pkg["name"].as_str()?), pkg["versionInfo"].as_str()?.to_string()))
+        })
+        .collect();
+    assert_eq!(listed, beta_pkgs, "the SBOM's Debian packages are the image's");
 
     // 1b. apt's downloads went through the package cache, and the image carries no trace of it.
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -267,21 +280,40 @@ fn build_story_against_the_real_engine() {
         write(&p.root, "stacks/alpha.toml", &format!("name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"sleep 30 && echo alpha-{signal} > /alpha.txt\"\n"));
         write(&p.root, "stacks/beta.toml", &format!("name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[step]]\nrun = \"echo {round} > /beta.txt\"\n"));
         let (alpha_new, beta_new) = (planned_hash("alpha"), planned_hash("beta"));
-        let child = Command::new(bin())
+        let mut child = Command::new(bin())
             .env("FERROSTACK_REPOSITORY", &p.repo)
             .arg("-C")
             .arg(&p.root)
             .args(["build", "--jobs", "2", "--progress", "plain"])
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_secs(12));
+        // The signal comes once beta is done and while alpha sleeps (its RUN takes 30 s).
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let err = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
+            let done = line.contains("beta: done");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(seen.iter().any(|l| l.contains("beta: done")), "beta completed before SIG{signal}: {seen:#?}");
         assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "SIG{signal}: {}", stderr(&out));
-        assert!(stderr(&out).contains("interrupted"), "SIG{signal}: {}", stderr(&out));
-        assert!(stderr(&out).contains("beta: done"), "beta completed before SIG{signal}: {}", stderr(&out));
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        seen.extend(rx.try_iter());
+        let err = seen.join("\n");
+        assert_eq!(status.code(), Some(1), "SIG{signal}: {err}");
+        assert!(err.contains("interrupted"), "SIG{signal}: {err}");
         assert_eq!(locked_hash("beta"), beta_new, "SIG{signal}: the stack completed before the signal keeps its lock entry");
         assert_ne!(locked_hash("alpha"), alpha_new, "SIG{signal}: the cancelled stack is not recorded");
         std::thread::sleep(Duration::from_secs(2));

@@ -438,6 +438,15 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
         (Some(before), true) => Some(crate::diff::LockDiff::between(before, &lock, "the lock before this run", "this run", Some(&built))).filter(|d| !d.is_empty()),
         _ => None,
     };
+    // Every built stack's SBOM, from the lock as written (a failure is only a note: the images
+    // and the lock are what the run is for).
+    if written && !built.is_empty() {
+        let names: Vec<String> = built.iter().cloned().collect();
+        match crate::sbom::write(&session, &lock, &names, crate::sbom::SbomFormat::Spdx, &state_dir.join("sbom")) {
+            Ok(paths) => report(Progress::Note { message: format!("SBOMs written: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")) }),
+            Err(e) => report(Progress::Note { message: format!("SBOMs not written: {e}") }),
+        }
+    }
     Ok(BuildReport { stacks, interrupted, promote: options.promote, promoted, package_cache, tag_moves, promotion_error, changes })
 }
 

@@ -157,6 +157,19 @@ enum Command {
     },
     /// Record the current hashes in `images.lock` without building (adopts existing images).
     Lock,
+    /// Write each stack's SBOM (SPDX 2.3 JSON, or CycloneDX 1.5 JSON) from `images.lock`: its
+    /// Debian packages, runtimes, and the bundled media helper's crates. Needs no engine.
+    Sbom {
+        /// Stacks (default: every stack the lock records).
+        stacks: Vec<String>,
+        /// Document format.
+        #[arg(long, value_enum, default_value = "spdx")]
+        format: SbomFormatArg,
+        /// Directory written to (default `target/ferrostack/sbom`); `-` prints one stack's
+        /// document on stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// What changed between two locks: per stack, Debian packages added, removed and moved
     /// (with their source packages), runtimes, size, hash and digest. Reads only the two locks.
     Diff {
@@ -202,6 +215,12 @@ pub(crate) enum RunNetwork {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SbomFormatArg {
+    Spdx,
+    Cyclonedx,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum GraphFormat {
     Text,
     Dot,
@@ -232,6 +251,29 @@ pub(crate) fn report(e: &Error) {
         out = format!("error: {e}\n");
     }
     eprint!("{out}");
+}
+
+/// `ferrostack sbom`.
+fn sbom(session: &Session, stacks: &[String], format: SbomFormatArg, out: Option<&std::path::Path>) -> Result<i32> {
+    use ferrostack::sbom::SbomFormat;
+    let format = match format {
+        SbomFormatArg::Spdx => SbomFormat::Spdx,
+        SbomFormatArg::Cyclonedx => SbomFormat::CycloneDx,
+    };
+    let lock = session.lock.clone().ok_or_else(|| Error::Settings { message: "there is no images.lock: nothing was built".into(), help: Some("run `ferrostack build` first".into()) })?;
+    let names: Vec<String> = if stacks.is_empty() { lock.stacks.keys().cloned().collect() } else { stacks.to_vec() };
+    if out == Some(std::path::Path::new("-")) {
+        let [one] = &names[..] else {
+            return Err(Error::Settings { message: format!("`--out -` prints one document, and {} stacks are selected", names.len()), help: Some("name one stack, or write to a directory".into()) });
+        };
+        stdout::emit(&ferrostack::sbom::document(session, &lock, one, format)?)?;
+        return Ok(0);
+    }
+    let dir = out.map(|o| session.project.root.join(o)).unwrap_or_else(|| session.project.state_dir().join("sbom"));
+    for path in ferrostack::sbom::write(session, &lock, &names, format, &dir)? {
+        stdout::emit(&format!("{}\n", path.display()))?;
+    }
+    Ok(0)
 }
 
 /// `ferrostack diff`: needs no definitions, no engine, only the two locks.
@@ -343,6 +385,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Diff { .. } => unreachable!("answered before the session opens"),
+        Command::Sbom { stacks, format, out } => sbom(&session, stacks, *format, out.as_deref()),
         Command::Lock => {
             let _guard = ferrostack::lock::LockGuard::acquire(&session.project.state_dir().join("lock"), true)?;
             let prepared = session.prepare(&[])?;

@@ -19,34 +19,6 @@ pub struct LockDiff {
     pub stacks: Vec<StackDiff>,
 }
 
-/// The packages in a stack's image: its closure on top of its parents' (by name only, from the
-/// named `packages`, when the lock recorded no closure for its root).
-fn image_packages(lock: &Lockfile, stack: &str) -> Option<(BTreeMap<String, PackageRecord>, bool)> {
-    let mut chain: Vec<&LockEntry> = Vec::new();
-    let mut next = Some(stack);
-    while let Some(name) = next {
-        let entry = lock.stacks.get(name)?;
-        if chain.len() > lock.stacks.len() {
-            break; // a parent loop in an edited lock: stop rather than spin
-        }
-        chain.push(entry);
-        next = entry.parent.as_deref().filter(|p| lock.stacks.contains_key(*p));
-    }
-    let recorded = chain.last().is_some_and(|root| !root.closure.is_empty());
-    if !recorded {
-        let named = chain[0].packages.iter().map(|(p, v)| (p.clone(), PackageRecord { version: v.clone(), source: None, source_version: None })).collect();
-        return Some((named, true));
-    }
-    let mut set = BTreeMap::new();
-    for entry in chain.iter().rev() {
-        for gone in &entry.closure_removed {
-            set.remove(gone);
-        }
-        set.extend(entry.closure.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    Some((set, false))
-}
-
 /// Package changes between two sets (by name only when either is named-only).
 fn package_changes(old: &(BTreeMap<String, PackageRecord>, bool), new: &(BTreeMap<String, PackageRecord>, bool)) -> (Vec<PackageChange>, bool) {
     let by_name = old.1 || new.1;
@@ -83,7 +55,7 @@ impl LockDiff {
             let (or, nr) = (o.map_or(&empty, |e| &e.runtimes), n.map_or(&empty, |e| &e.runtimes));
             let runtimes = or.keys().chain(nr.keys()).collect::<BTreeSet<_>>().into_iter().filter(|k| or.get(*k) != nr.get(*k)).map(|k| (k.clone(), or.get(k).cloned(), nr.get(k).cloned())).collect();
             let none = (BTreeMap::new(), false);
-            let (old_set, new_set) = (image_packages(old, name).unwrap_or_else(|| none.clone()), image_packages(new, name).unwrap_or(none));
+            let (old_set, new_set) = (old.image_packages(name).unwrap_or_else(|| none.clone()), new.image_packages(name).unwrap_or(none));
             let (packages, named_packages_only) = package_changes(&old_set, &new_set);
             let diff = StackDiff { name: name.clone(), presence, hash, digest, size, runtimes, packages, named_packages_only };
             if !diff.is_empty() {
