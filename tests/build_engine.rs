@@ -204,10 +204,11 @@ fn build_story_against_the_real_engine() {
         .args(["build", "--json", "--progress", "plain"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let gamma_log = || std::fs::read_to_string(p.root.join("target/ferrostack/logs/gamma.log")).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{}\ngamma's log:\n{}", stderr(&out), gamma_log());
     assert_eq!(faulty.faults(), 1, "the fault was injected");
     assert_eq!(built_stacks(&out), ["gamma"], "{}", stderr(&out));
-    let gamma_log = std::fs::read_to_string(p.root.join("target/ferrostack/logs/gamma.log")).unwrap();
+    let gamma_log = gamma_log();
     assert!(gamma_log.contains("transient engine error, retrying") && gamma_log.contains("injected fault"), "{gamma_log}");
 
     // 3. Editing the grandchild rebuilds only it; editing a child rebuilds it and its child.
