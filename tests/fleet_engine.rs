@@ -47,12 +47,8 @@ impl TwoEngines {
         let second = SecondEngine::start();
         let t = TwoEngines { root: tmp.path().join("catalogue"), repo: images.repo.clone(), registry, second, _tmp: tmp };
         let seed = format!("{}/{}/seed:1", t.registry.address(), t.repo);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
-        std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
-        let status = Command::new("sh").arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{seed}' >/dev/null && docker push -q '{seed}' >/dev/null", dir.path().display())).status().unwrap();
-        assert!(status.success(), "import and push of the seed (scripts/setup installs busybox-static)");
+        common::import_busybox_seed(None, &seed);
+        assert!(docker(&["push", "-q", &seed]).status.success(), "push of the seed");
         write(&t.root, "ferrostack.toml", &format!("[[engine]]\naddress = \"unix:///var/run/docker.sock\"\nslots = 1\n\n[[engine]]\naddress = \"{}\"\nslots = 1\n", t.second.address()));
         write(&t.root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{seed}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n"));
         for (name, seconds) in children {
@@ -239,12 +235,8 @@ fn a_registry_listed_as_insecure_is_spoken_to_over_plain_http() {
     let (ip, port) = listen.unwrap();
     let registry = LocalRegistry::start_on(&ip, port);
     let seed = format!("{}-seed:1", images.repo);
+    common::import_busybox_seed(Some(&second.address()), &seed);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
-    let status = Command::new("sh").env("DOCKER_HOST", second.address()).arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{seed}' >/dev/null", dir.path().display())).status().unwrap();
-    assert!(status.success());
     let root = dir.path().join("catalogue");
     write(&root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{seed}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n"));
     let ferrostack = |extra: &[&str]| {

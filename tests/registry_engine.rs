@@ -22,18 +22,6 @@ fn write(root: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Imports a root filesystem holding only a static busybox (and `sh` pointing at it).
-fn import_seed(reference: &str) {
-    let out = Command::new("sh").arg("-c").arg("file -L /bin/busybox 2>/dev/null || ldd /bin/busybox").output().unwrap();
-    let text = stdout(&out);
-    assert!(text.contains("static") || text.contains("not a dynamic"), "/bin/busybox must be static (scripts/setup installs busybox-static): {text}");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
-    let status = Command::new("sh").arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{reference}' >/dev/null", dir.path().display())).status().unwrap();
-    assert!(status.success(), "docker import of the seed");
-}
 
 struct Catalogue {
     _tmp: tempfile::TempDir,
@@ -67,7 +55,7 @@ impl Catalogue {
             _tmp: tmp,
         };
         std::fs::create_dir_all(&catalogue.docker_config).unwrap();
-        import_seed(&catalogue.seed());
+        common::import_busybox_seed(None, &catalogue.seed());
         write(&catalogue.root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n[[check]]\nrun = \"test -f /root.txt\"\n", catalogue.seed()));
         catalogue
     }

@@ -8,7 +8,7 @@ pub mod relay;
 pub mod second_engine;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// Copies a directory tree (files and directories; `target/` is skipped).
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -68,6 +68,25 @@ impl Drop for TestImages {
             }
         }
     }
+}
+
+/// Imports, into the engine at `docker_host` (the default one when `None`), a root filesystem
+/// holding only a static busybox (and `sh` pointing at it) as `reference`: a seed image with no
+/// bootstrap and no apt, for tests whose stacks only need a shell.
+pub fn import_busybox_seed(docker_host: Option<&str>, reference: &str) {
+    let out = Command::new("sh").arg("-c").arg("file -L /bin/busybox 2>/dev/null || ldd /bin/busybox").output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("static") || text.contains("not a dynamic"), "/bin/busybox must be static (scripts/setup installs busybox-static): {text}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", dir.path().join("bin/sh")).unwrap();
+    let mut import = Command::new("sh");
+    if let Some(host) = docker_host {
+        import.env("DOCKER_HOST", host);
+    }
+    let status = import.arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{reference}' >/dev/null", dir.path().display())).status().unwrap();
+    assert!(status.success(), "docker import of the seed {reference}");
 }
 
 /// The prefix of every engine test's repository.
