@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
 use crate::pipeline::StreamOutcome;
-use crate::probe::probe;
+use crate::probe::probe_with;
 use crate::MediaError;
 
 /// The result of `transcode` and `resize`.
@@ -33,8 +34,9 @@ impl OutputReport {
         format: &str,
         streams: Vec<StreamOutcome>,
         started: Instant,
+        limits: &Limits,
     ) -> Result<Self, MediaError> {
-        let info = probe(&output)?;
+        let info = probe_with(&output, limits)?;
         Ok(OutputReport {
             task: task.to_owned(),
             input: input.to_owned(),

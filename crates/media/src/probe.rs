@@ -7,6 +7,7 @@ use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
+use crate::limits::Limits;
 use crate::stream_info::StreamInfo;
 use crate::MediaError;
 
@@ -40,9 +41,14 @@ impl MediaInfo {
     }
 }
 
-/// Reads container and stream facts from `path`.
+/// Reads container and stream facts from `path` under the default `Limits`.
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
-    let ictx = av::open_input(path)?;
+    probe_with(path, &Limits::default())
+}
+
+/// Reads container and stream facts from `path` under `limits`.
+pub fn probe_with(path: &Path, limits: &Limits) -> Result<MediaInfo, MediaError> {
+    let ictx = av::open_input(path, limits)?;
     let size = std::fs::metadata(path)
         .map_err(|e| MediaError::io(path, e))?
         .len();
