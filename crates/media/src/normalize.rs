@@ -192,7 +192,7 @@ pub fn normalize(
             limits: &limits,
         };
         ictx = av::open_input(input, &limits)?;
-        let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+        let (path, result, _) = pipeline::produce(job, output, &mut ictx, monitor)?;
         let outcomes = result.streams;
         let out = result
             .loudness

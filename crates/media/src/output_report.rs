@@ -4,9 +4,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::Limits;
 use crate::pipeline::StreamOutcome;
-use crate::probe::probe_with;
+use crate::probe::MediaInfo;
 use crate::MediaError;
 
 /// The result of `transcode` and `resize`.
@@ -27,6 +26,7 @@ pub struct OutputReport {
 }
 
 impl OutputReport {
+    /// The report of a written file, from what was read back from it (`written`).
     pub(crate) fn read_back(
         task: &str,
         input: &Path,
@@ -34,9 +34,8 @@ impl OutputReport {
         format: &str,
         streams: Vec<StreamOutcome>,
         started: Instant,
-        limits: &Limits,
+        info: &MediaInfo,
     ) -> Result<Self, MediaError> {
-        let info = probe_with(&output, limits)?;
         Ok(OutputReport {
             task: task.to_owned(),
             input: input.to_owned(),

@@ -13,6 +13,7 @@ use crate::container::Container;
 use crate::limits::Limits;
 use crate::loudness::{LiveMeter, Loudness, MeterSettings};
 use crate::monitor::{Monitor, Tracker};
+use crate::probe::{probe_with, MediaInfo};
 use crate::stall_guard::StallGuard;
 use crate::MediaError;
 
@@ -796,17 +797,29 @@ fn choose_layout(
     }
 }
 
-/// Runs `job` into a temporary file beside `target` and renames it there only on success.
+/// Runs `job` into a temporary file beside `target`, reads the written file back, and renames
+/// it there only when that succeeds: a damaged input can make a file FFmpeg cannot read back,
+/// and that must not replace anything.
 pub(crate) fn produce(
     job: Job,
     target: &Path,
     ictx: &mut format::context::Input,
     monitor: &mut Monitor,
-) -> Result<(std::path::PathBuf, JobResult), MediaError> {
+) -> Result<(std::path::PathBuf, JobResult, MediaInfo), MediaError> {
     let staged = crate::staged_output::StagedOutput::new(target)?;
     let result = run(&job, staged.path(), ictx, monitor)?;
+    let written = probe_with(staged.path(), job.limits).map_err(|e| MediaError::InvalidInput {
+        path: job.input_path.to_owned(),
+        reason: format!(
+            "the output written from it is not readable media ({})",
+            match e {
+                MediaError::InvalidInput { reason, .. } => reason,
+                other => other.to_string(),
+            }
+        ),
+    })?;
     let path = staged.commit()?;
-    Ok((path, result))
+    Ok((path, result, written))
 }
 
 /// The stream FFmpeg considers best of `kind`, skipping cover art.

@@ -120,7 +120,7 @@ pub fn resize(
         meter: None,
         limits: &limits,
     };
-    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    let (path, result, written) = pipeline::produce(job, output, &mut ictx, monitor)?;
     OutputReport::read_back(
         "resize",
         input,
@@ -128,7 +128,7 @@ pub fn resize(
         container.muxer,
         result.streams,
         started,
-        &limits,
+        &written,
     )
 }
 

@@ -125,7 +125,7 @@ pub fn transcode(
         meter: None,
         limits: &limits,
     };
-    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    let (path, result, written) = pipeline::produce(job, output, &mut ictx, monitor)?;
     OutputReport::read_back(
         "transcode",
         input,
@@ -133,7 +133,7 @@ pub fn transcode(
         container.muxer,
         result.streams,
         started,
-        &limits,
+        &written,
     )
 }
 
