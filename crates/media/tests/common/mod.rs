@@ -266,3 +266,4 @@ pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
     }
 }
 pub mod hostile;
+pub mod mutate;
