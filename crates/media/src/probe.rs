@@ -82,6 +82,23 @@ fn ratio(r: Rational) -> Option<String> {
     })
 }
 
+/// Width × SAR : height, reduced. In 64 bits: a damaged file's SAR can be near `i32::MAX`.
+fn display_ratio(w: u32, h: u32, sar: Rational) -> Option<String> {
+    let num = i64::from(w) * i64::from(sar.numerator());
+    let den = i64::from(h) * i64::from(sar.denominator());
+    if num <= 0 || den <= 0 {
+        return None;
+    }
+    let gcd = |mut a: i64, mut b: i64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let g = gcd(num, den);
+    Some(format!("{}:{}", num / g, den / g))
+}
+
 fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
     let par = s.parameters();
     let kind = match par.medium() {
@@ -124,10 +141,7 @@ fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
         info.height = Some(h);
         let sar = av::stream_sar(s);
         info.sample_aspect_ratio = ratio(sar);
-        info.display_aspect_ratio = ratio(Rational(
-            w as i32 * sar.numerator(),
-            h as i32 * sar.denominator(),
-        ));
+        info.display_aspect_ratio = display_ratio(w, h, sar);
         info.rotation = Some(av::stream_rotation(s).unwrap_or(0.0));
         let fr = s.avg_frame_rate();
         let fr = if fr.numerator() > 0 { fr } else { s.rate() };

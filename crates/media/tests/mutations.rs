@@ -404,6 +404,15 @@ fn regressions() {
         // read back, and the error came after the rename, leaving it at the output path.
         (0, Mutation::Zero { at: 6165, len: 232 }, "transcode"),
         (0, Mutation::Duplicate { at: 5904, len: 36 }, "transcode"),
+        // Mutants 1029 and 2479 of the 3000-mutant run: PNGs whose flipped bits give a sample
+        // aspect ratio near i32::MAX; probe's display aspect ratio overflowed (a panic in debug
+        // builds, a wrong ratio in release).
+        (
+            4,
+            Mutation::BitFlips(vec![900, 763, 3052, 331, 1135, 3631, 3022]),
+            "probe",
+        ),
+        (4, Mutation::BitFlips(vec![2728, 2884, 332]), "probe"),
     ];
     for (s, mutation, task) in fixtures {
         let runs = run_mutant(&seeds[s], 0, &mutation, &[task], dir.path());
