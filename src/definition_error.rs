@@ -24,15 +24,64 @@ impl Site {
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         let len = span.end.saturating_sub(span.start).min(text.len() - start);
+        let (shown, start, len) = excerpt(text, start, len);
         Site {
             file: file.to_string(),
             line,
             column,
             span: SourceSpan::new(start.into(), len),
-            source: NamedSource::new(file, Arc::clone(text)).with_language("toml"),
+            source: NamedSource::new(file, shown).with_language("toml"),
             label: label.into(),
         }
     }
+}
+
+/// Longest line a snippet shows whole. miette cannot underline past column 65535 (it panics),
+/// and nobody reads such a line: longer ones are cut, around the span on its own line.
+const SNIPPET_LINE: usize = 240;
+
+/// `text` with every line longer than `SNIPPET_LINE` cut (same line count, so line numbers
+/// hold), and the span moved to match. Text without long lines is shared as is.
+fn excerpt(text: &Arc<String>, start: usize, len: usize) -> (Arc<String>, usize, usize) {
+    if text.split('\n').all(|l| l.len() <= SNIPPET_LINE) {
+        return (Arc::clone(text), start, len);
+    }
+    let floor = |l: &str, i: usize| (0..=i.min(l.len())).rev().find(|c| l.is_char_boundary(*c)).unwrap_or(0);
+    let mut out = String::new();
+    let (mut new_start, mut new_len) = (0, 0);
+    let mut at = 0;
+    for line in text.split('\n') {
+        let end = at + line.len();
+        if at > 0 {
+            out.push('\n');
+        }
+        if (at..=end).contains(&start) && line.len() > SNIPPET_LINE {
+            let rel = start - at;
+            let from = floor(line, rel.saturating_sub(SNIPPET_LINE / 3));
+            let to = floor(line, (rel + SNIPPET_LINE).min(line.len()));
+            if from > 0 {
+                out.push('…');
+            }
+            new_start = out.len() + (rel - from);
+            new_len = len.min(to.saturating_sub(rel));
+            out.push_str(&line[from..to]);
+            if to < line.len() {
+                out.push('…');
+            }
+        } else if (at..=end).contains(&start) {
+            new_start = out.len() + (start - at);
+            new_len = len;
+            out.push_str(line);
+        } else if line.len() > SNIPPET_LINE {
+            out.push_str(&line[..floor(line, SNIPPET_LINE)]);
+            out.push('…');
+        } else {
+            out.push_str(line);
+        }
+        at = end + 1;
+    }
+    let new_len = new_len.min(out.len().saturating_sub(new_start));
+    (Arc::new(out), new_start, new_len)
 }
 
 /// Two sites are the same place when they name the same span of the same file.
@@ -271,6 +320,10 @@ impl Diagnostic for AlsoHere {
 
 /// "did you mean" for a misspelt name among known ones.
 pub(crate) fn did_you_mean<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Jaro-Winkler is quadratic in the length: a mistyped name is short, a huge one is no typo.
+    if wrong.len() > 64 {
+        return None;
+    }
     known
         .into_iter()
         .map(|k| (strsim::jaro_winkler(wrong, k), k))

@@ -34,6 +34,10 @@ pub(crate) struct LoadedFile {
     pub file: StackFile,
 }
 
+/// Largest definition file read: the bundled ones are about 1 KiB, and a huge file only makes
+/// every later step slow (parsing, suggestions, snippets).
+const MAX_DEFINITION_BYTES: usize = 64 * 1024;
+
 /// Loads every `*.toml` directly under `stacks_dir`, in name order. All syntax errors are
 /// collected, so one run reports every broken file.
 pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFile>> {
@@ -59,6 +63,11 @@ pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFi
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read stack file", &path, e))?;
         let rel = relative_display(root, &path);
         let source = Arc::new(SourceFile { rel, text: Arc::new(text) });
+        if source.text.len() > MAX_DEFINITION_BYTES {
+            let message = format!("the file is {} bytes; a stack definition is at most {MAX_DEFINITION_BYTES} bytes", source.text.len());
+            errors.push(DefinitionError::new(DefinitionErrorKind::Syntax { message }, Some(source.site(0..0, "this file"))));
+            continue;
+        }
         match parse(&source) {
             Ok(file) => loaded.push(LoadedFile { source, file }),
             Err(e) => errors.push(e),

@@ -7,6 +7,7 @@ use ffmpeg::ffi;
 use ffmpeg::{filter, format, Rational};
 use ffmpeg_next as ffmpeg;
 
+use crate::limits::Limits;
 use crate::MediaError;
 
 /// Initializes FFmpeg once and silences its logger: the library reports through values, not stderr.
@@ -19,8 +20,15 @@ pub(crate) fn init() {
     });
 }
 
-/// Opens an input, turning FFmpeg's errors into a typed error that names the path.
-pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaError> {
+/// Opens an input under `limits`, turning FFmpeg's errors into a typed error that names the path.
+///
+/// Only the `file` protocol is allowed, for the input and for anything a demuxer opens from it;
+/// demuxers that read other files (playlists, concat scripts, image sequences) are refused unless
+/// allowed by name; stream count and declared picture sizes are checked before any decoding.
+pub(crate) fn open_input(
+    path: &Path,
+    limits: &Limits,
+) -> Result<format::context::Input, MediaError> {
     init();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => MediaError::InputNotFound {
@@ -40,25 +48,164 @@ pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaErr
             reason: "the file is empty".into(),
         });
     }
-    match format::input(&path) {
-        Ok(ictx) => {
-            if ictx.nb_streams() == 0 {
-                return Err(MediaError::InvalidInput {
-                    path: path.to_owned(),
-                    reason: "no audio or video streams".into(),
-                });
-            }
-            Ok(ictx)
+    let invalid = |reason: String| MediaError::InvalidInput {
+        path: path.to_owned(),
+        reason,
+    };
+    // `file:` so a name such as `concat:a|b` or `http://x` is a file name, never a protocol.
+    let url = {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bytes = b"file:".to_vec();
+        bytes.extend_from_slice(path.as_os_str().as_bytes());
+        CString::new(bytes).map_err(|_| invalid("the path contains a NUL byte".into()))?
+    };
+    let mut opts = ffmpeg::Dictionary::new();
+    opts.set("protocol_whitelist", "file");
+    opts.set("format_whitelist", &demuxer_whitelist(limits));
+    // An allowed image2 reads exactly the named file, never a numbered sequence or a glob.
+    opts.set("pattern_type", "none");
+    // SAFETY: avformat_open_input either fills `ps` or frees it and leaves it NULL; the options
+    // dictionary is ours again afterwards and is freed by `Dictionary::own`.
+    let ps = unsafe {
+        let mut ps = std::ptr::null_mut();
+        let mut raw = opts.disown();
+        let r = ffi::avformat_open_input(&mut ps, url.as_ptr(), std::ptr::null(), &mut raw);
+        drop(ffmpeg::Dictionary::own(raw));
+        if r < 0 {
+            return Err(open_error(path, &url, limits, ffmpeg::Error::from(r)));
         }
-        Err(ffmpeg::Error::Other { errno }) if errno == 13 => Err(MediaError::io(
-            path,
-            std::io::Error::from_raw_os_error(errno),
-        )),
-        Err(e) => Err(MediaError::InvalidInput {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
+        ps
+    };
+    // SAFETY: `ps` is an opened context; `wrap` takes ownership and closes it on drop.
+    let ictx = unsafe { format::context::Input::wrap(ps) };
+    let name = ictx.format().name().to_owned();
+    if !limits.allows_format(&name) {
+        return Err(refused(path, &name));
     }
+    check_streams(path, &ictx, limits)?;
+    // SAFETY: one options dictionary per stream, as avformat_find_stream_info expects; the
+    // decoders it opens get the pixel limit, and the dictionaries are freed after the call.
+    let r = unsafe {
+        let n = (*ps).nb_streams as usize;
+        let key = c"max_pixels";
+        let value = CString::new(limits.decoder_max_pixels().to_string()).expect("digits");
+        let mut dicts: Vec<*mut ffi::AVDictionary> = vec![std::ptr::null_mut(); n];
+        for d in dicts.iter_mut() {
+            ffi::av_dict_set(d, key.as_ptr(), value.as_ptr(), 0);
+        }
+        let r = ffi::avformat_find_stream_info(ps, dicts.as_mut_ptr());
+        for d in dicts.iter_mut() {
+            ffi::av_dict_free(d);
+        }
+        r
+    };
+    if r < 0 {
+        return Err(invalid(ffmpeg::Error::from(r).to_string()));
+    }
+    // Some demuxers add streams while reading packets.
+    check_streams(path, &ictx, limits)?;
+    if ictx.nb_streams() == 0 {
+        return Err(invalid("no audio or video streams".into()));
+    }
+    Ok(ictx)
+}
+
+fn check_streams(
+    path: &Path,
+    ictx: &format::context::Input,
+    limits: &Limits,
+) -> Result<(), MediaError> {
+    limits.check_streams(path, ictx.nb_streams())?;
+    for s in ictx.streams() {
+        let par = s.parameters();
+        if par.medium() == ffmpeg::media::Type::Video {
+            // SAFETY: plain field reads through the parameters pointer.
+            let (w, h) = unsafe { ((*par.as_ptr()).width, (*par.as_ptr()).height) };
+            limits.check_picture(path, w.max(0) as u32, h.max(0) as u32)?;
+        }
+    }
+    Ok(())
+}
+
+fn refused(path: &Path, format: &str) -> MediaError {
+    let first = format.split(',').next().unwrap_or(format);
+    MediaError::InvalidInput {
+        path: path.to_owned(),
+        reason: format!(
+            "the detected format `{first}` reads other files or URLs; pass `--allow-format {first}` if that is intended"
+        ),
+    }
+}
+
+/// Every demuxer `limits` allows, as FFmpeg's `format_whitelist`.
+fn demuxer_whitelist(limits: &Limits) -> String {
+    let mut names = Vec::new();
+    // SAFETY: av_demuxer_iterate walks FFmpeg's static demuxer table with an opaque cursor.
+    unsafe {
+        let mut opaque = std::ptr::null_mut();
+        loop {
+            let f = ffi::av_demuxer_iterate(&mut opaque);
+            if f.is_null() {
+                break;
+            }
+            let name = CStr::from_ptr((*f).name).to_string_lossy();
+            if limits.allows_format(&name) {
+                names.push(name.into_owned());
+            }
+        }
+    }
+    names.join(",")
+}
+
+/// Why an open failed: a refused demuxer (named by probing the file the way
+/// avformat_open_input does), a permission problem, or unreadable media.
+fn open_error(path: &Path, url: &CStr, limits: &Limits, e: ffmpeg::Error) -> MediaError {
+    if let ffmpeg::Error::Other { errno: 13 } = e {
+        return MediaError::io(path, std::io::Error::from_raw_os_error(13));
+    }
+    if let Some(name) = detect_format(url) {
+        if !limits.allows_format(&name) {
+            return refused(path, &name);
+        }
+    }
+    MediaError::InvalidInput {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// The demuxer FFmpeg's probe picks for `url`, without opening it (no header is read).
+fn detect_format(url: &CStr) -> Option<String> {
+    // SAFETY: avio_open2 with a file-only whitelist; av_probe_input_buffer2 reads from it and
+    // returns a static demuxer description; the I/O context is closed before returning.
+    unsafe {
+        let mut pb = std::ptr::null_mut();
+        let mut opts = ffmpeg::Dictionary::new();
+        opts.set("protocol_whitelist", "file");
+        let mut raw = opts.disown();
+        let r = ffi::avio_open2(
+            &mut pb,
+            url.as_ptr(),
+            ffi::AVIO_FLAG_READ,
+            std::ptr::null(),
+            &mut raw,
+        );
+        drop(ffmpeg::Dictionary::own(raw));
+        if r < 0 {
+            return None;
+        }
+        let mut fmt = std::ptr::null();
+        let r = ffi::av_probe_input_buffer2(pb, &mut fmt, url.as_ptr(), std::ptr::null_mut(), 0, 0);
+        ffi::avio_closep(&mut pb);
+        (r >= 0 && !fmt.is_null())
+            .then(|| CStr::from_ptr((*fmt).name).to_string_lossy().into_owned())
+    }
+}
+
+/// Caps the picture size a decoder will allocate (FFmpeg's `max_pixels`).
+pub(crate) fn set_decoder_max_pixels(ctx: &mut ffmpeg::codec::Context, limits: &Limits) {
+    // SAFETY: plain field write on a context we own, before it is opened.
+    unsafe { (*ctx.as_mut_ptr()).max_pixels = limits.decoder_max_pixels() }
 }
 
 /// Human name of a codec profile (`High`, `LC`), if FFmpeg knows one.
@@ -346,7 +493,12 @@ pub(crate) fn discard_other_streams(ictx: &mut format::context::Input, keep: usi
 }
 
 /// Adds filter `name` to `graph` under `label`: a missing filter is `FilterNotFound`.
-pub(crate) fn add_filter(graph: &mut filter::Graph, name: &str, label: &str, args: &str) -> Result<(), ffmpeg::Error> {
+pub(crate) fn add_filter(
+    graph: &mut filter::Graph,
+    name: &str,
+    label: &str,
+    args: &str,
+) -> Result<(), ffmpeg::Error> {
     let f = filter::find(name).ok_or(ffmpeg::Error::FilterNotFound)?;
     graph.add(&f, label, args).map(|_| ())
 }

@@ -18,6 +18,49 @@ pub struct Cli {
     /// Report progress on stderr: `json` prints one JSON object per line.
     #[arg(long, global = true, value_enum)]
     pub progress: Option<ProgressMode>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Bounds on untrusted inputs; the defaults are `Limits::default()`.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Read a demuxer that opens other files (hls, concat, dash, image2, ...); repeatable.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub allow_format: Vec<String>,
+    /// Widest picture accepted [default: 16384].
+    #[arg(long, global = true, value_name = "PIXELS")]
+    pub max_width: Option<u32>,
+    /// Tallest picture accepted [default: 16384].
+    #[arg(long, global = true, value_name = "PIXELS")]
+    pub max_height: Option<u32>,
+    /// Most pixels per picture, also a sprite's canvas [default: 268435456].
+    #[arg(long, global = true, value_name = "N")]
+    pub max_pixels: Option<u64>,
+    /// Most streams in an input [default: 32].
+    #[arg(long, global = true, value_name = "N")]
+    pub max_streams: Option<u32>,
+    /// Most images `thumbnails` writes [default: 1000].
+    #[arg(long, global = true, value_name = "N")]
+    pub max_images: Option<u32>,
+    /// Most tiles in a `sprite` [default: 10000].
+    #[arg(long, global = true, value_name = "N")]
+    pub max_tiles: Option<u32>,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> media::Limits {
+        let d = media::Limits::default();
+        media::Limits {
+            max_width: self.max_width.unwrap_or(d.max_width),
+            max_height: self.max_height.unwrap_or(d.max_height),
+            max_pixels: self.max_pixels.unwrap_or(d.max_pixels),
+            max_streams: self.max_streams.unwrap_or(d.max_streams),
+            max_images: self.max_images.unwrap_or(d.max_images),
+            max_tiles: self.max_tiles.unwrap_or(d.max_tiles),
+            allow_formats: self.allow_format.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -240,7 +283,9 @@ pub fn run(cli: Cli) -> i32 {
     let on_signal = cancel.clone();
     // Best effort: without a handler a signal still stops us, just without cleaning up.
     let _ = ctrlc::set_handler(move || on_signal.cancel());
-    let mut monitor = Monitor::new().cancel_with(cancel);
+    let mut monitor = Monitor::new()
+        .cancel_with(cancel)
+        .with_limits(cli.limits.limits());
     if progress_json {
         monitor = monitor.on_progress(|p: &Progress| {
             let line = serde_json::to_string(p).expect("progress serializes");
@@ -253,20 +298,16 @@ pub fn run(cli: Cli) -> i32 {
     let result = execute(&cli.command, &mut monitor);
     match result {
         Ok(Outcome { json, human }) => {
-            if cli.json {
-                println!("{json}");
-            } else {
-                println!("{human}");
-            }
+            out(if cli.json { &json } else { &human });
             0
         }
         Err(err) => {
             if cli.json {
                 let body = serde_json::json!({ "error": media::ErrorInfo::from(&err) });
-                println!("{}", serde_json::to_string_pretty(&body).expect("json"));
+                out(&serde_json::to_string_pretty(&body).expect("json"));
             }
             let code = if err.is_usage() { 2 } else { 1 };
-            eprintln!("{:?}", miette::Report::new(err));
+            let _ = writeln!(std::io::stderr(), "{:?}", miette::Report::new(err));
             code
         }
     }
@@ -278,8 +319,8 @@ fn run_tasks(path: &std::path::Path, monitor: &mut Monitor) -> i32 {
         Ok(f) => f,
         Err(err) => {
             let body = serde_json::json!({ "error": media::ErrorInfo::from(&err) });
-            println!("{}", serde_json::to_string_pretty(&body).expect("json"));
-            eprintln!("{:?}", miette::Report::new(err));
+            out(&serde_json::to_string_pretty(&body).expect("json"));
+            let _ = writeln!(std::io::stderr(), "{:?}", miette::Report::new(err));
             return 2;
         }
     };
@@ -289,15 +330,22 @@ fn run_tasks(path: &std::path::Path, monitor: &mut Monitor) -> i32 {
         media::TaskFile::One(_) => serde_json::to_string_pretty(&outcomes[0]),
         media::TaskFile::Many(_) => serde_json::to_string_pretty(&outcomes),
     };
-    println!("{}", text.expect("json"));
+    out(&text.expect("json"));
     i32::from(failed)
+}
+
+/// Prints a result line on stdout; a closed stdout (a reader that went away) is not our error,
+/// so it is ignored instead of panicking like `println!`. The exit code still tells the outcome.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaError> {
     match command {
         Command::Run { .. } => unreachable!("handled in run()"),
         Command::Probe { input } => {
-            let info = media::probe(input)?;
+            let info = media::probe_with(input, monitor.limits())?;
             let human = describe(&info);
             done(&info, human)
         }

@@ -88,6 +88,21 @@ pub enum MediaError {
     #[diagnostic(code(media::invalid_task), help("expected {{\"task\": \"transcode\", \"input\": \"...\", \"output\": \"...\", \"options\": {{...}}}} or a list of them"))]
     InvalidTask { path: PathBuf, reason: String },
 
+    /// The input asks for more than the configured `Limits` allow (picture size, streams,
+    /// outputs). Not retryable as is; a trusted file may be run again with a higher limit.
+    #[error("input `{path}` {what}, over the limit of {limit}")]
+    #[diagnostic(
+        code(media::limit_exceeded),
+        help("if the file is trusted, raise the limit with `--{option}`")
+    )]
+    LimitExceeded {
+        path: PathBuf,
+        what: String,
+        limit: String,
+        /// The CLI option (and `Limits` field, with `_` for `-`) that raises the limit.
+        option: &'static str,
+    },
+
     /// The caller cancelled the task.
     #[error("task cancelled")]
     #[diagnostic(code(media::cancelled))]
@@ -120,7 +135,8 @@ impl MediaError {
             | MediaError::UnsupportedFormat { .. }
             | MediaError::InvalidOption { .. }
             | MediaError::Silent { .. }
-            | MediaError::InvalidTask { .. } => false,
+            | MediaError::InvalidTask { .. }
+            | MediaError::LimitExceeded { .. } => false,
         }
     }
 
@@ -147,6 +163,7 @@ impl MediaError {
             MediaError::Ffmpeg { .. } => "ffmpeg",
             MediaError::Silent { .. } => "silent",
             MediaError::InvalidTask { .. } => "invalid_task",
+            MediaError::LimitExceeded { .. } => "limit_exceeded",
             MediaError::Cancelled => "cancelled",
         }
     }

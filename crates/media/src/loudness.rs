@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::av;
 use crate::monitor::Monitor;
+use crate::stall_guard::StallGuard;
 use crate::MediaError;
 
 /// EBU R128 / ITU-R BS.1770 measurements of one audio stream.
@@ -133,10 +134,14 @@ impl Meter {
                 let _ = self.decoder.send_eof();
             }
         }
+        let mut guard = StallGuard::new();
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::InvalidData) => continue,
+                Ok(()) => guard.progressed(),
+                Err(ffmpeg::Error::InvalidData) => {
+                    guard.failed(&self.path, "decode")?;
+                    continue;
+                }
                 Err(_) => break,
             }
             let ts = self.frame.timestamp();
@@ -217,7 +222,7 @@ pub(crate) fn measure(
     settings: MeterSettings,
     monitor: &mut Monitor,
 ) -> Result<Loudness, MediaError> {
-    let mut ictx = av::open_input(path)?;
+    let mut ictx = av::open_input(path, monitor.limits())?;
     let index = crate::pipeline::best_stream(&ictx, media::Type::Audio).ok_or_else(|| {
         MediaError::MissingStream {
             path: path.to_owned(),
@@ -231,12 +236,20 @@ pub(crate) fn measure(
     let total = (ictx.duration() > 0)
         .then(|| ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE));
     let mut tracker = monitor.tracker("measure", total);
+    let mut guard = StallGuard::new();
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
         match packet.read(&mut ictx) {
-            Ok(()) if packet.stream() == index => {}
-            Ok(()) | Err(ffmpeg::Error::InvalidData) => continue,
+            Ok(()) if packet.stream() == index => guard.progressed(),
+            Ok(()) => {
+                guard.progressed();
+                continue;
+            }
+            Err(ffmpeg::Error::InvalidData) => {
+                guard.failed(path, "read")?;
+                continue;
+            }
             Err(ffmpeg::Error::Eof) => break,
             Err(e) => return Err(MediaError::ffmpeg("read", path, e)),
         }

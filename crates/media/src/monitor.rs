@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::limits::Limits;
+
 /// One progress report: how far the output has got.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Progress {
@@ -42,12 +44,13 @@ impl CancelFlag {
 /// A caller's progress callback.
 type ProgressFn<'a> = Box<dyn FnMut(&Progress) + 'a>;
 
-/// Progress callback and cancel flag handed to every task.
+/// Progress callback, cancel flag and input limits handed to every task.
 #[derive(Default)]
 pub struct Monitor<'a> {
     progress: Option<ProgressFn<'a>>,
     cancel: CancelFlag,
     interval: Duration,
+    limits: Limits,
 }
 
 impl<'a> Monitor<'a> {
@@ -57,7 +60,19 @@ impl<'a> Monitor<'a> {
             progress: None,
             cancel: CancelFlag::new(),
             interval: Duration::from_millis(500),
+            limits: Limits::default(),
         }
+    }
+
+    /// Applies `limits` to the inputs (and outputs) of the tasks run with this monitor.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits tasks run under (`Limits::default()` unless set).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Calls `f` at most every half second while a task runs, and once at the end.

@@ -16,6 +16,7 @@ use crate::loudness::{measure, Loudness, MeterSettings};
 use crate::monitor::Monitor;
 use crate::pipeline::{self, EncodeSpec, Job, StreamOutcome, StreamPlan};
 use crate::preset::{self, Preset};
+use crate::staged_output::ensure_not_input;
 use crate::transcode::audio_spec;
 use crate::MediaError;
 
@@ -97,8 +98,10 @@ pub fn normalize(
 ) -> Result<NormalizeReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
+    ensure_not_input(input, output)?;
     let (target, tp_limit, lra) = targets(options)?;
-    let mut ictx = av::open_input(input)?;
+    let limits = monitor.limits().clone();
+    let mut ictx = av::open_input(input, &limits)?;
     let aindex = pipeline::best_stream(&ictx, media::Type::Audio).ok_or_else(|| {
         MediaError::MissingStream {
             path: input.to_owned(),
@@ -186,9 +189,10 @@ pub fn normalize(
             duration: None,
             keep_rotation: true,
             meter: Some(settings),
+            limits: &limits,
         };
-        ictx = av::open_input(input)?;
-        let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+        ictx = av::open_input(input, &limits)?;
+        let (path, result, _) = pipeline::produce(job, output, &mut ictx, monitor)?;
         let outcomes = result.streams;
         let out = result
             .loudness

@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::StreamOutcome;
-use crate::probe::probe;
+use crate::probe::MediaInfo;
 use crate::MediaError;
 
 /// The result of `transcode` and `resize`.
@@ -26,6 +26,7 @@ pub struct OutputReport {
 }
 
 impl OutputReport {
+    /// The report of a written file, from what was read back from it (`written`).
     pub(crate) fn read_back(
         task: &str,
         input: &Path,
@@ -33,8 +34,8 @@ impl OutputReport {
         format: &str,
         streams: Vec<StreamOutcome>,
         started: Instant,
+        info: &MediaInfo,
     ) -> Result<Self, MediaError> {
-        let info = probe(&output)?;
         Ok(OutputReport {
             task: task.to_owned(),
             input: input.to_owned(),

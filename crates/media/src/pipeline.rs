@@ -10,8 +10,11 @@ use serde::Serialize;
 
 use crate::av;
 use crate::container::Container;
+use crate::limits::Limits;
 use crate::loudness::{LiveMeter, Loudness, MeterSettings};
 use crate::monitor::{Monitor, Tracker};
+use crate::probe::{probe_with, MediaInfo};
+use crate::stall_guard::StallGuard;
 use crate::MediaError;
 
 /// What to do with one input stream.
@@ -64,6 +67,8 @@ pub(crate) struct Job<'a> {
     pub keep_rotation: bool,
     /// Meter the loudness of the encoded audio stream as it is written.
     pub meter: Option<MeterSettings>,
+    /// Bounds on the decoded pictures.
+    pub limits: &'a Limits,
 }
 
 /// What a finished job reports.
@@ -87,6 +92,8 @@ struct Transcoder {
     enc_tb: Rational,
     ost: usize,
     codec_name: String,
+    /// Frames that came out of the decoder; none at the end means the stream is undecodable.
+    decoded: u64,
 }
 
 /// Runs the job over an opened input; returns what happened to each stream.
@@ -200,16 +207,16 @@ pub(crate) fn run(
         .map(|(i, _)| *i);
     let end = job.duration.map(|d| start.unwrap_or(0.0) + d);
     let mut out_time = 0.0;
-    let mut corrupt = 0usize;
+    let mut guard = StallGuard::new();
 
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
         match packet.read(ictx) {
-            Ok(()) => {}
+            Ok(()) => guard.progressed(),
             Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::InvalidData) if corrupt < 1000 => {
-                corrupt += 1;
+            Err(ffmpeg::Error::InvalidData) => {
+                guard.failed(input, "read")?;
                 continue;
             }
             Err(e) => return Err(MediaError::ffmpeg("read", input, e)),
@@ -269,6 +276,20 @@ pub(crate) fn run(
             })?;
         }
     }
+    // A stream that decoded to nothing would leave an empty track: the input is the problem.
+    for (index, lane) in lanes.iter().enumerate() {
+        if let Some(Lane::Encode(t)) = lane {
+            if t.decoded == 0 {
+                return Err(MediaError::InvalidInput {
+                    path: input.to_owned(),
+                    reason: format!(
+                        "no {} frame of stream {index} could be decoded",
+                        if t.video { "video" } else { "audio" }
+                    ),
+                });
+            }
+        }
+    }
     octx.write_trailer()
         .map_err(|e| MediaError::ffmpeg("finish", output, e))?;
     let done = tracker.finish(out_time);
@@ -307,6 +328,7 @@ impl Transcoder {
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(|e| MediaError::ffmpeg("read the codec parameters of", input, e))?;
         av::set_packet_time_base(&mut dctx, ist_tb);
+        av::set_decoder_max_pixels(&mut dctx, job.limits);
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
             ..Default::default()
@@ -324,6 +346,13 @@ impl Transcoder {
         let (decoder, encoder, sink_tb, enc_tb);
         if video {
             let dec = dctx.decoder().video().map_err(|e| decode_error(input, e))?;
+            if dec.format() == format::Pixel::None || dec.width() == 0 || dec.height() == 0 {
+                return Err(MediaError::InvalidInput {
+                    path: input.to_owned(),
+                    reason: "no video frame could be decoded (picture size or format unknown)"
+                        .into(),
+                });
+            }
             let sar = av::stream_sar(ist);
             let src_args = format!(
                 "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
@@ -416,6 +445,13 @@ impl Transcoder {
             encoder = opened.0 .0;
         } else {
             let dec = dctx.decoder().audio().map_err(|e| decode_error(input, e))?;
+            if dec.format() == format::Sample::None || dec.rate() == 0 {
+                return Err(MediaError::InvalidInput {
+                    path: input.to_owned(),
+                    reason: "no audio frame could be decoded (sample format or rate unknown)"
+                        .into(),
+                });
+            }
             let (channels, layout) = av::channel_layout(&ist.parameters());
             let channels = channels.max(dec.channels() as u32).max(1);
             let in_layout = av::layout_for(layout.as_deref(), channels);
@@ -506,6 +542,7 @@ impl Transcoder {
             enc_tb,
             ost: ost_index,
             codec_name: codec.name().to_owned(),
+            decoded: 0,
         })
     }
 
@@ -520,12 +557,19 @@ impl Transcoder {
         mut on_frame: impl FnMut(f64),
     ) -> Result<(), MediaError> {
         let mut frame = av::new_frame();
+        let mut guard = StallGuard::new();
         loop {
             match self.decoder.receive_frame(&mut frame) {
-                Ok(()) => {}
+                Ok(()) => {
+                    guard.progressed();
+                    self.decoded += 1;
+                }
                 Err(ffmpeg::Error::Eof) => return Ok(()),
                 Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
-                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(ffmpeg::Error::InvalidData) => {
+                    guard.failed(input, "decode")?;
+                    continue;
+                }
                 Err(e) => return Err(MediaError::ffmpeg("decode", input, e)),
             }
             let ts = frame.timestamp();
@@ -753,17 +797,29 @@ fn choose_layout(
     }
 }
 
-/// Runs `job` into a temporary file beside `target` and renames it there only on success.
+/// Runs `job` into a temporary file beside `target`, reads the written file back, and renames
+/// it there only when that succeeds: a damaged input can make a file FFmpeg cannot read back,
+/// and that must not replace anything.
 pub(crate) fn produce(
     job: Job,
     target: &Path,
     ictx: &mut format::context::Input,
     monitor: &mut Monitor,
-) -> Result<(std::path::PathBuf, JobResult), MediaError> {
+) -> Result<(std::path::PathBuf, JobResult, MediaInfo), MediaError> {
     let staged = crate::staged_output::StagedOutput::new(target)?;
     let result = run(&job, staged.path(), ictx, monitor)?;
+    let written = probe_with(staged.path(), job.limits).map_err(|e| MediaError::InvalidInput {
+        path: job.input_path.to_owned(),
+        reason: format!(
+            "the output written from it is not readable media ({})",
+            match e {
+                MediaError::InvalidInput { reason, .. } => reason,
+                other => other.to_string(),
+            }
+        ),
+    })?;
     let path = staged.commit()?;
-    Ok((path, result))
+    Ok((path, result, written))
 }
 
 /// The stream FFmpeg considers best of `kind`, skipping cover art.

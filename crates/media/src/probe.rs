@@ -7,6 +7,7 @@ use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
 
 use crate::av;
+use crate::limits::Limits;
 use crate::stream_info::StreamInfo;
 use crate::MediaError;
 
@@ -40,9 +41,14 @@ impl MediaInfo {
     }
 }
 
-/// Reads container and stream facts from `path`.
+/// Reads container and stream facts from `path` under the default `Limits`.
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
-    let ictx = av::open_input(path)?;
+    probe_with(path, &Limits::default())
+}
+
+/// Reads container and stream facts from `path` under `limits`.
+pub fn probe_with(path: &Path, limits: &Limits) -> Result<MediaInfo, MediaError> {
+    let ictx = av::open_input(path, limits)?;
     let size = std::fs::metadata(path)
         .map_err(|e| MediaError::io(path, e))?
         .len();
@@ -74,6 +80,23 @@ fn ratio(r: Rational) -> Option<String> {
         let r = r.reduce();
         format!("{}:{}", r.numerator(), r.denominator())
     })
+}
+
+/// Width × SAR : height, reduced. In 64 bits: a damaged file's SAR can be near `i32::MAX`.
+fn display_ratio(w: u32, h: u32, sar: Rational) -> Option<String> {
+    let num = i64::from(w) * i64::from(sar.numerator());
+    let den = i64::from(h) * i64::from(sar.denominator());
+    if num <= 0 || den <= 0 {
+        return None;
+    }
+    let gcd = |mut a: i64, mut b: i64| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let g = gcd(num, den);
+    Some(format!("{}:{}", num / g, den / g))
 }
 
 fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
@@ -118,10 +141,7 @@ fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
         info.height = Some(h);
         let sar = av::stream_sar(s);
         info.sample_aspect_ratio = ratio(sar);
-        info.display_aspect_ratio = ratio(Rational(
-            w as i32 * sar.numerator(),
-            h as i32 * sar.denominator(),
-        ));
+        info.display_aspect_ratio = display_ratio(w, h, sar);
         info.rotation = Some(av::stream_rotation(s).unwrap_or(0.0));
         let fr = s.avg_frame_rate();
         let fr = if fr.numerator() > 0 { fr } else { s.rate() };

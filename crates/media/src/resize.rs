@@ -12,6 +12,7 @@ use crate::monitor::Monitor;
 use crate::output_report::OutputReport;
 use crate::pipeline::{self, Job, StreamPlan};
 use crate::preset::{self, Preset};
+use crate::staged_output::ensure_not_input;
 use crate::transcode::{audio_spec, video_spec, TranscodeOptions};
 use crate::MediaError;
 
@@ -43,6 +44,7 @@ pub fn resize(
 ) -> Result<OutputReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
+    ensure_not_input(input, output)?;
     if !container.has_video() {
         return Err(MediaError::option(
             "output",
@@ -50,7 +52,8 @@ pub fn resize(
             "resize needs a video container (mp4, webm, mkv, mov)",
         ));
     }
-    let mut ictx = av::open_input(input)?;
+    let limits = monitor.limits().clone();
+    let mut ictx = av::open_input(input, &limits)?;
     let vindex = pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
         MediaError::MissingStream {
             path: input.to_owned(),
@@ -115,8 +118,9 @@ pub fn resize(
         // The filter chain already turned the pixels upright.
         keep_rotation: false,
         meter: None,
+        limits: &limits,
     };
-    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    let (path, result, written) = pipeline::produce(job, output, &mut ictx, monitor)?;
     OutputReport::read_back(
         "resize",
         input,
@@ -124,6 +128,7 @@ pub fn resize(
         container.muxer,
         result.streams,
         started,
+        &written,
     )
 }
 

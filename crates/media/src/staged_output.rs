@@ -1,4 +1,6 @@
-//! Atomic output: write to a hidden temporary file beside the target, rename it only on success.
+//! Atomic output: write to a hidden temporary file beside the target, rename it only on success,
+//! and never onto the input itself.
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
@@ -68,4 +70,34 @@ impl StagedOutput {
             .map_err(|e| MediaError::io(&target, e.error))?;
         Ok(target)
     }
+}
+
+/// Refuses an output that is the input file: the same path after resolving `.`, `..` and
+/// symlinks, or the same (device, inode) when the output exists (a hard link). Renaming onto it
+/// would replace the original.
+pub(crate) fn ensure_not_input(input: &Path, output: &Path) -> Result<(), MediaError> {
+    let same_inode = match (std::fs::metadata(input), std::fs::metadata(output)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let same_path = canonical(input).is_some_and(|i| canonical(output) == Some(i));
+    if same_inode || same_path {
+        return Err(MediaError::option(
+            "output",
+            output.display(),
+            "it is the input file; write to another path (an existing output is replaced atomically)",
+        ));
+    }
+    Ok(())
+}
+
+/// The resolved path of `p`, or of its directory joined with its name when `p` does not exist.
+fn canonical(p: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(p).ok().or_else(|| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(dir).ok()?.join(p.file_name()?))
+    })
 }

@@ -1,10 +1,11 @@
 //! Frames to JPEG or PNG bytes through a filter chain (rotate/scale, or tile for sprites).
 use std::path::Path;
 
-use ffmpeg::{codec, encoder, filter, Packet, Rational};
+use ffmpeg::{codec, encoder, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
+use crate::frame_filter::{FrameFilter, FrameSource};
 use crate::video_frames::VideoFrames;
 use crate::MediaError;
 
@@ -37,11 +38,23 @@ impl ImageKind {
             ImageKind::Png => "png",
         }
     }
+
+    /// The pixel format the image encoder takes (its first listed one).
+    pub(crate) fn pixel(self) -> Result<ffmpeg::format::Pixel, MediaError> {
+        let codec = encoder::find_by_name(self.encoder()).ok_or_else(|| {
+            crate::pipeline::unsupported(self.encoder(), ffmpeg::media::Type::Video)
+        })?;
+        Ok(codec
+            .video()
+            .ok()
+            .and_then(|v| v.formats().and_then(|mut f| f.next()))
+            .unwrap_or(ffmpeg::format::Pixel::RGB24))
+    }
 }
 
 /// A filter graph feeding an image encoder; each filtered frame becomes one image file's bytes.
 pub(crate) struct StillEncoder {
-    graph: filter::Graph,
+    filter: FrameFilter,
     encoder: codec::encoder::Encoder,
     pub width: u32,
     pub height: u32,
@@ -49,8 +62,19 @@ pub(crate) struct StillEncoder {
 }
 
 impl StillEncoder {
+    /// An encoder for the decoded frames of `frames`.
     pub(crate) fn new(
         frames: &VideoFrames,
+        filter_chain: &str,
+        kind: ImageKind,
+        output: &Path,
+    ) -> Result<Self, MediaError> {
+        Self::from_source(&frames.frame_source(), filter_chain, kind, output)
+    }
+
+    /// An encoder for frames that look like `source` (e.g. sprite tiles already scaled).
+    pub(crate) fn from_source(
+        source: &FrameSource,
         filter_chain: &str,
         kind: ImageKind,
         output: &Path,
@@ -58,38 +82,11 @@ impl StillEncoder {
         let codec = encoder::find_by_name(kind.encoder()).ok_or_else(|| {
             crate::pipeline::unsupported(kind.encoder(), ffmpeg::media::Type::Video)
         })?;
-        let vcodec = codec
-            .video()
-            .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-        let pix = vcodec
-            .formats()
-            .and_then(|mut f| f.next())
-            .unwrap_or(ffmpeg::format::Pixel::RGB24);
+        let pix = kind.pixel()?;
         let pix_name = pix.descriptor().map(|d| d.name()).unwrap_or("rgb24");
-        let dec = frames.decoder();
-        let tb = frames.time_base();
-        let args = format!(
-            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
-            dec.width(),
-            dec.height(),
-            ffmpeg::ffi::AVPixelFormat::from(dec.format()) as i32,
-            tb.numerator(),
-            tb.denominator(),
-            frames.sar.numerator(),
-            frames.sar.denominator()
-        );
-        let map = |e| MediaError::ffmpeg("build the filter graph for", output, e);
-        let mut graph = filter::Graph::new();
-        crate::av::add_filter(&mut graph, "buffer", "in", &args).map_err(map)?;
-        crate::av::add_filter(&mut graph, "buffersink", "out", "").map_err(map)?;
         let spec = format!("{filter_chain},format=pix_fmts={pix_name}");
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(&spec))
-            .map_err(map)?;
-        graph.validate().map_err(map)?;
-        let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
+        let mut filter = FrameFilter::new(source, &spec, output)?;
+        let sf = filter.sink_format();
         let mut enc = codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
@@ -108,7 +105,7 @@ impl StillEncoder {
             .open()
             .map_err(|e| MediaError::ffmpeg("open the image encoder for", output, e))?;
         Ok(StillEncoder {
-            graph,
+            filter,
             encoder: opened.0 .0,
             width: sf.width,
             height: sf.height,
@@ -125,43 +122,20 @@ impl StillEncoder {
         // Stills are independent pictures: give them consecutive timestamps.
         frame.set_pts(Some(self.next_pts));
         self.next_pts += 1;
-        self.graph
-            .get("in")
-            .expect("source")
-            .source()
-            .add(frame)
-            .map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.filter.push(frame, output)?;
         self.drain(output)
     }
 
     /// Flushes the filter (a partly filled sprite tile comes out here).
     pub(crate) fn finish(&mut self, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
-        self.graph
-            .get("in")
-            .expect("source")
-            .source()
-            .flush()
-            .map_err(|e| MediaError::ffmpeg("filter", output, e))?;
+        self.filter.flush(output)?;
         self.drain(output)
     }
 
     fn drain(&mut self, output: &Path) -> Result<Vec<Vec<u8>>, MediaError> {
         let mut images = Vec::new();
         let mut filtered = av::new_frame();
-        loop {
-            match self
-                .graph
-                .get("out")
-                .expect("sink")
-                .sink()
-                .frame(&mut filtered)
-            {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) | Err(ffmpeg::Error::Other { errno: 11 }) => {
-                    return Ok(images)
-                }
-                Err(e) => return Err(MediaError::ffmpeg("filter", output, e)),
-            }
+        while self.filter.pull(&mut filtered, output)? {
             av::clear_picture_type(&mut filtered);
             self.encoder
                 .send_frame(&filtered)
@@ -175,5 +149,6 @@ impl StillEncoder {
                 }
             }
         }
+        Ok(images)
     }
 }

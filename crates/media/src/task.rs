@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::Monitor;
 use crate::task_outcome::TaskOutcome;
 use crate::{
-    normalize, probe, resize, sprite, thumbnail, thumbnails, transcode, MediaError,
+    normalize, probe_with, resize, sprite, thumbnail, thumbnails, transcode, MediaError,
     NormalizeOptions, ResizeOptions, SpriteOptions, ThumbnailOptions, ThumbnailsOptions,
     TranscodeOptions,
 };
@@ -86,7 +86,7 @@ impl Task {
             Ok(serde_json::to_value(v).expect("reports serialize"))
         }
         match self {
-            Task::Probe { input } => json(probe(input)?),
+            Task::Probe { input } => json(probe_with(input, monitor.limits())?),
             Task::Transcode {
                 input,
                 output,

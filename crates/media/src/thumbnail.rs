@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::geometry::{Geometry, Request};
 use crate::monitor::Monitor;
-use crate::staged_output::StagedOutput;
+use crate::staged_output::{ensure_not_input, StagedOutput};
 use crate::still_encoder::{ImageKind, StillEncoder};
 use crate::video_frames::VideoFrames;
 use crate::MediaError;
@@ -109,8 +109,9 @@ pub fn thumbnail(
     monitor: &mut Monitor,
 ) -> Result<StillsReport, MediaError> {
     let kind = ImageKind::from_path(output)?;
+    ensure_not_input(input, output)?;
     let at = options.at.unwrap_or(0.0);
-    let mut frames = VideoFrames::open(input)?;
+    let mut frames = VideoFrames::open(input, monitor.limits())?;
     if let Some(d) = frames.duration {
         if at > d {
             return Err(MediaError::option(
@@ -158,7 +159,7 @@ pub fn thumbnails(
     let every = options
         .every
         .ok_or_else(|| MediaError::option("every", "(none)", "give the interval in seconds"))?;
-    if every <= 0.0 {
+    if every <= 0.0 || !every.is_finite() {
         return Err(MediaError::option(
             "every",
             every,
@@ -167,7 +168,24 @@ pub fn thumbnails(
     }
     let ext = options.format.clone().unwrap_or_else(|| "jpg".into());
     let kind = ImageKind::from_path(Path::new(&format!("x.{ext}")))?;
-    let mut frames = VideoFrames::open(input)?;
+    let limits = monitor.limits().clone();
+    let too_many = |what: String| MediaError::LimitExceeded {
+        path: input.to_owned(),
+        what,
+        limit: format!("{} images", limits.max_images),
+        option: "max-images",
+    };
+    let mut frames = VideoFrames::open(input, &limits)?;
+    // Refuse up front what the declared duration already says is too many; the loop below
+    // also stops at the cap, for headers that understate the length.
+    if let Some(d) = frames.duration {
+        let planned = (d / every).ceil();
+        if planned > f64::from(limits.max_images) {
+            return Err(too_many(format!(
+                "would give {planned:.0} stills at one every {every} s"
+            )));
+        }
+    }
     std::fs::create_dir_all(dir).map_err(|e| MediaError::io(dir, e))?;
     let geometry = plan(&frames, options.width)?;
     let sample = dir.join(format!("thumb.{ext}"));
@@ -188,7 +206,14 @@ pub fn thumbnails(
         if k > 0 && time + 1e-3 < t {
             break; // past the last frame
         }
+        if stills.len() >= limits.max_images as usize {
+            return Err(too_many(format!(
+                "gives more than {} stills at one every {every} s",
+                limits.max_images
+            )));
+        }
         let path = dir.join(format!("thumb-{:04}.{ext}", k + 1));
+        ensure_not_input(input, &path)?;
         for bytes in still.push(&mut picked, &path)? {
             let written = write_file(&path, &bytes)?;
             stills.push(Still {

@@ -11,6 +11,7 @@ use crate::monitor::Monitor;
 use crate::output_report::OutputReport;
 use crate::pipeline::{self, EncodeSpec, Job, StreamPlan};
 use crate::preset::{self, Preset};
+use crate::staged_output::ensure_not_input;
 use crate::MediaError;
 
 /// Options for `transcode`. Every field is optional; the output extension or preset decides the rest.
@@ -49,6 +50,7 @@ pub fn transcode(
 ) -> Result<OutputReport, MediaError> {
     let started = Instant::now();
     let container = preset::resolve(output, options.preset)?;
+    ensure_not_input(input, output)?;
     if let Some(crf) = options.crf {
         if crf > 63 {
             return Err(MediaError::option("crf", crf, "must be between 0 and 63"));
@@ -61,7 +63,8 @@ pub fn transcode(
             "must be greater than zero",
         ));
     }
-    let mut ictx = av::open_input(input)?;
+    let limits = monitor.limits().clone();
+    let mut ictx = av::open_input(input, &limits)?;
     let trimming = options.start.is_some_and(|s| s > 0.0) || options.duration.is_some();
 
     let mut streams = Vec::new();
@@ -120,8 +123,9 @@ pub fn transcode(
         duration: options.duration,
         keep_rotation: true,
         meter: None,
+        limits: &limits,
     };
-    let (path, result) = pipeline::produce(job, output, &mut ictx, monitor)?;
+    let (path, result, written) = pipeline::produce(job, output, &mut ictx, monitor)?;
     OutputReport::read_back(
         "transcode",
         input,
@@ -129,6 +133,7 @@ pub fn transcode(
         container.muxer,
         result.streams,
         started,
+        &written,
     )
 }
 

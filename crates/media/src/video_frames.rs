@@ -5,7 +5,10 @@ use ffmpeg::{codec, format, media, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
+use crate::frame_filter::FrameSource;
 use crate::geometry::Source;
+use crate::limits::Limits;
+use crate::stall_guard::StallGuard;
 use crate::MediaError;
 
 /// The best video stream of a file, decoded frame by frame.
@@ -26,8 +29,8 @@ pub(crate) struct VideoFrames {
 }
 
 impl VideoFrames {
-    pub(crate) fn open(path: &Path) -> Result<Self, MediaError> {
-        let ictx = av::open_input(path)?;
+    pub(crate) fn open(path: &Path, limits: &Limits) -> Result<Self, MediaError> {
+        let ictx = av::open_input(path, limits)?;
         let index = crate::pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
             MediaError::MissingStream {
                 path: path.to_owned(),
@@ -41,6 +44,7 @@ impl VideoFrames {
         let mut ctx = codec::context::Context::from_parameters(stream.parameters())
             .map_err(|e| MediaError::ffmpeg("read the codec parameters of", path, e))?;
         av::set_packet_time_base(&mut ctx, time_base);
+        av::set_decoder_max_pixels(&mut ctx, limits);
         ctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
             ..Default::default()
@@ -57,6 +61,15 @@ impl VideoFrames {
         } else {
             (stream.duration() > 0).then(|| stream.duration() as f64 * f64::from(time_base))
         };
+        if decoder.format() == ffmpeg::format::Pixel::None
+            || decoder.width() == 0
+            || decoder.height() == 0
+        {
+            return Err(MediaError::InvalidInput {
+                path: path.to_owned(),
+                reason: "no video frame could be decoded (picture size or format unknown)".into(),
+            });
+        }
         let source = Source {
             width: decoder.width(),
             height: decoder.height(),
@@ -77,13 +90,15 @@ impl VideoFrames {
         })
     }
 
-    /// The decoder, for building the filter source.
-    pub(crate) fn decoder(&self) -> &codec::decoder::Video {
-        &self.decoder
-    }
-
-    pub(crate) fn time_base(&self) -> Rational {
-        self.time_base
+    /// What the decoded frames look like, for building a filter.
+    pub(crate) fn frame_source(&self) -> FrameSource {
+        FrameSource {
+            width: self.decoder.width(),
+            height: self.decoder.height(),
+            format: self.decoder.format(),
+            time_base: self.time_base,
+            sar: self.sar,
+        }
     }
 
     /// Seeks to the key frame at or before `t` seconds.
@@ -98,7 +113,9 @@ impl VideoFrames {
     }
 
     /// Decodes the next frame into `frame`; returns its time in seconds, or None at the end.
+    /// Damaged packets are skipped, but only so many in a row (`StallGuard`).
     pub(crate) fn next(&mut self, frame: &mut ffmpeg::Frame) -> Result<Option<f64>, MediaError> {
+        let mut guard = StallGuard::new();
         loop {
             match self.decoder.receive_frame(frame) {
                 Ok(()) => {
@@ -111,7 +128,10 @@ impl VideoFrames {
                 }
                 Err(ffmpeg::Error::Eof) => return Ok(None),
                 Err(ffmpeg::Error::Other { errno: 11 }) => {}
-                Err(ffmpeg::Error::InvalidData) => continue,
+                Err(ffmpeg::Error::InvalidData) => {
+                    guard.failed(&self.path, "decode")?;
+                    continue;
+                }
                 Err(e) => return Err(MediaError::ffmpeg("decode", &self.path, e)),
             }
             if self.draining {
@@ -121,11 +141,13 @@ impl VideoFrames {
             match packet.read(&mut self.ictx) {
                 Ok(()) if packet.stream() == self.index => {
                     match self.decoder.send_packet(&packet) {
-                        Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                        Ok(()) => guard.progressed(),
+                        Err(ffmpeg::Error::InvalidData) => guard.failed(&self.path, "decode")?,
                         Err(e) => return Err(MediaError::ffmpeg("decode", &self.path, e)),
                     }
                 }
-                Ok(()) | Err(ffmpeg::Error::InvalidData) => {}
+                Ok(()) => guard.progressed(),
+                Err(ffmpeg::Error::InvalidData) => guard.failed(&self.path, "read")?,
                 Err(ffmpeg::Error::Eof) => {
                     let _ = self.decoder.send_eof();
                     self.draining = true;

@@ -265,3 +265,5 @@ pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
         true_peak: value("Peak:", 1),
     }
 }
+pub mod hostile;
+pub mod mutate;
