@@ -161,7 +161,7 @@ fn mutate(text: &str, rng: &mut Rng) -> (Vec<u8>, &'static str) {
         6 => {
             let cut = rng.below(text.len());
             let cut = (0..=cut).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
-            (text[..cut].as_bytes().to_vec(), "truncation")
+            (text.as_bytes()[..cut].to_vec(), "truncation")
         }
         7 => {
             let mut l = owned();
