@@ -117,6 +117,7 @@ fn placements(events: &[serde_json::Value]) -> Vec<(String, String)> {
 
 #[test]
 fn a_build_spreads_over_two_engines_and_each_stack_is_built_once() {
+    let _serial = common::one_at_a_time();
     let images = TestImages::new("fleet", &["root", "a", "b", "c"]);
     let t = TwoEngines::new(&images, &[("a", 3), ("b", 3), ("c", 3)]);
     let out = t.ferrostack(&["build", "--json", "--progress", "json"]);
@@ -167,6 +168,7 @@ fn a_build_spreads_over_two_engines_and_each_stack_is_built_once() {
 
 #[test]
 fn a_killed_engine_s_stack_is_built_again_on_the_other_and_the_lock_is_correct() {
+    let _serial = common::one_at_a_time();
     let images = TestImages::new("fleetkill", &["root", "left", "right"]);
     let mut t = TwoEngines::new(&images, &[("left", 10), ("right", 10)]);
     // root goes to engine 1 (the first of two equal engines), one child follows it there (its
@@ -224,6 +226,7 @@ fn a_killed_engine_s_stack_is_built_again_on_the_other_and_the_lock_is_correct()
 /// unless it is listed as insecure, and then plain HTTP.
 #[test]
 fn a_registry_listed_as_insecure_is_spoken_to_over_plain_http() {
+    let _serial = common::one_at_a_time();
     use common::local_registry::free_port;
     let images = TestImages::new("insecure", &["root"]);
     let mut listen = None;

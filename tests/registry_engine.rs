@@ -115,6 +115,7 @@ fn statuses(out: &Output) -> Vec<(String, String)> {
 
 #[test]
 fn a_registry_is_the_shared_state_between_engines() {
+    let _serial = common::one_at_a_time();
     let images = TestImages::new("reg", &["root", "leaf", "sibling"]);
     let registry = LocalRegistry::start();
     let catalogue = Catalogue::new(&images, &registry.address());
@@ -199,6 +200,7 @@ fn a_registry_is_the_shared_state_between_engines() {
 /// configuration are used; wrong ones, or none, give an error naming the registry.
 #[test]
 fn credentials_come_from_the_docker_client_configuration() {
+    let _serial = common::one_at_a_time();
     use common::local_registry::{PASSWORD, USER};
     let images = TestImages::new("regauth", &["root"]);
     let registry = LocalRegistry::start_with_password();
@@ -235,6 +237,7 @@ fn credentials_come_from_the_docker_client_configuration() {
 /// puts the moved tags back.
 #[test]
 fn human_tags_move_at_the_registry_all_or_nothing() {
+    let _serial = common::one_at_a_time();
     use common::faulty_registry::FaultyRegistry;
     let images = TestImages::new("regpro", &["root", "leaf", "sibling"]);
     let registry = LocalRegistry::start();

@@ -89,6 +89,14 @@ pub fn import_busybox_seed(docker_host: Option<&str>, reference: &str) {
     assert!(status.success(), "docker import of the seed {reference}");
 }
 
+/// Held by the tests of one binary that share stack names (`root`, `leaf`, …) for their whole
+/// run: a test's `TestImages` removes dangling images labelled with its stack names when it
+/// ends, and another test's freshly built image is dangling until it is tagged or pushed.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The prefix of every engine test's repository.
 pub const TEST_PREFIX: &str = "ferrostack-test-";
 
