@@ -60,6 +60,10 @@ pub struct LockEntry {
     /// what was shipped (recorded when a registry is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The manifest digest of the stack's SPDX SBOM, stored in the registry next to the image
+    /// under `sha256-<image digest hex>.sbom` (recorded when a registry is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
     /// How long `ferrostack build` took to build this stack (seconds, to a tenth), for
     /// `plan --simulate`; a stack found already built keeps the time of the build that made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +137,11 @@ impl Lockfile {
                 }
                 if !crate::debian::is_version(version) {
                     return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
+                }
+            }
+            for (field, value) in [("digest", &entry.digest), ("sbom", &entry.sbom)] {
+                if let Some(value) = value.as_deref().filter(|v| !is_sha256_digest(v)) {
+                    return Err(format!("stack `{stack}` has the {field} `{value}`, which is not a `sha256:` and 64 hex digits"));
                 }
             }
             for key in entry.closure.keys().chain(&entry.closure_removed) {
@@ -211,9 +220,27 @@ impl Drop for LockGuard {
     }
 }
 
+/// `sha256:` and 64 lowercase hex digits: the only digest form a lock may name (an edited lock
+/// must not smuggle another reference into a pull).
+fn is_sha256_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_must_be_sha256() {
+        let good = format!("sha256:{}", "0a".repeat(32));
+        let text = |field: &str, value: &str| format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n{field} = {value:?}\n");
+        assert_eq!(read_text(&text("digest", &good)).unwrap().unwrap().stacks["worker"].digest.as_deref(), Some(good.as_str()));
+        assert_eq!(read_text(&text("sbom", &good)).unwrap().unwrap().stacks["worker"].sbom.as_deref(), Some(good.as_str()));
+        for bad in ["latest", "sha256:0a", "sha256:0A0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", "registry.example/evil@sha256:00"] {
+            let err = read_text(&text("digest", bad)).unwrap_err();
+            assert!(err.to_string().ends_with(&format!("stack `worker` has the digest `{bad}`, which is not a `sha256:` and 64 hex digits")), "{err}");
+        }
+    }
 
     fn lock_with_pin(package: &str, version: &str) -> String {
         format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.pins]\n{package:?} = {version:?}\n")

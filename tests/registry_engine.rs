@@ -56,7 +56,17 @@ impl Catalogue {
         };
         std::fs::create_dir_all(&catalogue.docker_config).unwrap();
         common::import_busybox_seed(None, &catalogue.seed());
-        write(&catalogue.root, "stacks/root.toml", &format!("name = \"root\"\nimage = \"{}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n[[check]]\nrun = \"test -f /root.txt\"\n", catalogue.seed()));
+        // Busybox has no dpkg: a one-package `dpkg-query` stands in, so the root has a package
+        // closure and every stack an SBOM.
+        let dpkg_query = r#"printf '#!/bin/sh\nprintf "ii \\tfs-tool\\tamd64\\t1.0-1\\tfs-tool\\t1.0-1\\n"\n' > /bin/dpkg-query && chmod +x /bin/dpkg-query"#;
+        write(
+            &catalogue.root,
+            "stacks/root.toml",
+            &format!(
+                "name = \"root\"\nimage = \"{}\"\nsuite = \"bookworm\"\n[[step]]\nrun = \"echo root > /root.txt\"\n[[step]]\nrun = '''{dpkg_query}'''\n[[check]]\nrun = \"test -f /root.txt && dpkg-query -W | grep -q fs-tool\"\n",
+                catalogue.seed()
+            ),
+        );
         catalogue
     }
 
@@ -138,6 +148,20 @@ fn a_registry_is_the_shared_state_between_engines() {
         assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag(stack)).as_deref(), Some(digest.as_str()), "{stack}: the lock's digest is the registry's");
         digests.insert(stack, digest);
     }
+    // Each stack's SBOM is next to its image (cosign's `sha256-<hex>.sbom` tag), recorded in
+    // the lock, and is the document `ferrostack sbom` derives from the lock.
+    for stack in ["root", "leaf", "sibling"] {
+        let lock = catalogue.lock();
+        let recorded = lock["stacks"][stack].get("sbom").and_then(|s| s.as_str()).unwrap_or_else(|| panic!("{stack}: no sbom in the lock: {lock}\n{}", stderr(&out))).to_string();
+        let tag = format!("{}.sbom", digests[stack].replacen(':', "-", 1));
+        assert_eq!(registry.manifest_digest(&catalogue.repo, &tag).as_deref(), Some(recorded.as_str()), "{stack}: the lock's SBOM digest is the registry's");
+        let manifest: serde_json::Value = serde_json::from_slice(&registry.manifest(&catalogue.repo, &tag).unwrap()).unwrap();
+        assert_eq!(manifest["layers"][0]["mediaType"], "text/spdx+json", "{manifest}");
+        let blob = registry.blob(&catalogue.repo, manifest["layers"][0]["digest"].as_str().unwrap()).expect("the SBOM blob");
+        let out = catalogue.ferrostack(&["sbom", stack, "--out", "-"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(String::from_utf8(blob).unwrap(), stdout(&out), "{stack}: the stored SBOM is the lock's");
+    }
 
     // 2. A second engine with nothing in it (the ephemeral runner): every stack is found in
     // the registry, and nothing is pulled or built.
@@ -186,7 +210,9 @@ fn a_registry_is_the_shared_state_between_engines() {
     }
     let leaf_digest = catalogue.locked("leaf").1;
     assert_ne!(leaf_digest, digests["leaf"], "the leaf's digest moved");
-    assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag("leaf")), Some(leaf_digest));
+    assert_eq!(registry.manifest_digest(&catalogue.repo, &catalogue.tag("leaf")), Some(leaf_digest.clone()));
+    let leaf_sbom = catalogue.lock()["stacks"]["leaf"].get("sbom").and_then(|s| s.as_str()).map(str::to_string);
+    assert_eq!(registry.manifest_digest(&catalogue.repo, &format!("{}.sbom", leaf_digest.replacen(':', "-", 1))), leaf_sbom, "the new leaf's SBOM is stored and recorded");
     let out = on_second(&["run", "leaf", "--", "sh", "-c", "cat /leaf.txt"]);
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(0), "leaf-2"), "{}", stderr(&out));
 

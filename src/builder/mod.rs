@@ -6,6 +6,7 @@ mod inspect;
 mod order;
 mod outcome;
 mod progress;
+mod push;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -178,6 +179,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     let mut lock = session.updated_lock(Vec::new(), Vec::new());
     let mut outcomes: BTreeMap<String, StackOutcome> = BTreeMap::new();
     let mut waiting: Vec<String> = Vec::new();
+    let mut to_push: Vec<push::Pending> = Vec::new();
     for s in &plan.stacks {
         if s.action == Action::Eol {
             report(Progress::Skipped { stack: s.name.clone(), reason: "end of life (status = \"eol\")".into() });
@@ -192,25 +194,28 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                 tag_all(&engine, id, &session.project.settings.repository, stack).await?;
             }
             // The registry's digest is what the lock names; a stack only the engine has is
-            // pushed now.
-            if let Some(shipping) = &shipping {
-                let digest = match (in_registry.get(&s.name), images.get(&s.name)) {
-                    (Some(digest), _) => digest.clone(),
-                    (None, Some(id)) => {
-                        let digest = shipping.push(&engine, id, &s.name, &s.hash).await?;
-                        report(Progress::Note { message: format!("{}: pushed {} ({digest})", s.name, shipping.image(&s.name, &s.hash)) });
-                        digest
+            // pushed below, with the others like it.
+            if shipping.is_some() {
+                match (in_registry.get(&s.name), images.get(&s.name)) {
+                    (Some(digest), _) => {
+                        digests.insert(s.name.clone(), digest.clone());
                     }
+                    (None, Some(id)) => to_push.push(push::Pending { stack: s.name.clone(), image: id.clone(), hash: s.hash.clone() }),
                     (None, None) => unreachable!("check_plan forces a build of what neither has"),
-                };
-                digests.insert(s.name.clone(), digest.clone());
-                if let Some(entry) = lock.stacks.get_mut(&s.name) {
-                    entry.digest = Some(digest);
                 }
             }
         } else {
             report(Progress::Queued { stack: s.name.clone() });
             waiting.push(s.name.clone());
+        }
+    }
+    if let Some(shipping) = &shipping {
+        let slots = roster.members[0].slots;
+        for (stack, digest) in push::by_level(shipping, &engine, session.catalogue.graph(), to_push, slots, &report).await? {
+            if let Some(entry) = lock.stacks.get_mut(&stack) {
+                entry.digest = Some(digest.clone());
+            }
+            digests.insert(stack, digest);
         }
     }
     order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
@@ -363,6 +368,30 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
             StackOutcome::Skipped { reason } => reason == "end of life",
             _ => true,
         });
+    // Each shipped stack's SBOM goes next to its image and into the lock; in `each` mode the
+    // lock is written again when this or the pushes of up-to-date stacks changed it.
+    if let Some(shipping) = shipping.as_ref().filter(|_| options.promote == Promote::Each || all_passed) {
+        let shipped: Vec<String> = plan
+            .stacks
+            .iter()
+            .filter(|s| matches!(outcomes.get(&s.name), Some(StackOutcome::Built { .. } | StackOutcome::UpToDate)))
+            .filter(|s| lock.stacks.get(&s.name).is_some_and(|e| e.digest.is_some()))
+            .map(|s| s.name.clone())
+            .collect();
+        for (stack, result) in push::sboms(shipping, &session, &lock, &shipped).await {
+            match result {
+                Ok(digest) => {
+                    if let Some(entry) = lock.stacks.get_mut(&stack) {
+                        entry.sbom = Some(digest);
+                    }
+                }
+                Err(e) => report(Progress::Note { message: format!("{stack}: SBOM not stored in the registry: {e}") }),
+            }
+        }
+        if options.promote == Promote::Each && session.lock.as_ref() != Some(&lock) {
+            lock.write_atomic(&session.project.lock_path())?;
+        }
+    }
     // The human tags at the registry: every stack that is built or up to date, once the
     // promotion mode allows it (each: at the end of the run; all-or-nothing: only when all
     // passed, and before any local tag moves or the lock is written).

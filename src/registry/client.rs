@@ -87,6 +87,45 @@ impl RegistryClient {
         Ok(response.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()).unwrap_or_default().to_string())
     }
 
+    /// Uploads `bytes` as a blob of `name` unless the registry has it (a `HEAD` first), in one
+    /// monolithic upload (`POST` then `PUT ?digest=`); returns its digest.
+    pub async fn put_blob(&self, name: &str, bytes: &[u8]) -> Result<String> {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        let head = self.send(Method::HEAD, &format!("/v2/{name}/blobs/{digest}"), None).await?;
+        if head.status().is_success() {
+            return Ok(digest);
+        }
+        let response = self.send(Method::POST, &format!("/v2/{name}/blobs/uploads/"), None).await?;
+        let status = response.status();
+        if status != StatusCode::ACCEPTED {
+            return Err(self.refused(&format!("POST blob upload to `{name}`"), status, response).await);
+        }
+        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let upload = self.upload_path(&location).ok_or_else(|| Error::Registry {
+            registry: self.host.clone(),
+            message: format!("it answered the blob upload to `{name}` with the location `{location}`, which is not on this registry"),
+            help: "ferrostack uploads only to the registry it was given".into(),
+        })?;
+        let separator = if upload.contains('?') { '&' } else { '?' };
+        let body = Manifest { media_type: "application/octet-stream".into(), bytes: bytes.to_vec() };
+        let response = self.send(Method::PUT, &format!("{upload}{separator}digest={digest}"), Some(&body)).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.refused(&format!("PUT blob `{digest}` to `{name}`"), status, response).await);
+        }
+        Ok(digest)
+    }
+
+    /// The path part of an upload `Location`: relative as given, or absolute on this registry.
+    fn upload_path(&self, location: &str) -> Option<String> {
+        if location.starts_with('/') {
+            return Some(location.to_string());
+        }
+        let rest = location.strip_prefix(self.base.as_str())?;
+        rest.starts_with('/').then(|| rest.to_string())
+    }
+
     /// Sends a request; on `401` answers the challenge once (basic, or a bearer token from the
     /// realm it names) and sends it again.
     async fn send(&self, method: Method, path: &str, body: Option<&Manifest>) -> Result<reqwest::Response> {

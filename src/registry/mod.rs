@@ -9,12 +9,14 @@ mod client;
 mod credentials;
 mod promotion;
 mod registry_address;
+mod sbom_artifact;
 mod shipping;
 
 pub use client::{Manifest, RegistryClient};
 pub use credentials::{credentials_for, docker_config_path};
 pub use promotion::{promote, PromotionReport, TagMove};
 pub use registry_address::RegistryAddress;
+pub use sbom_artifact::SbomArtifact;
 pub use shipping::Shipping;
 
 /// How many hex digits of a stack's hash its immutable tag carries.

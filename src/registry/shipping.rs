@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use bollard::auth::DockerCredentials;
 
-use super::{credentials_for, promote, PromotionReport, RegistryAddress, RegistryClient};
+use super::sbom_artifact::{digest_of, EMPTY_CONFIG};
+use super::{credentials_for, promote, PromotionReport, RegistryAddress, RegistryClient, SbomArtifact};
 use crate::engine::{Engine, EngineError};
 use crate::error::Result;
 
@@ -57,6 +58,21 @@ impl Shipping {
             }
         }
         Ok(found)
+    }
+
+    /// Stores `artifact` next to its image (tag `sha256-<hex>.sbom`) unless the registry
+    /// already has exactly it; returns the artifact's manifest digest.
+    pub async fn attach_sbom(&self, artifact: &SbomArtifact, file_name: &str) -> Result<String> {
+        let name = self.address.name(&self.repository);
+        let manifest = artifact.manifest(file_name);
+        let digest = digest_of(&manifest.bytes);
+        if self.client.manifest_digest(&name, &artifact.tag()).await?.as_deref() == Some(digest.as_str()) {
+            return Ok(digest);
+        }
+        self.client.put_blob(&name, EMPTY_CONFIG).await?;
+        self.client.put_blob(&name, &artifact.document).await?;
+        let answered = self.client.put_manifest(&name, &artifact.tag(), &manifest).await?;
+        Ok(if answered.is_empty() { digest } else { answered })
     }
 
     /// Tags `image` with the stack's immutable reference and pushes it; returns the digest.

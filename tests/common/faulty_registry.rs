@@ -47,7 +47,8 @@ impl FaultyRegistry {
 
 fn is_human_tag(reference: &str) -> bool {
     let immutable = reference.rsplit_once('-').is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()));
-    !immutable && !reference.starts_with("sha256:")
+    let sbom = reference.starts_with("sha256-") && reference.ends_with(".sbom");
+    !immutable && !sbom && !reference.starts_with("sha256:")
 }
 
 fn serve(mut client: TcpStream, upstream: &str, fail_at: &AtomicUsize, tag_puts: &AtomicUsize) {

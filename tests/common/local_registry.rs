@@ -91,6 +91,21 @@ impl LocalRegistry {
         })
     }
 
+    /// The manifest `repo:reference` names (a tag or digest), byte for byte, or `None`.
+    #[allow(dead_code)]
+    pub fn manifest(&self, repo: &str, reference: &str) -> Option<Vec<u8>> {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+        let (status, _, body) = self.request("GET", &format!("/v2/{repo}/manifests/{reference}"), &[("Accept", accept)]);
+        (status == 200).then_some(body)
+    }
+
+    /// The blob `digest` of `repo`, or `None`.
+    #[allow(dead_code)]
+    pub fn blob(&self, repo: &str, digest: &str) -> Option<Vec<u8>> {
+        let (status, _, body) = self.request("GET", &format!("/v2/{repo}/blobs/{digest}"), &[]);
+        (status == 200).then_some(body)
+    }
+
     /// One HTTP/1.0 request: status, head, body.
     fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
         let Ok(mut stream) = TcpStream::connect((self.ip.as_str(), self.port)) else {
