@@ -49,6 +49,10 @@ pub struct LockEntry {
     /// Packages of the parent's image this stack removed (`name:architecture`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub closure_removed: Vec<String>,
+    /// The licences of the source packages of `closure`, from their binary packages'
+    /// machine-readable copyright files, as SPDX license expressions (not hashed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub licenses: BTreeMap<String, String>,
     /// Runtime versions reported by the built image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub runtimes: BTreeMap<String, String>,
@@ -117,6 +121,25 @@ impl Lockfile {
         Some((set, false))
     }
 
+    /// The licences of the source packages in a stack's image: its own on top of its
+    /// ancestors' (source package → SPDX expression).
+    pub fn image_licenses(&self, stack: &str) -> BTreeMap<String, String> {
+        let mut chain: Vec<&LockEntry> = Vec::new();
+        let mut next = Some(stack);
+        while let Some(entry) = next.and_then(|n| self.stacks.get(n)) {
+            if chain.len() > self.stacks.len() {
+                break;
+            }
+            chain.push(entry);
+            next = entry.parent.as_deref();
+        }
+        let mut out = BTreeMap::new();
+        for entry in chain.iter().rev() {
+            out.extend(entry.licenses.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out
+    }
+
     /// Reads a lock's text; `path` names it in errors (a file, or `REV:images.lock`).
     pub fn parse(text: &str, path: &Path) -> Result<Lockfile> {
         let lock: Lockfile = toml::from_str(text).map_err(|e| Error::LockParse { path: path.to_path_buf(), message: e.message().trim().to_string() })?;
@@ -137,6 +160,11 @@ impl Lockfile {
                 }
                 if !crate::debian::is_version(version) {
                     return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
+                }
+            }
+            for (source, expression) in &entry.licenses {
+                if !crate::debian::is_package_name(source) || !crate::licenses::LicenseExpression::is_well_formed(expression) {
+                    return Err(format!("stack `{stack}` gives the source package `{source}` the licence `{expression}`, which is not a Debian package name with an SPDX expression"));
                 }
             }
             for (field, value) in [("digest", &entry.digest), ("sbom", &entry.sbom)] {

@@ -136,6 +136,23 @@ fn build_story_against_the_real_engine() {
         })
         .collect();
     assert_eq!(listed, beta_pkgs, "the SBOM's Debian packages are the image's");
+    // Licences: jq's, from its machine-readable copyright file in the image, by source package
+    // in the lock and declared in the SBOM; the base's and beta's documents (with every
+    // `LicenseRef-` they use declared) pass the independent SPDX validator.
+    let out = docker(&["run", "--rm", &format!("{}:beta", p.repo), "grep", "-i", "^license:", "/usr/share/doc/jq/copyright"]);
+    let named: Vec<String> = stdout(&out).lines().map(|l| l.split_once(':').unwrap().1.trim().to_string()).collect();
+    let jq_license = lock["stacks"]["beta"]["licenses"]["jq"].as_str().unwrap_or_else(|| panic!("jq's licence recorded: {}", lock["stacks"]["beta"])).to_string();
+    assert!(named.iter().any(|n| n == "MIT") && jq_license.split(" AND ").any(|t| t == "MIT"), "{named:?} → {jq_license}");
+    assert!(!named.iter().any(|n| n == "GPL-2.0+") || jq_license.contains("GPL-2.0-or-later"), "{named:?} → {jq_license}");
+    let jq = sbom["packages"].as_array().unwrap().iter().find(|pkg| pkg["name"] == "jq").unwrap();
+    assert_eq!(jq["licenseDeclared"].as_str(), Some(jq_license.as_str()));
+    assert!(lock["stacks"]["base"]["licenses"].as_table().is_some_and(|t| t.len() > 30), "the base's licences: {}", lock["stacks"]["base"]);
+    let validated = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-sbom"))
+        .arg(p.root.join("target/ferrostack/sbom/base.spdx.json"))
+        .arg(p.root.join("target/ferrostack/sbom/beta.spdx.json"))
+        .output()
+        .unwrap();
+    assert!(validated.status.success(), "{}{}", stdout(&validated), stderr(&validated));
 
     // 1b. apt's downloads went through the package cache, and the image carries no trace of it.
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

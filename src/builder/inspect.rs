@@ -1,9 +1,10 @@
-//! Reads what a built image holds: Debian package versions, runtime versions, size, layers.
+//! Reads what a built image holds: Debian package versions and licences, runtime versions,
+//! size, layers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::closure::{Installed, QUERY};
+use crate::closure::{Installed, PackageRecord, QUERY};
 use crate::engine::{CancellationToken, Engine, EngineError, RunRequest};
 use crate::lock::LockEntry;
 use crate::stack::Stack;
@@ -25,6 +26,29 @@ pub(crate) async fn installed(engine: &Engine, image: &str, cancel: &Cancellatio
         return Err(EngineError::Unreachable { address: engine.address().to_string(), reason: format!("listing the packages of `{image}` exited with {}: {}", out.exit_code, out.stderr.trim()) });
     }
     Ok(Installed::parse(&out.stdout))
+}
+
+/// The licences of the source packages of `closure`, read from `image`'s copyright files (the
+/// first binary package of each source with a machine-readable one).
+async fn licenses(engine: &Engine, image: &str, closure: &BTreeMap<String, PackageRecord>, cancel: &CancellationToken) -> Result<BTreeMap<String, String>, EngineError> {
+    let mut names: Vec<&str> = closure.keys().map(|k| k.split_once(':').map_or(k.as_str(), |(n, _)| n)).collect();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut req = RunRequest::shell(image, &crate::licenses::query(&names));
+    req.timeout = Some(Duration::from_secs(60));
+    req.memory_limit = Some(super::CHECK_MEMORY);
+    let out = engine.run(&req, cancel).await?;
+    let by_package = crate::licenses::parse(&out.stdout);
+    let mut by_source = BTreeMap::new();
+    for (key, record) in closure {
+        let name = key.split_once(':').map_or(key.as_str(), |(n, _)| n);
+        if let Some(expression) = by_package.get(name) {
+            by_source.entry(record.source_name(name).to_string()).or_insert_with(|| expression.text.clone());
+        }
+    }
+    Ok(by_source)
 }
 
 /// What a stack's closure is measured against.
@@ -55,6 +79,7 @@ pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack
         let held = installed(engine, image, cancel).await?;
         entry.closure = held.added_or_changed_since(&parent);
         entry.closure_removed = held.removed_since(&parent);
+        entry.licenses = licenses(engine, image, &entry.closure, cancel).await?;
     }
     let info = engine.inspect_image(image).await?;
     entry.size = Some(info.size);

@@ -200,7 +200,10 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     (Some(digest), _) => {
                         digests.insert(s.name.clone(), digest.clone());
                     }
-                    (None, Some(id)) => to_push.push(push::Pending { stack: s.name.clone(), image: id.clone(), hash: s.hash.clone() }),
+                    (None, Some(id)) => {
+                        let size = session.lock.as_ref().and_then(|l| l.stacks.get(&s.name)).and_then(|e| e.size).unwrap_or(0);
+                        to_push.push(push::Pending { stack: s.name.clone(), image: id.clone(), hash: s.hash.clone(), size });
+                    }
                     (None, None) => unreachable!("check_plan forces a build of what neither has"),
                 }
             }
@@ -211,7 +214,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     }
     if let Some(shipping) = &shipping {
         let slots = roster.members[0].slots;
-        for (stack, digest) in push::by_level(shipping, &engine, session.catalogue.graph(), to_push, slots, &report).await? {
+        for (stack, digest) in push::in_order(shipping, &engine, session.catalogue.graph(), to_push, slots, &report).await? {
             if let Some(entry) = lock.stacks.get_mut(&stack) {
                 entry.digest = Some(digest.clone());
             }

@@ -1,8 +1,7 @@
 //! What goes to the registry besides a freshly built image: the up-to-date stacks it lacks
-//! (parents first, then each level of the family at once, as many at a time as the engine has
-//! slots), and every shipped stack's SBOM.
+//! (a parent before its children, the heaviest chain first, as many at a time as the engine
+//! has slots), and every shipped stack's SBOM.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -22,49 +21,54 @@ pub(super) struct Pending {
     pub stack: String,
     pub image: String,
     pub hash: String,
+    /// Its image size as the lock last recorded it (0 when unknown): bigger families go first.
+    pub size: u64,
 }
 
-/// The pending stacks grouped by depth in the family (roots first). A level is pushed only
-/// once the one above it is in the registry, so siblings never upload a shared parent layer
-/// twice at the same time; within a level the engine compresses and uploads several at once
-/// (a `docker push` loop does one at a time, on one core).
-pub(super) fn levels(graph: &StackGraph, pending: Vec<Pending>) -> Vec<Vec<Pending>> {
-    let mut by_depth: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
-    for p in pending {
-        by_depth.entry(graph.ancestors(&p.stack).len()).or_default().push(p);
-    }
-    by_depth.into_values().collect()
+/// The next stack to push: one whose parent is neither waiting nor being pushed (so siblings
+/// never upload a shared parent layer at the same time), the one heading the most bytes (its
+/// own and its waiting descendants'), so the longest chain starts first.
+pub(super) fn next_ready(graph: &StackGraph, waiting: &[Pending], pushing: &[String]) -> Option<usize> {
+    let busy = |name: &str| waiting.iter().any(|p| p.stack == name) || pushing.iter().any(|p| p == name);
+    let heads = |p: &Pending| -> u64 { waiting.iter().filter(|q| q.stack == p.stack || graph.ancestors(&q.stack).contains(&p.stack.as_str())).map(|q| q.size).sum() };
+    waiting
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !graph.ancestors(&p.stack).iter().any(|a| busy(a)))
+        .max_by(|(i, a), (j, b)| heads(a).cmp(&heads(b)).then_with(|| j.cmp(i)))
+        .map(|(i, _)| i)
 }
 
-/// Pushes `pending` level by level, `slots` at a time, and returns each stack's manifest
-/// digest. The first failure stops the rest and is returned.
-pub(super) async fn by_level(
+/// Pushes `pending`, parents before children, `slots` at a time, and returns each stack's
+/// manifest digest. The first failure stops the rest and is returned.
+pub(super) async fn in_order(
     shipping: &Arc<Shipping>,
     engine: &Arc<Engine>,
     graph: &StackGraph,
-    pending: Vec<Pending>,
+    mut waiting: Vec<Pending>,
     slots: usize,
     report: &Reporter,
 ) -> Result<Vec<(String, String)>, EngineError> {
     let mut digests = Vec::new();
-    for level in levels(graph, pending) {
-        let mut queue = level.into_iter();
-        let mut running: JoinSet<(Pending, Result<String, EngineError>)> = JoinSet::new();
-        loop {
-            while running.len() < slots.max(1) {
-                let Some(p) = queue.next() else { break };
-                let (shipping, engine) = (Arc::clone(shipping), Arc::clone(engine));
-                running.spawn(async move {
-                    let r = shipping.push(&engine, &p.image, &p.stack, &p.hash).await;
-                    (p, r)
-                });
-            }
-            let Some(joined) = running.join_next().await else { break };
-            let (p, result) = joined.expect("push tasks do not panic");
-            let digest = result?;
-            report(Progress::Note { message: format!("{}: pushed {} ({digest})", p.stack, shipping.image(&p.stack, &p.hash)) });
-            digests.push((p.stack, digest));
+    let mut pushing: Vec<String> = Vec::new();
+    let mut running: JoinSet<(Pending, Result<String, EngineError>)> = JoinSet::new();
+    loop {
+        while running.len() < slots.max(1) {
+            let Some(i) = next_ready(graph, &waiting, &pushing) else { break };
+            let p = waiting.remove(i);
+            pushing.push(p.stack.clone());
+            let (shipping, engine) = (Arc::clone(shipping), Arc::clone(engine));
+            running.spawn(async move {
+                let r = shipping.push(&engine, &p.image, &p.stack, &p.hash).await;
+                (p, r)
+            });
         }
+        let Some(joined) = running.join_next().await else { break };
+        let (p, result) = joined.expect("push tasks do not panic");
+        pushing.retain(|s| *s != p.stack);
+        let digest = result?;
+        report(Progress::Note { message: format!("{}: pushed {} ({digest})", p.stack, shipping.image(&p.stack, &p.hash)) });
+        digests.push((p.stack, digest));
     }
     Ok(digests)
 }
@@ -88,28 +92,45 @@ pub(super) async fn sboms(shipping: &Shipping, session: &Session, lock: &Lockfil
 mod tests {
     use super::*;
 
-    fn pending(name: &str) -> Pending {
-        Pending { stack: name.into(), image: format!("sha256:{name}"), hash: format!("h-{name}") }
+    fn pending(name: &str, size: u64) -> Pending {
+        Pending { stack: name.into(), image: format!("sha256:{name}"), hash: format!("h-{name}"), size }
     }
 
-    #[test]
-    fn parents_come_a_level_before_their_children_and_siblings_share_one() {
-        let graph = StackGraph::new([
+    fn graph() -> StackGraph {
+        StackGraph::new([
             ("base".to_string(), None),
             ("python".to_string(), Some("base".to_string())),
             ("node".to_string(), Some("base".to_string())),
             ("ffmpeg".to_string(), Some("python".to_string())),
             ("other-base".to_string(), None),
-        ]);
-        let got = levels(&graph, vec![pending("ffmpeg"), pending("node"), pending("base"), pending("python"), pending("other-base")]);
-        let names: Vec<Vec<&str>> = got.iter().map(|l| l.iter().map(|p| p.stack.as_str()).collect()).collect();
-        assert_eq!(names, vec![vec!["base", "other-base"], vec!["node", "python"], vec!["ffmpeg"]]);
+        ])
+    }
+
+    /// The order `in_order` pushes in with one slot, and what may run beside what with two.
+    fn order(waiting: Vec<Pending>, slots: usize) -> Vec<Vec<String>> {
+        let (graph, mut waiting, mut rounds) = (graph(), waiting, Vec::new());
+        while !waiting.is_empty() {
+            let mut round: Vec<String> = Vec::new();
+            while round.len() < slots {
+                let Some(i) = next_ready(&graph, &waiting, &round) else { break };
+                round.push(waiting.remove(i).stack);
+            }
+            assert!(!round.is_empty(), "nothing ready: {waiting:?}");
+            rounds.push(round);
+        }
+        rounds
     }
 
     #[test]
-    fn a_child_whose_parent_is_already_pushed_keeps_its_depth() {
-        let graph = StackGraph::new([("base".to_string(), None), ("go".to_string(), Some("base".to_string()))]);
-        let got = levels(&graph, vec![pending("go")]);
-        assert_eq!(got, vec![vec![pending("go")]]);
+    fn parents_go_before_children_and_the_heaviest_chain_first() {
+        let all = || vec![pending("base", 100), pending("python", 50), pending("node", 80), pending("ffmpeg", 400), pending("other-base", 120)];
+        assert_eq!(order(all(), 1), [["base"], ["python"], ["ffmpeg"], ["other-base"], ["node"]]);
+        // Two at a time: never a child beside its parent.
+        assert_eq!(order(all(), 2), [vec!["base", "other-base"], vec!["python", "node"], vec!["ffmpeg"]]);
+    }
+
+    #[test]
+    fn a_child_whose_parent_is_not_waiting_is_ready() {
+        assert_eq!(order(vec![pending("ffmpeg", 1), pending("node", 2)], 2), [vec!["node", "ffmpeg"]]);
     }
 }

@@ -30,6 +30,9 @@ pub fn document(inventory: &Inventory) -> Value {
             if let Some(purl) = &item.purl {
                 c["purl"] = json!(purl);
             }
+            if let Some(license) = &item.license {
+                c["licenses"] = json!([{"expression": license}]);
+            }
             if let Some((source, version)) = &item.source {
                 c["properties"] = json!([{"name": "debian:source", "value": format!("{source} {version}")}]);
             }

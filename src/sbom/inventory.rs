@@ -1,5 +1,5 @@
 //! `Inventory`: everything one stack's image holds, as the lock records it: the Debian packages
-//! of its closure on top of its ancestors', its runtimes, and the bundled media helper with its
+//! of its closure on top of its ancestors' (with their licences), its runtimes, and the bundled media helper with its
 //! crates.
 
 use super::purl;
@@ -28,6 +28,9 @@ pub struct Item {
     /// Debian: the architecture and the source package (and its version when it differs).
     pub arch: Option<String>,
     pub source: Option<(String, String)>,
+    /// Debian: the SPDX expression of its source package's licences, when its copyright file
+    /// was machine-readable.
+    pub license: Option<String>,
 }
 
 /// One stack's image and its contents.
@@ -54,6 +57,7 @@ impl Inventory {
             return Err(not_recorded("images.lock records no package closure for it"));
         }
         let definition = session.catalogue.get(stack);
+        let licenses = lock.image_licenses(stack);
         let debian_version = definition.and_then(|d| crate::suite::Suite::get(&d.suite)).map_or("12", |s| s.debian_version);
         let mut items: Vec<Item> = packages
             .iter()
@@ -66,15 +70,16 @@ impl Inventory {
                     purl: Some(purl::deb(name, &record.version, arch, debian_version)),
                     arch: Some(arch.to_string()),
                     source: Some((record.source_name(name).to_string(), record.source_version.clone().unwrap_or_else(|| record.version.clone()))),
+                    license: licenses.get(record.source_name(name)).cloned(),
                 }
             })
             .collect();
-        items.extend(entry.runtimes.iter().map(|(name, version)| Item { kind: ItemKind::Runtime, name: name.clone(), version: version.clone(), purl: None, arch: None, source: None }));
+        items.extend(entry.runtimes.iter().map(|(name, version)| Item { kind: ItemKind::Runtime, name: name.clone(), version: version.clone(), purl: None, arch: None, source: None, license: None }));
         let bundles_helper = definition.is_some_and(|d| d.ffmpeg.as_ref().is_some_and(|f| f.helper));
         if let (true, Some(dir)) = (bundles_helper, session.project.settings.media_crate.as_deref()) {
             let (version, crates) = crate::helper::bundled_crates(dir)?;
-            items.push(Item { kind: ItemKind::Helper, name: crate::helper::HELPER_FILE.into(), version: version.clone(), purl: Some(purl::cargo(crate::helper::HELPER_FILE, &version)), arch: None, source: None });
-            items.extend(crates.into_iter().map(|(name, version)| Item { kind: ItemKind::Crate, purl: Some(purl::cargo(&name, &version)), name, version, arch: None, source: None }));
+            items.push(Item { kind: ItemKind::Helper, name: crate::helper::HELPER_FILE.into(), version: version.clone(), purl: Some(purl::cargo(crate::helper::HELPER_FILE, &version)), arch: None, source: None, license: None });
+            items.extend(crates.into_iter().map(|(name, version)| Item { kind: ItemKind::Crate, purl: Some(purl::cargo(&name, &version)), name, version, arch: None, source: None, license: None }));
         }
         Ok(Inventory {
             stack: stack.to_string(),

@@ -8,6 +8,7 @@ use sha1::Digest as _;
 
 use super::{Inventory, ItemKind, SbomFormat};
 use crate::error::Result;
+use crate::licenses::LicenseExpression;
 use crate::lock::Lockfile;
 use crate::session::Session;
 
@@ -61,6 +62,9 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
         match item.kind {
             ItemKind::Debian => {
                 package["supplier"] = json!("Organization: Debian");
+                if let Some(license) = &item.license {
+                    package["licenseDeclared"] = json!(license);
+                }
                 if let Some((source, version)) = &item.source {
                     package["sourceInfo"] = json!(format!("built from the Debian source package {source} {version}"));
                 }
@@ -86,6 +90,18 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
         "packages": packages,
         "relationships": relationships,
     });
+    // Every `LicenseRef-` a package declares, with what it stands for.
+    let references: std::collections::BTreeSet<String> = inventory.items.iter().filter_map(|i| i.license.as_deref()).flat_map(LicenseExpression::references_in).collect();
+    if !references.is_empty() {
+        doc["hasExtractedLicensingInfos"] = references
+            .iter()
+            .map(|id| {
+                let name = id.trim_start_matches("LicenseRef-Debian-");
+                json!({"licenseId": id, "name": name, "extractedText": format!("The licence a Debian copyright file (/usr/share/doc/<package>/copyright, copyright-format 1.0) calls `{name}`; SPDX has no identifier for it. Its full text is in that file in the image.")})
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
     if let Some(parent) = &inventory.parent {
         let parent_inventory = Inventory::of(session, lock, parent)?;
         let parent_doc = super::document(session, lock, parent, SbomFormat::Spdx)?;
