@@ -23,6 +23,7 @@ pub mod graph;
 pub mod hash;
 pub mod helper;
 pub mod interfaces;
+pub mod language_packages;
 pub mod licenses;
 mod load;
 pub mod lock;

@@ -53,6 +53,10 @@ pub struct LockEntry {
     /// machine-readable copyright files, as SPDX license expressions (not hashed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub licenses: BTreeMap<String, String>,
+    /// Language packages (pip, npm, gem, Composer) the stack added beside its parent's, keyed
+    /// `<ecosystem>:<name>`, read with each tool's own list command (not hashed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub language_packages: BTreeMap<String, String>,
     /// Runtime versions reported by the built image.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub runtimes: BTreeMap<String, String>,
@@ -121,9 +125,19 @@ impl Lockfile {
         Some((set, false))
     }
 
+    /// The language packages in a stack's image: its own on top of its ancestors'.
+    pub fn image_language_packages(&self, stack: &str) -> BTreeMap<String, String> {
+        self.merged_up_the_chain(stack, |e| &e.language_packages)
+    }
+
     /// The licences of the source packages in a stack's image: its own on top of its
     /// ancestors' (source package → SPDX expression).
     pub fn image_licenses(&self, stack: &str) -> BTreeMap<String, String> {
+        self.merged_up_the_chain(stack, |e| &e.licenses)
+    }
+
+    /// `field` of a stack's entry on top of its parent's, on top of its grandparent's, ….
+    fn merged_up_the_chain(&self, stack: &str, field: impl Fn(&LockEntry) -> &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let mut chain: Vec<&LockEntry> = Vec::new();
         let mut next = Some(stack);
         while let Some(entry) = next.and_then(|n| self.stacks.get(n)) {
@@ -135,7 +149,7 @@ impl Lockfile {
         }
         let mut out = BTreeMap::new();
         for entry in chain.iter().rev() {
-            out.extend(entry.licenses.iter().map(|(k, v)| (k.clone(), v.clone())));
+            out.extend(field(entry).iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         out
     }
@@ -166,6 +180,9 @@ impl Lockfile {
                 if !crate::debian::is_package_name(source) || !crate::licenses::LicenseExpression::is_well_formed(expression) {
                     return Err(format!("stack `{stack}` gives the source package `{source}` the licence `{expression}`, which is not a Debian package name with an SPDX expression"));
                 }
+            }
+            if let Some((key, version)) = entry.language_packages.iter().find(|(k, v)| !crate::language_packages::is_valid_entry(k, v)) {
+                return Err(format!("stack `{stack}` lists the language package `{key}` = `{version}`, which is not `pypi:`, `npm:`, `gem:` or `composer:` and a name and version that manager allows"));
             }
             for (field, value) in [("digest", &entry.digest), ("sbom", &entry.sbom)] {
                 if let Some(value) = value.as_deref().filter(|v| !is_sha256_digest(v)) {

@@ -1,5 +1,5 @@
-//! Reads what a built image holds: Debian package versions and licences, runtime versions,
-//! size, layers.
+//! Reads what a built image holds: Debian package versions and licences, language packages,
+//! runtime versions, size, layers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,7 +51,17 @@ async fn licenses(engine: &Engine, image: &str, closure: &BTreeMap<String, Packa
     Ok(by_source)
 }
 
+/// The language packages `image`'s own tools list (none when it has none of them).
+async fn language_packages(engine: &Engine, image: &str, cancel: &CancellationToken) -> Result<BTreeMap<String, String>, EngineError> {
+    let mut req = RunRequest::shell(image, crate::language_packages::QUERY);
+    req.timeout = Some(Duration::from_secs(120));
+    req.memory_limit = Some(super::CHECK_MEMORY);
+    let out = engine.run(&req, cancel).await?;
+    Ok(crate::language_packages::parse(&out.stdout))
+}
+
 /// What a stack's closure is measured against.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Below<'a> {
     /// A root: its closure is everything it holds.
     Nothing,
@@ -75,11 +85,21 @@ pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack
         },
         Below::Unknown => None,
     };
+    let parent_known = parent.is_some();
     if let Some(parent) = parent {
         let held = installed(engine, image, cancel).await?;
         entry.closure = held.added_or_changed_since(&parent);
         entry.closure_removed = held.removed_since(&parent);
         entry.licenses = licenses(engine, image, &entry.closure, cancel).await?;
+    }
+    // Language packages: what this image's tools list beyond what its parent's list.
+    let parent_languages = match below {
+        Below::Nothing => Some(BTreeMap::new()),
+        Below::Image(p) if parent_known => Some(language_packages(engine, p, cancel).await?),
+        _ => None,
+    };
+    if let Some(parent_languages) = parent_languages {
+        entry.language_packages = crate::language_packages::added_since(&language_packages(engine, image, cancel).await?, &parent_languages);
     }
     let info = engine.inspect_image(image).await?;
     entry.size = Some(info.size);

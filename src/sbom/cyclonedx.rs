@@ -24,7 +24,7 @@ pub fn document(inventory: &Inventory) -> Value {
             let kind = match item.kind {
                 ItemKind::Helper => "application",
                 ItemKind::Runtime => "framework",
-                ItemKind::Debian | ItemKind::Crate => "library",
+                ItemKind::Debian | ItemKind::Crate | ItemKind::Language => "library",
             };
             let mut c = json!({"type": kind, "bom-ref": format!("component-{i}"), "name": item.name, "version": item.version});
             if let Some(purl) = &item.purl {

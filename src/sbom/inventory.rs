@@ -1,5 +1,5 @@
 //! `Inventory`: everything one stack's image holds, as the lock records it: the Debian packages
-//! of its closure on top of its ancestors' (with their licences), its runtimes, and the bundled media helper with its
+//! of its closure on top of its ancestors' (with their licences), the language packages, its runtimes, and the bundled media helper with its
 //! crates.
 
 use super::purl;
@@ -16,6 +16,8 @@ pub enum ItemKind {
     Helper,
     /// A crate compiled into the helper.
     Crate,
+    /// A package a language's manager installed (pip, npm, gem, Composer).
+    Language,
 }
 
 /// One thing in the image.
@@ -74,6 +76,11 @@ impl Inventory {
                 }
             })
             .collect();
+        items.extend(lock.image_language_packages(stack).into_iter().filter_map(|(key, version)| {
+            let (ecosystem, name) = key.split_once(':')?;
+            let ecosystem = crate::language_packages::Ecosystem::from_key(ecosystem)?;
+            Some(Item { kind: ItemKind::Language, purl: Some(ecosystem.purl(name, &version)), name: name.to_string(), version, arch: None, source: None, license: None })
+        }));
         items.extend(entry.runtimes.iter().map(|(name, version)| Item { kind: ItemKind::Runtime, name: name.clone(), version: version.clone(), purl: None, arch: None, source: None, license: None }));
         let bundles_helper = definition.is_some_and(|d| d.ffmpeg.as_ref().is_some_and(|f| f.helper));
         if let (true, Some(dir)) = (bundles_helper, session.project.settings.media_crate.as_deref()) {

@@ -71,7 +71,7 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
             }
             ItemKind::Runtime => package["comment"] = json!("a runtime, as the image reports its version"),
             ItemKind::Helper => package["primaryPackagePurpose"] = json!("APPLICATION"),
-            ItemKind::Crate => package["primaryPackagePurpose"] = json!("LIBRARY"),
+            ItemKind::Crate | ItemKind::Language => package["primaryPackagePurpose"] = json!("LIBRARY"),
         }
         let (from, kind) = match (item.kind, &helper_id) {
             (ItemKind::Crate, Some(helper)) => (helper.clone(), "DEPENDS_ON"),
