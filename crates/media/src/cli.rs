@@ -90,12 +90,15 @@ pub enum Command {
         #[arg(long)]
         width: Option<u32>,
     },
-    /// A still every N seconds into DIR (thumb-0001.jpg, ...).
+    /// A still every N seconds, or one per scene change, into DIR (thumb-0001.jpg, ...).
     Thumbnails {
         input: PathBuf,
         dir: PathBuf,
-        #[arg(long)]
-        every: String,
+        #[arg(long, required_unless_present = "scenes", conflicts_with = "scenes")]
+        every: Option<String>,
+        /// One still per scene change: FFmpeg's scene score above THRESHOLD (0-1, default 0.3).
+        #[arg(long, value_name = "THRESHOLD", num_args = 0..=1, default_missing_value = "0.3")]
+        scenes: Option<f64>,
         #[arg(long)]
         width: Option<u32>,
         /// jpg or png.
@@ -171,6 +174,10 @@ pub struct PackageArgs {
     /// Audio samples per waveform pixel [default: 256].
     #[arg(long)]
     pub samples_per_pixel: Option<u32>,
+    /// Also write poster.jpg: the frame with the highest scene score that is not near-black,
+    /// near-white or flat.
+    #[arg(long)]
+    pub poster: bool,
 }
 
 impl PackageArgs {
@@ -208,6 +215,7 @@ impl PackageArgs {
             storyboard_width: self.storyboard_width,
             waveform: self.waveform,
             samples_per_pixel: self.samples_per_pixel,
+            poster: self.poster,
         })
     }
 }
@@ -485,11 +493,16 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             input,
             dir,
             every,
+            scenes,
             width,
             format,
         } => {
             let options = media::ThumbnailsOptions {
-                every: Some(media::parse_time("--every", every)?),
+                every: every
+                    .as_deref()
+                    .map(|e| media::parse_time("--every", e))
+                    .transpose()?,
+                scenes: *scenes,
                 width: *width,
                 format: Some(format.clone()),
             };
@@ -574,6 +587,16 @@ fn package_summary(r: &media::PackageReport) -> String {
             s.rows,
             s.interval,
             s.vtt.display()
+        ));
+    }
+    if let Some(p) = &r.poster {
+        out.push_str(&format!(
+            "\n  poster {} ({}x{}, frame at {:.3} s, scene score {:.3})",
+            p.path.display(),
+            p.width,
+            p.height,
+            p.time,
+            p.scene_score
         ));
     }
     if let Some(w) = &r.waveform {

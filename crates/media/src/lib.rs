@@ -18,9 +18,11 @@ mod output_report;
 mod package;
 mod package_report;
 mod pipeline;
+mod poster;
 mod preset;
 mod probe;
 mod resize;
+mod scene_stills;
 mod serde_units;
 mod sprite;
 mod staged_dir;
@@ -50,6 +52,7 @@ pub use package_report::{
     AudioReport, PackageReport, RungReport, StoryboardReport, WaveformReport,
 };
 pub use pipeline::StreamOutcome;
+pub use poster::PosterReport;
 pub use preset::Preset;
 pub use probe::{probe, probe_with, MediaInfo};
 pub use resize::{resize, ResizeOptions};

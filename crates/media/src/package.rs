@@ -21,6 +21,7 @@ use crate::package_report::{
     AudioReport, PackageReport, RungReport, StoryboardReport, WaveformReport,
 };
 use crate::pipeline;
+use crate::poster::{self, PosterPicker};
 use crate::staged_dir::StagedDir;
 use crate::stall_guard::StallGuard;
 use crate::storyboard;
@@ -68,6 +69,9 @@ pub struct PackageOptions {
     pub waveform: bool,
     /// Audio samples per waveform pixel; default 256.
     pub samples_per_pixel: Option<u32>,
+    /// Write `poster.jpg`: the frame with the highest scene score that is not near-black,
+    /// near-white or flat, at the top rung's size.
+    pub poster: bool,
 }
 
 impl PackageOptions {
@@ -253,12 +257,29 @@ pub fn package(
             .max(1);
         branches.push(storyboard::branch(every, tile_width, tile_height)?);
     }
+    if options.poster {
+        let top = &planned[0];
+        branches.push(format!(
+            "fps={},scale={}:{},setsar=1,format=pix_fmts=yuv420p",
+            poster::RATE,
+            top.width,
+            top.height
+        ));
+    }
     let mut vgraph = FanOut::new("buffer", &src_args, rotate, &branches, input)?;
-    let mut board = options.storyboard.then(|| Board {
-        sink: planned.len(),
-        tiles: Vec::new(),
-        max: limits.max_tiles as usize,
-    });
+    let mut extras = Extras {
+        board: options.storyboard.then(|| Board {
+            sink: planned.len(),
+            tiles: Vec::new(),
+            max: limits.max_tiles as usize,
+        }),
+        poster: options.poster.then(|| {
+            (
+                planned.len() + usize::from(options.storyboard),
+                PosterPicker::new(),
+            )
+        }),
+    };
 
     let mut octx =
         format::output_as(&mpd, "dash").map_err(|e| MediaError::ffmpeg("create", output, e))?;
@@ -357,7 +378,7 @@ pub fn package(
                     }
                 }
                 vgraph.push(&frame, input)?;
-                drain_video(&mut vgraph, &mut lanes, board.as_mut(), &mut mux, input)?;
+                drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
             }
         } else if let Some(a) = audio.as_mut().filter(|_| Some(index) == aindex) {
             a.send(&packet, &mut mux, input)?;
@@ -371,10 +392,10 @@ pub fn package(
         let ts = frame.timestamp();
         frame.set_pts(ts);
         vgraph.push(&frame, input)?;
-        drain_video(&mut vgraph, &mut lanes, board.as_mut(), &mut mux, input)?;
+        drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
     }
     vgraph.flush(input)?;
-    drain_video(&mut vgraph, &mut lanes, board.as_mut(), &mut mux, input)?;
+    drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
     for lane in &mut lanes {
         lane.finish(&mut mux)?;
     }
@@ -398,7 +419,17 @@ pub fn package(
     let video_end = lanes
         .first()
         .map_or(0.0, |l| l.end as f64 * f64::from(l.tb));
-    let storyboard = match board {
+    let t0 = lanes
+        .first()
+        .map_or(0.0, |l| l.first.unwrap_or(0) as f64 * f64::from(l.tb));
+    let poster = match extras.poster {
+        Some((sink, picker)) => {
+            let tb = vgraph.sink_format(sink).time_base;
+            Some(picker.write(staged.path(), t0, tb, output, input)?)
+        }
+        None => None,
+    };
+    let storyboard = match extras.board {
         Some(b) => {
             let sink = vgraph.sink_format(b.sink);
             let grid = storyboard::write(
@@ -470,6 +501,7 @@ pub fn package(
         output: final_dir,
         storyboard,
         waveform,
+        poster,
         elapsed: started.elapsed().as_secs_f64(),
         ..report
     })
@@ -641,10 +673,17 @@ struct Board {
     max: usize,
 }
 
+/// The branches beside the rungs: storyboard tiles and poster candidates.
+struct Extras {
+    board: Option<Board>,
+    /// The poster branch's sink and the picker.
+    poster: Option<(usize, PosterPicker)>,
+}
+
 fn drain_video(
     graph: &mut FanOut,
     lanes: &mut [VideoLane],
-    board: Option<&mut Board>,
+    extras: &mut Extras,
     mux: &mut Mux,
     input: &Path,
 ) -> Result<(), MediaError> {
@@ -654,7 +693,18 @@ fn drain_video(
             lane.encode(&mut filtered, mux)?;
         }
     }
-    if let Some(b) = board {
+    if let Some((sink, picker)) = extras.poster.as_mut() {
+        let tb = graph.sink_format(*sink).time_base;
+        loop {
+            let mut sample = frame::Video::empty();
+            if !graph.pull(*sink, &mut sample, mux.output)? {
+                break;
+            }
+            let t = sample.pts().unwrap_or(0) as f64 * f64::from(tb);
+            picker.consider(sample, t);
+        }
+    }
+    if let Some(b) = extras.board.as_mut() {
         let tb = graph.sink_format(b.sink).time_base;
         loop {
             let mut tile = frame::Video::empty();
@@ -1041,6 +1091,7 @@ fn measure(
         audio,
         storyboard: None,
         waveform: None,
+        poster: None,
         size: total,
         elapsed: 0.0,
     })

@@ -27,6 +27,8 @@ pub struct PackageReport {
     pub storyboard: Option<StoryboardReport>,
     /// Peaks JSON (audiowaveform format), when asked for.
     pub waveform: Option<WaveformReport>,
+    /// The poster frame, when asked for.
+    pub poster: Option<crate::poster::PosterReport>,
     /// Bytes in the output directory.
     pub size: u64,
     /// Wall-clock seconds.

@@ -153,3 +153,46 @@ fn storyboard_and_waveform_match_their_oracles() {
     assert!(left_max(w.length - 2) > 20000 && left_max(1) < 2000);
     assert!(right_max(1) > 10000 && right_max(w.length - 2) < 1000);
 }
+
+#[test]
+fn poster_skips_black_and_white_frames_for_the_next_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=320x240:d=1:r=25[a];color=c=white:s=320x240:d=1:r=25[b];\
+         testsrc2=s=320x240:d=2:r=25[c];[a][b][c]concat=n=3[out0]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
+    let out = dir.path().join("pkg");
+    let options = PackageOptions {
+        speed: Some("ultrafast".into()),
+        poster: true,
+        ..Default::default()
+    };
+    let report = package(&input, &out, &options, &mut Monitor::new()).unwrap();
+    let poster = report.poster.as_ref().unwrap();
+    assert!((poster.time - 2.0).abs() < 0.01, "{poster:?}");
+    assert_eq!((poster.width, poster.height), (320, 240));
+    // Read back by the ffmpeg CLI: the mean luma of the JPEG is neither black nor white.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&poster.path)
+        .args(["-vf", "scale=1:1,format=gray", "-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        (60..200).contains(&out.stdout[0]),
+        "mean luma {}",
+        out.stdout[0]
+    );
+}
