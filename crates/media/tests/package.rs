@@ -69,6 +69,10 @@ fn video_duration(probe: &Value) -> f64 {
 /// Checks every rung with ffprobe: codec, size, even dimensions, duration within one frame of
 /// the source, key frames exactly at the segment starts, identical on every rung.
 fn check_rungs(report: &PackageReport, source: &Path, frame: f64, work: &Path) {
+    check_rungs_of(report, source, frame, work, "h264");
+}
+
+fn check_rungs_of(report: &PackageReport, source: &Path, frame: f64, work: &Path, codec: &str) {
     let src = ffprobe(source);
     let src_duration = video_duration(&src);
     let mut boundaries: Option<Vec<f64>> = None;
@@ -81,7 +85,7 @@ fn check_rungs(report: &PackageReport, source: &Path, frame: f64, work: &Path) {
         );
         let p = ffprobe(&file);
         let v = stream(&p, "video").unwrap();
-        assert_eq!(v["codec_name"], "h264");
+        assert_eq!(v["codec_name"], codec);
         assert_eq!(v["width"].as_u64(), Some(u64::from(rung.width)));
         assert_eq!(v["height"].as_u64(), Some(u64::from(rung.height)));
         assert_eq!(rung.width % 2, 0);
@@ -294,4 +298,42 @@ fn cli_reports_json_and_progress_and_errors() {
         "package_bad_ladder_stderr",
         String::from_utf8_lossy(&res.stderr)
     );
+}
+
+#[test]
+fn vp9_ladder_has_the_same_guarantees() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=320x240:rate=25:duration=4")
+        .no_audio()
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let out = dir.path().join("pkg");
+    let options = PackageOptions {
+        video_codec: Some("libvpx-vp9".into()),
+        ladder: Some(Rung::parse_list("240,120").unwrap()),
+        ..fast()
+    };
+    let report = package(&input, &out, &options, &mut Monitor::new()).unwrap();
+    assert!(report
+        .rungs
+        .iter()
+        .all(|r| r.codec == "libvpx-vp9" && r.crf == 32));
+    assert_eq!(report.segment_starts, [0.0, 2.0]);
+    let work = tempfile::tempdir().unwrap();
+    check_rungs_of(&report, &input, 0.04, work.path(), "vp9");
+    let master = std::fs::read_to_string(report.hls.as_ref().unwrap()).unwrap();
+    assert!(master.contains("CODECS=\"vp09."), "{master}");
+
+    let err = package(
+        &input,
+        &out,
+        &PackageOptions {
+            video_codec: Some("mpeg4".into()),
+            ..fast()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), "invalid_option");
 }
