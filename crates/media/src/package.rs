@@ -416,9 +416,8 @@ pub fn package(
     if !dash {
         std::fs::remove_file(&mpd).map_err(|e| MediaError::io(&mpd, e))?;
     }
-    let video_end = lanes
-        .first()
-        .map_or(0.0, |l| l.end as f64 * f64::from(l.tb));
+    // Seconds of video from its first frame (the storyboard branch starts its clock there too).
+    let video_duration = lanes.first().map_or(0.0, VideoLane::duration);
     let t0 = lanes
         .first()
         .map_or(0.0, |l| l.first.unwrap_or(0) as f64 * f64::from(l.tb));
@@ -438,7 +437,7 @@ pub fn package(
                 &sink,
                 every,
                 columns,
-                video_end,
+                video_duration,
                 input,
                 &limits,
             )?;

@@ -43,17 +43,18 @@ pub struct StoryboardTile {
     pub y: u32,
 }
 
-/// The filter chain of the storyboard branch: one frame every `interval` seconds, scaled.
+/// The filter chain of the storyboard branch: one frame every `interval` seconds from the first
+/// frame (a source that starts at a late timestamp still gets even tiles), scaled.
 pub(crate) fn branch(interval: f64, width: u32, height: u32) -> Result<String, MediaError> {
     let pix = ImageKind::Jpeg.pixel()?;
     let pix_name = pix.descriptor().map(|d| d.name()).unwrap_or("yuvj420p");
     Ok(format!(
-        "select='gte(t,selected_n*{interval})',scale={width}:{height},setsar=1,format=pix_fmts={pix_name}"
+        "setpts=PTS-STARTPTS,select='gte(t,selected_n*{interval})',scale={width}:{height},setsar=1,format=pix_fmts={pix_name}"
     ))
 }
 
-/// Encodes the collected tiles and writes the three files into `dir`; `t0` is the time of the
-/// first video frame, `end` the time the video ends.
+/// Encodes the collected tiles (times from the first video frame) and writes the three files
+/// into `dir`; `end` is when the video ends, on the same clock.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     dir: &Path,

@@ -337,3 +337,61 @@ fn vp9_ladder_has_the_same_guarantees() {
     .unwrap_err();
     assert_eq!(err.kind(), "invalid_option");
 }
+
+#[test]
+fn sigint_cancels_and_leaves_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=640x360:rate=25:duration=20")
+        .audio(&common::tone(2, "stereo", 48000, 20.0, 0.2))
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let out = dir.path().join("pkg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"))
+        .args(["package", input.to_str().unwrap(), out.to_str().unwrap()])
+        .args(["--storyboard", "--waveform", "--json", "--progress", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line: segments are being written into the staged directory.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("\"package\""), "{line}");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let res = child.wait_with_output().unwrap();
+    assert_eq!(res.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "cancelled");
+    assert_eq!(common::files_in(dir.path()), ["in.mp4"]);
+}
+
+#[test]
+fn normalize_brings_the_audio_to_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=160x120:rate=25:duration=8")
+        .audio(&common::tone(2, "stereo", 48000, 8.0, 0.05))
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let out = dir.path().join("pkg");
+    let options = PackageOptions {
+        normalize: true,
+        target: Some(-16.0),
+        ..fast()
+    };
+    let report = package(&input, &out, &options, &mut Monitor::new()).unwrap();
+    let a = report.audio.as_ref().unwrap();
+    assert_eq!(a.normalized_to, Some(-16.0));
+    let work = tempfile::tempdir().unwrap();
+    let file = joined(&a.init, &a.segments, &work.path().join("audio.mp4"));
+    let before = common::ebur128(&input, false);
+    let after = common::ebur128(&file, false);
+    assert!(before.integrated < -25.0, "{before:?}");
+    assert!((after.integrated - -16.0).abs() <= 1.0, "{after:?}");
+    assert!(after.true_peak <= -1.0, "{after:?}");
+}

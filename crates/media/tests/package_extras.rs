@@ -196,3 +196,45 @@ fn poster_skips_black_and_white_frames_for_the_next_shot() {
         out.stdout[0]
     );
 }
+
+#[test]
+fn a_source_starting_late_gets_even_tiles_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("late.ts");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-output_ts_offset",
+        "10",
+        "-f",
+        "mpegts",
+        input.to_str().unwrap(),
+    ]);
+    let options = PackageOptions {
+        speed: Some("ultrafast".into()),
+        segment: Some(1.0),
+        storyboard: true,
+        storyboard_every: Some(1.0),
+        ..Default::default()
+    };
+    let report = package(
+        &input,
+        &dir.path().join("pkg"),
+        &options,
+        &mut Monitor::new(),
+    )
+    .unwrap();
+    assert_eq!(report.segment_starts, [0.0, 1.0, 2.0]);
+    let cues = parse_webvtt(&report.storyboard.as_ref().unwrap().vtt);
+    let starts: Vec<f64> = cues.iter().map(|c| c.0).collect();
+    assert_eq!(starts, [0.0, 1.0, 2.0]);
+    assert!((cues[2].1 - 3.0).abs() < 0.05, "{cues:?}");
+}
