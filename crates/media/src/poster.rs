@@ -36,6 +36,8 @@ pub struct PosterReport {
     pub scene_score: f64,
     /// Mean luma of the frame, 0 to 255.
     pub mean_luma: f64,
+    /// Bytes of the JPEG.
+    pub size: u64,
 }
 
 /// Luma statistics of one sampled frame.
@@ -149,7 +151,7 @@ impl PosterPicker {
                 path: input.to_owned(),
                 reason: "the poster frame could not be encoded".into(),
             })?;
-        std::fs::write(&path, bytes).map_err(|e| MediaError::io(output.join(IMAGE), e))?;
+        std::fs::write(&path, &bytes).map_err(|e| MediaError::io(output.join(IMAGE), e))?;
         Ok(PosterReport {
             path: output.join(IMAGE),
             time: ((time - t0) * 1000.0).round() / 1000.0,
@@ -157,6 +159,7 @@ impl PosterPicker {
             height: still.height,
             scene_score: (stats.score * 1e4).round() / 1e4,
             mean_luma: (stats.mean * 10.0).round() / 10.0,
+            size: bytes.len() as u64,
         })
     }
 }

@@ -395,3 +395,34 @@ fn normalize_brings_the_audio_to_the_target() {
     assert!((after.integrated - -16.0).abs() <= 1.0, "{after:?}");
     assert!(after.true_peak <= -1.0, "{after:?}");
 }
+
+#[test]
+fn default_speed_with_b_frames_keeps_boundaries_aligned() {
+    // The default x264 preset (veryfast) uses B-frames, so packets arrive reordered (dts < pts);
+    // the forced IDRs must still start every segment of every rung. 30000/1001 fps as phones film.
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=320x240:rate=30000/1001:duration=4")
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let options = PackageOptions {
+        ladder: Some(Rung::parse_list("240,120").unwrap()),
+        segment: Some(1.0),
+        ..Default::default()
+    };
+    let report = package(
+        &input,
+        &dir.path().join("pkg"),
+        &options,
+        &mut Monitor::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        report.segment_starts.len(),
+        4,
+        "{:?}",
+        report.segment_starts
+    );
+    let work = tempfile::tempdir().unwrap();
+    check_rungs(&report, &input, 1.0 / 29.97, work.path());
+}
