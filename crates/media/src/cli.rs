@@ -154,6 +154,7 @@ pub struct PackageArgs {
     /// Integrated loudness target in LUFS for --normalize [default: -23].
     #[arg(long, allow_hyphen_values = true)]
     pub target: Option<f64>,
+    /// Leave the audio out (video rungs only).
     #[arg(long)]
     pub no_audio: bool,
     /// Also write storyboard.jpg (sprite), storyboard.vtt (WebVTT cues with #xywh) and storyboard.json.

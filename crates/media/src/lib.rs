@@ -3,8 +3,10 @@
 //! a progress callback, cancellation, atomic output and one typed error enum.
 //!
 //! Nothing here starts an `ffmpeg` or `ffprobe` process: all work goes through libav*.
+mod audio_lane;
 mod av;
 mod container;
+mod decoding;
 mod error;
 mod fan_out;
 mod frame_filter;
@@ -13,6 +15,7 @@ mod ladder;
 mod limits;
 mod loudness;
 mod monitor;
+mod mux;
 mod normalize;
 mod output_report;
 mod package;
@@ -37,6 +40,7 @@ mod thumbnail;
 mod timecode;
 mod transcode;
 mod video_frames;
+mod video_lane;
 mod waveform;
 
 pub use error::MediaError;
