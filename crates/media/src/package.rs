@@ -97,6 +97,20 @@ impl PackageOptions {
     }
 }
 
+/// x264's speed presets, fastest first.
+const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
 /// Names inside the output directory.
 const MPD: &str = "manifest.mpd";
 const MASTER: &str = "master.m3u8";
@@ -134,6 +148,20 @@ pub fn package(
     let vcodec = encoder::find_by_name(codec_name)
         .ok_or_else(|| pipeline::unsupported(codec_name, media::Type::Video))?;
     let speed = options.speed.clone().unwrap_or_else(|| "veryfast".into());
+    if codec_name == "libx264" && !X264_PRESETS.contains(&speed.as_str()) {
+        return Err(MediaError::option(
+            "speed",
+            &speed,
+            format!("x264 presets are {}", X264_PRESETS.join(", ")),
+        ));
+    }
+    if options.waveform && options.no_audio {
+        return Err(MediaError::option(
+            "waveform",
+            "true",
+            "the waveform is drawn from the audio, which `no_audio` leaves out",
+        ));
+    }
     if let Some(t) = options.target.filter(|t| !(-70.0..=-5.0).contains(t)) {
         return Err(MediaError::option(
             "target",
@@ -184,6 +212,12 @@ pub fn package(
     } else {
         pipeline::best_stream(&ictx, media::Type::Audio)
     };
+    if options.waveform && aindex.is_none() {
+        return Err(MediaError::MissingStream {
+            path: input.to_owned(),
+            kind: "audio",
+        });
+    }
     let staged = StagedDir::new(output, input)?;
     let mpd = staged.path().join(MPD);
 
@@ -216,6 +250,10 @@ pub fn package(
             _ => ("", display_width, vdec.height()),
         };
     let planned = ladder::plan(&rungs, upright_w.max(2), upright_h, default_crf, max_crf)?;
+    // A damaged or extreme aspect ratio must not ask for pictures over the limits.
+    for r in &planned {
+        limits.check_picture(input, r.width, r.height)?;
+    }
     let src_args = format!(
         "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}:frame_rate={}/{}",
         vdec.width(),
@@ -475,12 +513,6 @@ pub fn package(
                 samples_per_pixel: peaks.samples_per_pixel,
                 length: peaks.length,
                 size: text.len() as u64,
-            })
-        }
-        None if options.waveform => {
-            return Err(MediaError::MissingStream {
-                path: input.to_owned(),
-                kind: "audio",
             })
         }
         None => None,

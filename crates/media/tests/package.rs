@@ -249,7 +249,51 @@ fn failures_and_cancel_leave_nothing_behind() {
     )
     .unwrap_err();
     assert_eq!(err.kind(), "invalid_option");
-    assert_eq!(common::files_in(dir.path()), ["a.wav", "bad.mp4", "in.mp4"]);
+    for bad in [
+        PackageOptions {
+            speed: Some("warp".into()),
+            ..fast()
+        },
+        PackageOptions {
+            waveform: true,
+            no_audio: true,
+            ..fast()
+        },
+    ] {
+        let err = package(&input, &out, &bad, &mut Monitor::new()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_option", "{err}");
+    }
+    // A silent-film source with --waveform: refused before anything is encoded.
+    let mute = Media::av()
+        .no_audio()
+        .h264_aac()
+        .write(&dir.path().join("mute.mp4"));
+    let err = package(
+        &mute,
+        &out,
+        &PackageOptions {
+            waveform: true,
+            ..fast()
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, MediaError::MissingStream { kind: "audio", .. }),
+        "{err}"
+    );
+    // An extreme sample aspect ratio would ask for a picture wider than the limit.
+    let wide = Media::av()
+        .no_audio()
+        .video("testsrc2=size=200x48:rate=25:duration=1,setsar=100/1")
+        .h264_aac()
+        .write(&dir.path().join("wide.mp4"));
+    let err = package(&wide, &out, &fast(), &mut Monitor::new()).unwrap_err();
+    assert_eq!(err.kind(), "limit_exceeded", "{err}");
+    assert_eq!(
+        common::files_in(dir.path()),
+        ["a.wav", "bad.mp4", "in.mp4", "mute.mp4", "wide.mp4"]
+    );
 }
 
 #[test]
