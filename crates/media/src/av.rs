@@ -502,3 +502,23 @@ pub(crate) fn add_filter(
     let f = filter::find(name).ok_or(ffmpeg::Error::FilterNotFound)?;
     graph.add(&f, label, args).map(|_| ())
 }
+
+/// Marks a frame as a key frame the encoder must honour (an IDR for x264 with `forced-idr`), or
+/// lets the encoder decide.
+pub(crate) fn force_key_picture(frame: &mut ffmpeg::Frame, key: bool) {
+    // SAFETY: plain field write on a frame we own.
+    unsafe {
+        (*frame.as_mut_ptr()).pict_type = if key {
+            ffi::AVPictureType::AV_PICTURE_TYPE_I
+        } else {
+            ffi::AVPictureType::AV_PICTURE_TYPE_NONE
+        }
+    }
+}
+
+/// Declares an output stream's bit rate (what manifests advertise, e.g. HLS `BANDWIDTH`)
+/// without touching the encoder's rate control.
+pub(crate) fn set_stream_bit_rate(stream: &mut format::stream::StreamMut, bits: u64) {
+    // SAFETY: codecpar is valid for the stream's lifetime; plain field write.
+    unsafe { (*(*stream.as_mut_ptr()).codecpar).bit_rate = i64::try_from(bits).unwrap_or(i64::MAX) }
+}

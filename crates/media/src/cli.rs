@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrostack_media::{self as media, MediaError, Monitor, Preset, Progress};
 use serde::Serialize;
 
-/// Media tasks for workers: probe, transcode, resize, normalize, thumbnails.
+/// Media tasks for workers: probe, transcode, resize, normalize, thumbnails, package.
 #[derive(Debug, Parser)]
 #[command(name = "ferrostack-media", version, about, propagate_version = true)]
 pub struct Cli {
@@ -90,18 +90,23 @@ pub enum Command {
         #[arg(long)]
         width: Option<u32>,
     },
-    /// A still every N seconds into DIR (thumb-0001.jpg, ...).
+    /// A still every N seconds, or one per scene change, into DIR (thumb-0001.jpg, ...).
     Thumbnails {
         input: PathBuf,
         dir: PathBuf,
-        #[arg(long)]
-        every: String,
+        #[arg(long, required_unless_present = "scenes", conflicts_with = "scenes")]
+        every: Option<String>,
+        /// One still per scene change: FFmpeg's scene score above THRESHOLD (0-1, default 0.3).
+        #[arg(long, value_name = "THRESHOLD", num_args = 0..=1, default_missing_value = "0.3")]
+        scenes: Option<f64>,
         #[arg(long)]
         width: Option<u32>,
         /// jpg or png.
         #[arg(long, default_value = "jpg")]
         format: String,
     },
+    /// HLS + DASH package into OUTDIR: an ABR ladder and AAC audio as CMAF segments, one decode.
+    Package(PackageArgs),
     /// One image with a grid of stills every N seconds.
     Sprite {
         input: PathBuf,
@@ -114,6 +119,106 @@ pub enum Command {
         #[arg(long, default_value_t = 160)]
         width: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    pub input: PathBuf,
+    /// Output directory; created, or replaced as a whole when the package is complete.
+    pub outdir: PathBuf,
+    /// Rungs: heights such as `720,480`, or a JSON list (`[{"height":720,"maxrate":"3M"}]`)
+    /// [default: 1080,720,480,360; never above the source].
+    #[arg(long)]
+    pub ladder: Option<String>,
+    /// Segment length: seconds, [HH:]MM:SS[.mmm] or 1500ms.
+    #[arg(long, default_value = "4")]
+    pub segment: String,
+    /// Write the HLS playlists (only HLS unless --dash is given too; both by default).
+    #[arg(long)]
+    pub hls: bool,
+    /// Write the DASH MPD (only DASH unless --hls is given too; both by default).
+    #[arg(long)]
+    pub dash: bool,
+    /// libx264 or libvpx-vp9.
+    #[arg(long)]
+    pub video_codec: Option<String>,
+    /// x264 speed preset [default: veryfast].
+    #[arg(long)]
+    pub speed: Option<String>,
+    /// AAC bit rate such as 128k.
+    #[arg(long)]
+    pub audio_bitrate: Option<String>,
+    /// Loudness-normalize the audio (EBU R128).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Integrated loudness target in LUFS for --normalize [default: -23].
+    #[arg(long, allow_hyphen_values = true)]
+    pub target: Option<f64>,
+    /// Leave the audio out (video rungs only).
+    #[arg(long)]
+    pub no_audio: bool,
+    /// Also write storyboard.jpg (sprite), storyboard.vtt (WebVTT cues with #xywh) and storyboard.json.
+    #[arg(long)]
+    pub storyboard: bool,
+    /// Seconds between storyboard tiles [default: 2].
+    #[arg(long)]
+    pub storyboard_every: Option<String>,
+    /// Storyboard tiles per row [default: 10].
+    #[arg(long)]
+    pub storyboard_columns: Option<u32>,
+    /// Width of one storyboard tile [default: 160].
+    #[arg(long)]
+    pub storyboard_width: Option<u32>,
+    /// Also write waveform.json (BBC audiowaveform peaks, version 2).
+    #[arg(long)]
+    pub waveform: bool,
+    /// Audio samples per waveform pixel [default: 256].
+    #[arg(long)]
+    pub samples_per_pixel: Option<u32>,
+    /// Also write poster.jpg: the frame with the highest scene score that is not near-black,
+    /// near-white or flat.
+    #[arg(long)]
+    pub poster: bool,
+}
+
+impl PackageArgs {
+    fn options(&self) -> Result<media::PackageOptions, MediaError> {
+        let (hls, dash) = match (self.hls, self.dash) {
+            (false, false) => (None, None),
+            (h, d) => (Some(h), Some(d)),
+        };
+        Ok(media::PackageOptions {
+            ladder: self
+                .ladder
+                .as_deref()
+                .map(media::Rung::parse_list)
+                .transpose()?,
+            segment: Some(media::parse_time("--segment", &self.segment)?),
+            hls,
+            dash,
+            video_codec: self.video_codec.clone(),
+            speed: self.speed.clone(),
+            audio_bitrate: self
+                .audio_bitrate
+                .as_deref()
+                .map(|b| media::parse_bitrate("--audio-bitrate", b))
+                .transpose()?,
+            normalize: self.normalize,
+            target: self.target,
+            no_audio: self.no_audio,
+            storyboard: self.storyboard,
+            storyboard_every: self
+                .storyboard_every
+                .as_deref()
+                .map(|t| media::parse_time("--storyboard-every", t))
+                .transpose()?,
+            storyboard_columns: self.storyboard_columns,
+            storyboard_width: self.storyboard_width,
+            waveform: self.waveform,
+            samples_per_pixel: self.samples_per_pixel,
+            poster: self.poster,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -389,11 +494,16 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             input,
             dir,
             every,
+            scenes,
             width,
             format,
         } => {
             let options = media::ThumbnailsOptions {
-                every: Some(media::parse_time("--every", every)?),
+                every: every
+                    .as_deref()
+                    .map(|e| media::parse_time("--every", e))
+                    .transpose()?,
+                scenes: *scenes,
                 width: *width,
                 format: Some(format.clone()),
             };
@@ -425,12 +535,92 @@ fn execute(command: &Command, monitor: &mut Monitor) -> Result<Outcome, MediaErr
             );
             done(&r, human)
         }
+        Command::Package(args) => {
+            let r = media::package(&args.input, &args.outdir, &args.options()?, monitor)?;
+            let human = package_summary(&r);
+            done(&r, human)
+        }
         Command::Resize(args) => {
             let report = media::resize(&args.input, &args.output, &args.options()?, monitor)?;
             let human = summary(&report);
             done(&report, human)
         }
     }
+}
+
+fn package_summary(r: &media::PackageReport) -> String {
+    let mut out = format!(
+        "wrote {} ({} bytes, {:.2} s, {} segments of {} s){}{}",
+        r.output.display(),
+        r.size,
+        r.duration,
+        r.segment_starts.len(),
+        r.segment_duration,
+        r.hls
+            .as_ref()
+            .map(|p| format!("\n  hls  {}", p.display()))
+            .unwrap_or_default(),
+        r.dash
+            .as_ref()
+            .map(|p| format!("\n  dash {}", p.display()))
+            .unwrap_or_default(),
+    );
+    for rung in &r.rungs {
+        out.push_str(&format!(
+            "\n  {:>6} {}x{} {} {} kb/s (peak segment {} kb/s, cap {} kb/s)",
+            rung.name,
+            rung.width,
+            rung.height,
+            rung.codec,
+            rung.bit_rate / 1000,
+            rung.peak_segment_bit_rate / 1000,
+            rung.maxrate / 1000
+        ));
+    }
+    if let Some(s) = &r.storyboard {
+        out.push_str(&format!(
+            "\n  storyboard {} ({} tiles of {}x{} in {}x{}, every {} s) + {}",
+            s.image.display(),
+            s.tiles,
+            s.tile_width,
+            s.tile_height,
+            s.columns,
+            s.rows,
+            s.interval,
+            s.vtt.display()
+        ));
+    }
+    if let Some(p) = &r.poster {
+        out.push_str(&format!(
+            "\n  poster {} ({}x{}, frame at {:.3} s, scene score {:.3})",
+            p.path.display(),
+            p.width,
+            p.height,
+            p.time,
+            p.scene_score
+        ));
+    }
+    if let Some(w) = &r.waveform {
+        out.push_str(&format!(
+            "\n  waveform {} ({} pixels of {} samples)",
+            w.path.display(),
+            w.length,
+            w.samples_per_pixel
+        ));
+    }
+    if let Some(a) = &r.audio {
+        out.push_str(&format!(
+            "\n  audio {} {} Hz {} ch {} kb/s{}",
+            a.codec,
+            a.sample_rate,
+            a.channels,
+            a.bit_rate / 1000,
+            a.normalized_to
+                .map(|t| format!(", normalized to {t} LUFS"))
+                .unwrap_or_default()
+        ));
+    }
+    out
 }
 
 fn stills_summary(r: &media::StillsReport) -> String {

@@ -125,46 +125,10 @@ pub fn sprite(
             reason: "no video frame could be decoded".into(),
         });
     }
-    let rows = used.div_ceil(columns);
     let sink = scaler.sink_format();
-    let canvas =
-        u64::from(sink.width) * u64::from(columns) * u64::from(sink.height) * u64::from(rows);
-    if canvas > limits.max_pixels {
-        return Err(MediaError::LimitExceeded {
-            path: input.to_owned(),
-            what: format!(
-                "gives a {}x{} sprite ({canvas} pixels)",
-                u64::from(sink.width) * u64::from(columns),
-                u64::from(sink.height) * u64::from(rows)
-            ),
-            limit: format!("{} pixels", limits.max_pixels),
-            option: "max-pixels",
-        });
-    }
-    let source = FrameSource {
-        width: sink.width,
-        height: sink.height,
-        format: pix,
-        time_base: sink.time_base,
-        sar: if sink.sample_aspect_ratio.numerator() > 0 {
-            sink.sample_aspect_ratio
-        } else {
-            Rational(1, 1)
-        },
-    };
-    let mut still =
-        StillEncoder::from_source(&source, &format!("tile={columns}x{rows}"), kind, output)?;
-    let mut images = Vec::new();
-    for mut tile in tiles {
-        images.extend(still.push(&mut tile, output)?);
-    }
-    images.extend(still.finish(output)?);
-    let bytes = images.first().ok_or_else(|| MediaError::InvalidInput {
-        path: input.to_owned(),
-        reason: "no video frame could be decoded".into(),
-    })?;
+    let (bytes, rows) = encode_grid(tiles, &sink, columns, kind, input, output, &limits)?;
     let staged = StagedOutput::new(output)?;
-    std::fs::write(staged.path(), bytes).map_err(|e| MediaError::io(output, e))?;
+    std::fs::write(staged.path(), &bytes).map_err(|e| MediaError::io(output, e))?;
     let path = staged.commit()?;
     monitor.emit(&tracker.finish(frames.position));
     Ok(SpriteReport {
@@ -193,4 +157,59 @@ fn drain(
         }
         tiles.push(tile);
     }
+}
+
+/// Lays `tiles` (all the size `sink` describes) out `columns` wide and encodes the grid as one
+/// image; returns its bytes and the row count. The canvas is bounded by `limits.max_pixels`.
+pub(crate) fn encode_grid(
+    tiles: Vec<frame::Video>,
+    sink: &crate::av::SinkFormat,
+    columns: u32,
+    kind: ImageKind,
+    input: &Path,
+    output: &Path,
+    limits: &crate::Limits,
+) -> Result<(Vec<u8>, u32), MediaError> {
+    let used = u32::try_from(tiles.len()).unwrap_or(u32::MAX);
+    let rows = used.div_ceil(columns).max(1);
+    let canvas =
+        u64::from(sink.width) * u64::from(columns) * u64::from(sink.height) * u64::from(rows);
+    if canvas > limits.max_pixels {
+        return Err(MediaError::LimitExceeded {
+            path: input.to_owned(),
+            what: format!(
+                "gives a {}x{} sprite ({canvas} pixels)",
+                u64::from(sink.width) * u64::from(columns),
+                u64::from(sink.height) * u64::from(rows)
+            ),
+            limit: format!("{} pixels", limits.max_pixels),
+            option: "max-pixels",
+        });
+    }
+    let source = FrameSource {
+        width: sink.width,
+        height: sink.height,
+        format: kind.pixel()?,
+        time_base: sink.time_base,
+        sar: if sink.sample_aspect_ratio.numerator() > 0 {
+            sink.sample_aspect_ratio
+        } else {
+            Rational(1, 1)
+        },
+    };
+    let mut still =
+        StillEncoder::from_source(&source, &format!("tile={columns}x{rows}"), kind, output)?;
+    let mut images = Vec::new();
+    for mut tile in tiles {
+        images.extend(still.push(&mut tile, output)?);
+    }
+    images.extend(still.finish(output)?);
+    let bytes = images
+        .into_iter()
+        .next()
+        .ok_or_else(|| MediaError::InvalidInput {
+            path: input.to_owned(),
+            reason: "no video frame could be decoded".into(),
+        })?;
+    Ok((bytes, rows))
 }

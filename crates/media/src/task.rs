@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::monitor::Monitor;
 use crate::task_outcome::TaskOutcome;
 use crate::{
-    normalize, probe_with, resize, sprite, thumbnail, thumbnails, transcode, MediaError,
-    NormalizeOptions, ResizeOptions, SpriteOptions, ThumbnailOptions, ThumbnailsOptions,
-    TranscodeOptions,
+    normalize, package, probe_with, resize, sprite, thumbnail, thumbnails, transcode, MediaError,
+    NormalizeOptions, PackageOptions, ResizeOptions, SpriteOptions, ThumbnailOptions,
+    ThumbnailsOptions, TranscodeOptions,
 };
 
 /// One task as a worker sends it. `options` takes the same fields as the library's option types
@@ -56,6 +56,13 @@ pub enum Task {
         #[serde(default)]
         options: SpriteOptions,
     },
+    /// `output` is the package directory (HLS + DASH).
+    Package {
+        input: PathBuf,
+        output: PathBuf,
+        #[serde(default)]
+        options: PackageOptions,
+    },
 }
 
 /// A task file holds one task or a list of them.
@@ -77,6 +84,7 @@ impl Task {
             Task::Thumbnail { .. } => "thumbnail",
             Task::Thumbnails { .. } => "thumbnails",
             Task::Sprite { .. } => "sprite",
+            Task::Package { .. } => "package",
         }
     }
 
@@ -117,6 +125,11 @@ impl Task {
                 output,
                 options,
             } => json(sprite(input, output, options, monitor)?),
+            Task::Package {
+                input,
+                output,
+                options,
+            } => json(package(input, output, options, monitor)?),
         }
     }
 }

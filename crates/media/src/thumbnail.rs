@@ -1,4 +1,5 @@
-//! `thumbnail` (one still at a time) and `thumbnails` (a still every N seconds), as JPEG or PNG.
+//! `thumbnail` (one still at a time) and `thumbnails` (a still every N seconds, or one per scene
+//! change via `scene_stills`), as JPEG or PNG.
 use std::path::{Path, PathBuf};
 
 use ffmpeg::frame;
@@ -27,9 +28,12 @@ pub struct ThumbnailOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThumbnailsOptions {
-    /// Seconds between stills (required, > 0).
+    /// Seconds between stills (> 0); required unless `scenes` is given.
     #[serde(deserialize_with = "crate::serde_units::time")]
     pub every: Option<f64>,
+    /// One still per scene change instead: FFmpeg's scene score (0 to 1) above this threshold
+    /// starts a new scene (0.3 is a usual value); the first frame is always taken.
+    pub scenes: Option<f64>,
     pub width: Option<u32>,
     /// `jpg` (default) or `png`.
     pub format: Option<String>,
@@ -84,7 +88,7 @@ pub(crate) fn frame_at(
     }
 }
 
-fn plan(frames: &VideoFrames, width: Option<u32>) -> Result<Geometry, MediaError> {
+pub(crate) fn plan(frames: &VideoFrames, width: Option<u32>) -> Result<Geometry, MediaError> {
     Geometry::plan(
         frames.source,
         Request {
@@ -95,7 +99,7 @@ fn plan(frames: &VideoFrames, width: Option<u32>) -> Result<Geometry, MediaError
     )
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, MediaError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<PathBuf, MediaError> {
     let staged = StagedOutput::new(path)?;
     std::fs::write(staged.path(), bytes).map_err(|e| MediaError::io(path, e))?;
     staged.commit()
@@ -156,9 +160,23 @@ pub fn thumbnails(
     options: &ThumbnailsOptions,
     monitor: &mut Monitor,
 ) -> Result<StillsReport, MediaError> {
-    let every = options
-        .every
-        .ok_or_else(|| MediaError::option("every", "(none)", "give the interval in seconds"))?;
+    if let Some(threshold) = options.scenes {
+        if options.every.is_some() {
+            return Err(MediaError::option(
+                "scenes",
+                threshold,
+                "give either `every` or `scenes`, not both",
+            ));
+        }
+        return crate::scene_stills::scene_thumbnails(input, dir, threshold, options, monitor);
+    }
+    let every = options.every.ok_or_else(|| {
+        MediaError::option(
+            "every",
+            "(none)",
+            "give the interval in seconds (or `scenes`)",
+        )
+    })?;
     if every <= 0.0 || !every.is_finite() {
         return Err(MediaError::option(
             "every",

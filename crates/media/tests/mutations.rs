@@ -25,13 +25,14 @@ const SEED: u64 = 0x0011_2026_0002_0003;
 const WALL: Duration = Duration::from_secs(20);
 /// Address-space budget of one CLI run.
 const ADDRESS_SPACE: u64 = 1 << 30;
-const TASKS: [&str; 6] = [
+const TASKS: [&str; 7] = [
     "probe",
     "transcode",
     "resize",
     "normalize",
     "thumbnail",
     "sprite",
+    "package",
 ];
 
 /// A valid file the mutants start from.
@@ -200,6 +201,26 @@ fn task_args(
                 "32",
             ],
             Some("out.png"),
+        ),
+        // Every branch of the one decode: ladder, audio, storyboard, waveform, poster.
+        "package" => (
+            vec![
+                "package",
+                "--ladder",
+                "32",
+                "--segment",
+                "1",
+                "--speed",
+                "ultrafast",
+                "--storyboard",
+                "--storyboard-every",
+                "0.1",
+                "--storyboard-width",
+                "32",
+                "--waveform",
+                "--poster",
+            ],
+            Some("pkg"),
         ),
         other => panic!("unknown task {other}"),
     };

@@ -82,3 +82,34 @@ fn one_task_gives_one_object_and_bad_files_exit_2() {
     );
     assert!(stderr.contains("expected {\"task\""), "{stderr}");
 }
+
+#[test]
+fn package_task_takes_the_library_options() {
+    let dir = tempfile::tempdir().unwrap();
+    Media::av().h264_aac().write(&dir.path().join("in.mp4"));
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    let task = json!({
+        "task": "package", "input": d("in.mp4"), "output": d("pkg"),
+        "options": {"ladder": [180, {"height": 120, "maxrate": "200k", "crf": 30}],
+                    "segment": "1", "speed": "ultrafast", "hls": true,
+                    "storyboard": true, "waveform": true}
+    });
+    let file = dir.path().join("task.json");
+    std::fs::write(&file, task.to_string()).unwrap();
+    let (code, v, stderr) = run(&file);
+    assert_eq!(code, Some(0), "{v:#} {stderr}");
+    let r = &v["result"];
+    assert_eq!(r["rungs"][0]["height"], 180);
+    assert_eq!(r["rungs"][1]["maxrate"], 200_000);
+    assert_eq!(r["rungs"][1]["crf"], 30);
+    assert!(r["dash"].is_null() && !r["hls"].is_null());
+    assert!(dir.path().join("pkg/storyboard.vtt").exists());
+    assert!(dir.path().join("pkg/waveform.json").exists());
+
+    let bad = json!({"task": "package", "input": d("in.mp4"), "output": d("pkg2"),
+                     "options": {"ladders": [180]}});
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let (code, v, _) = run(&file);
+    assert_eq!(code, Some(2), "{v:#}");
+    assert_eq!(v["error"]["kind"], "invalid_task");
+}

@@ -121,6 +121,7 @@ fn thumbnails_every_second() {
         every: Some(1.0),
         width: Some(80),
         format: None,
+        scenes: None,
     };
     let report = thumbnails(&input, &out_dir, &opts, &mut Monitor::new()).unwrap();
     let times: Vec<f64> = report
@@ -207,4 +208,86 @@ fn still_errors() {
     .unwrap_err();
     assert!(err.is_usage());
     assert_eq!(common::files_in(dir.path()), ["a.wav", "in.mp4"]);
+}
+
+/// Three shots (red, blue, moving test pattern) of one second each, as H.264.
+fn three_shots(path: &std::path::Path) -> std::path::PathBuf {
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:s=160x120:d=1:r=25[a];color=c=blue:s=160x120:d=1:r=25[b];\
+         testsrc2=s=160x120:d=1:r=25[c];[a][b][c]concat=n=3[out0]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    path.to_path_buf()
+}
+
+#[test]
+fn thumbnails_scenes_takes_one_still_per_shot() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = three_shots(&dir.path().join("shots.mp4"));
+    let out_dir = dir.path().join("scenes");
+    let opts = ThumbnailsOptions {
+        scenes: Some(0.3),
+        width: Some(80),
+        ..Default::default()
+    };
+    let report = thumbnails(&input, &out_dir, &opts, &mut Monitor::new()).unwrap();
+    let times: Vec<f64> = report.stills.iter().map(|s| s.time).collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    for (t, want) in times.iter().zip([0.0, 1.0, 2.0]) {
+        assert!((t - want).abs() < 0.05, "{times:?}");
+    }
+    // The first two stills are the solid shots: red, then blue (read back by the ffmpeg CLI).
+    let red = common::pixel(&report.stills[0].path, 40, 30);
+    let blue = common::pixel(&report.stills[1].path, 40, 30);
+    assert!(red[0] > 200 && red[2] < 60, "{red:?}");
+    assert!(common::is_blue(blue), "{blue:?}");
+    assert_eq!(report.stills[0].width, 80);
+    assert_eq!(
+        common::files_in(&out_dir),
+        ["thumb-0001.jpg", "thumb-0002.jpg", "thumb-0003.jpg"]
+    );
+
+    // The CLI: `--scenes` alone uses 0.3; with `--every` it is a usage error.
+    let bin = env!("CARGO_BIN_EXE_ferrostack-media");
+    let cli_dir = dir.path().join("cli");
+    let out = std::process::Command::new(bin)
+        .args([
+            "thumbnails",
+            input.to_str().unwrap(),
+            cli_dir.to_str().unwrap(),
+            "--scenes",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stills"].as_array().unwrap().len(), 3);
+    let out = std::process::Command::new(bin)
+        .args([
+            "thumbnails",
+            input.to_str().unwrap(),
+            cli_dir.to_str().unwrap(),
+            "--scenes",
+            "0.3",
+            "--every",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

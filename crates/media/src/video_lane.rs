@@ -1,0 +1,153 @@
+//! One rung of `package`'s ladder: its encoder (capped CRF), the key frames it is forced to
+//! place at segment boundaries, and what it has written.
+use std::path::Path;
+
+use ffmpeg::{codec, format, Dictionary, Packet, Rational};
+use ffmpeg_next as ffmpeg;
+
+use crate::av;
+use crate::decoding::EAGAIN;
+use crate::ladder::PlannedRung;
+use crate::mux::Mux;
+use crate::MediaError;
+
+/// One rung's encoder and what it has written.
+pub(crate) struct VideoLane {
+    pub(crate) encoder: codec::encoder::Encoder,
+    pub(crate) codec: String,
+    pub(crate) tb: Rational,
+    pub(crate) ost: usize,
+    pub(crate) segment: f64,
+    /// Time of the last forced key frame.
+    pub(crate) last_key: Option<f64>,
+    /// Times of the forced key frames (segment starts).
+    pub(crate) keys: Vec<f64>,
+    pub(crate) frames: u64,
+    pub(crate) first: Option<i64>,
+    pub(crate) end: i64,
+}
+
+impl VideoLane {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        codec: ffmpeg::Codec,
+        rung: &PlannedRung,
+        sf: &av::SinkFormat,
+        sar: Rational,
+        frame_rate: Rational,
+        segment: f64,
+        speed: &str,
+        octx: &mut format::context::Output,
+        ost: usize,
+        output: &Path,
+    ) -> Result<Self, MediaError> {
+        let configure = |e| MediaError::ffmpeg("configure", output, e);
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(configure)?;
+        enc.set_width(sf.width);
+        enc.set_height(sf.height);
+        enc.set_format(format::Pixel::YUV420P);
+        enc.set_aspect_ratio(sar);
+        enc.set_time_base(sf.time_base);
+        enc.set_frame_rate(Some(frame_rate));
+        // The encoder never places a key frame of its own inside a segment: only forced ones.
+        let per_segment = (segment * f64::from(frame_rate)).ceil().max(1.0) as u32;
+        enc.set_gop(per_segment.saturating_mul(2).saturating_add(1));
+        enc.set_flags(codec::Flags::GLOBAL_HEADER | codec::Flags::CLOSED_GOP);
+        let mut d = Dictionary::new();
+        d.set("maxrate", &rung.maxrate.to_string());
+        d.set("bufsize", &rung.bufsize.to_string());
+        d.set("crf", &rung.crf.to_string());
+        if codec.name() == "libx264" {
+            d.set("preset", speed);
+            d.set("forced-idr", "1");
+            d.set("x264-params", "scenecut=0:open-gop=0");
+        } else {
+            // VP9: constrained quality, CRF under a bit-rate cap.
+            enc.set_bit_rate(rung.maxrate as usize);
+            d.set("deadline", "good");
+            d.set("cpu-used", "5");
+            d.set("row-mt", "1");
+        }
+        let opened = enc
+            .open_with(d)
+            .map_err(|e| MediaError::ffmpeg("open the video encoder for", output, e))?;
+        let mut stream = octx
+            .add_stream(codec)
+            .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
+        stream.set_parameters(&opened);
+        stream.set_time_base(sf.time_base);
+        stream.set_avg_frame_rate(frame_rate);
+        av::set_stream_sar(&mut stream, sar);
+        // The manifests advertise the rung's cap (the encoder has no target bit rate of its own).
+        av::set_stream_bit_rate(&mut stream, rung.maxrate);
+        Ok(VideoLane {
+            encoder: opened.0 .0,
+            codec: codec.name().to_owned(),
+            tb: sf.time_base,
+            ost,
+            segment,
+            last_key: None,
+            keys: Vec::new(),
+            frames: 0,
+            first: None,
+            end: 0,
+        })
+    }
+
+    /// Encodes one filtered frame, forcing a key frame on the first frame at least one segment
+    /// after the previous one (the rule the `dash` muxer cuts segments by).
+    pub(crate) fn encode(
+        &mut self,
+        frame: &mut ffmpeg::Frame,
+        mux: &mut Mux,
+    ) -> Result<(), MediaError> {
+        self.frames += 1;
+        let t = frame.pts().map(|p| p as f64 * f64::from(self.tb));
+        let key = match (t, self.last_key) {
+            (Some(_), None) => true,
+            (Some(t), Some(last)) => t - last >= self.segment - 1e-9,
+            (None, _) => false,
+        };
+        if key {
+            let t = t.expect("key only with a time");
+            self.last_key = Some(t);
+            self.keys.push(t);
+        }
+        av::force_key_picture(frame, key);
+        self.encoder
+            .send_frame(frame)
+            .map_err(|e| MediaError::ffmpeg("encode", mux.output, e))?;
+        self.drain(mux)
+    }
+
+    fn drain(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
+        let mut packet = Packet::empty();
+        loop {
+            match self.encoder.receive_packet(&mut packet) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
+                Err(e) => return Err(MediaError::ffmpeg("encode", mux.output, e)),
+            }
+            if let Some(pts) = packet.pts() {
+                self.first = Some(self.first.map_or(pts, |f| f.min(pts)));
+                self.end = self.end.max(pts + packet.duration().max(0));
+            }
+            mux.write(&mut packet, self.ost, self.tb)?;
+        }
+    }
+
+    pub(crate) fn finish(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
+        self.encoder
+            .send_eof()
+            .map_err(|e| MediaError::ffmpeg("encode", mux.output, e))?;
+        self.drain(mux)
+    }
+
+    pub(crate) fn duration(&self) -> f64 {
+        (self.end - self.first.unwrap_or(0)) as f64 * f64::from(self.tb)
+    }
+}
