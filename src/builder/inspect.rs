@@ -44,7 +44,8 @@ async fn licenses(engine: &Engine, image: &str, closure: &BTreeMap<String, Packa
     let mut by_source = BTreeMap::new();
     for (key, record) in closure {
         let name = key.split_once(':').map_or(key.as_str(), |(n, _)| n);
-        if let Some(expression) = by_package.get(name) {
+        // Only what the lock will read back (an expression past its length limit is left out).
+        if let Some(expression) = by_package.get(name).filter(|e| crate::licenses::LicenseExpression::is_well_formed(&e.text)) {
             by_source.entry(record.source_name(name).to_string()).or_insert_with(|| expression.text.clone());
         }
     }

@@ -68,6 +68,9 @@ const GNU: &[(&str, &str, &[&str])] = &[
     ("gfdl", "GFDL", &["1.1", "1.2", "1.3"]),
 ];
 
+/// The longest expression kept (Debian's longest copyright files name a few hundred licences).
+pub const MAX_LEN: usize = 20_000;
+
 /// An SPDX license expression and the `LicenseRef-` identifiers it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseExpression {
@@ -115,7 +118,7 @@ impl LicenseExpression {
     /// Whether `text` is made only of what this type writes (identifiers, `AND`, `OR`,
     /// parentheses): a lock edited by hand can hold nothing else here.
     pub fn is_well_formed(text: &str) -> bool {
-        !text.is_empty() && text.len() <= 1000 && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '(' | ')' | ' '))
+        !text.is_empty() && text.len() <= MAX_LEN && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '(' | ')' | ' '))
     }
 }
 
