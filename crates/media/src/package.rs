@@ -200,13 +200,7 @@ pub fn package(
         .unwrap_or_else(|| Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec());
 
     let limits = monitor.limits().clone();
-    let mut ictx = av::open_input(input, &limits)?;
-    let vindex = pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
-        MediaError::MissingStream {
-            path: input.to_owned(),
-            kind: "video",
-        }
-    })?;
+    let (mut ictx, vindex) = pipeline::open_with_video(input, &limits)?;
     let aindex = if options.no_audio {
         None
     } else {
@@ -389,14 +383,8 @@ pub fn package(
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) => guard.progressed(),
-            Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::InvalidData) => {
-                guard.failed(input, "read")?;
-                continue;
-            }
-            Err(e) => return Err(MediaError::ffmpeg("read", input, e)),
+        if !guard.read(&mut ictx, &mut packet, input)? {
+            break;
         }
         let index = packet.stream();
         if discard.get(index).copied().unwrap_or(true) {
