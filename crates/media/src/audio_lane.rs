@@ -6,9 +6,9 @@ use ffmpeg::{codec, encoder, format, frame, media, Packet, Rational, Rescale};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
-use crate::decoding::{decode_error, open_decoder, receive, EAGAIN};
+use crate::decoding::{decode_error, open_decoder, receive};
 use crate::fan_out::FanOut;
-use crate::mux::Mux;
+use crate::mux::{Mux, Span};
 use crate::package::PackageOptions;
 use crate::pipeline;
 use crate::stall_guard::StallGuard;
@@ -28,8 +28,7 @@ pub(crate) struct AudioLane {
     pub(crate) channels: u32,
     pub(crate) bit_rate: u64,
     pub(crate) normalized_to: Option<f64>,
-    pub(crate) first: Option<i64>,
-    pub(crate) end: i64,
+    pub(crate) span: Span,
     /// Waveform peaks of the source audio (second sink of the graph), when asked for.
     pub(crate) peaks: Option<PeakMeter>,
 }
@@ -126,8 +125,7 @@ impl AudioLane {
             channels: out_channels,
             bit_rate,
             normalized_to,
-            first: None,
-            end: 0,
+            span: Span::default(),
             peaks,
         })
     }
@@ -184,20 +182,7 @@ impl AudioLane {
     }
 
     fn drain_encoder(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
-        let mut packet = Packet::empty();
-        loop {
-            match self.encoder.receive_packet(&mut packet) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => return Ok(()),
-                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
-                Err(e) => return Err(MediaError::ffmpeg("encode", mux.output, e)),
-            }
-            if let Some(pts) = packet.pts() {
-                self.first = Some(self.first.map_or(pts, |f| f.min(pts)));
-                self.end = self.end.max(pts + packet.duration().max(0));
-            }
-            mux.write(&mut packet, self.ost, self.tb)?;
-        }
+        crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span)
     }
 
     pub(crate) fn finish(&mut self, mux: &mut Mux, input: &Path) -> Result<(), MediaError> {
@@ -212,6 +197,6 @@ impl AudioLane {
     }
 
     pub(crate) fn duration(&self) -> f64 {
-        (self.end - self.first.unwrap_or(0)) as f64 * f64::from(self.tb)
+        self.span.duration(self.tb)
     }
 }

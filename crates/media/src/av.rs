@@ -522,3 +522,27 @@ pub(crate) fn set_stream_bit_rate(stream: &mut format::stream::StreamMut, bits: 
     // SAFETY: codecpar is valid for the stream's lifetime; plain field write.
     unsafe { (*(*stream.as_mut_ptr()).codecpar).bit_rate = i64::try_from(bits).unwrap_or(i64::MAX) }
 }
+
+/// Feeds `frame` to the buffer source named `in` of `graph`.
+pub(crate) fn push_frame(
+    graph: &mut filter::Graph,
+    frame: &ffmpeg::Frame,
+    path: &Path,
+) -> Result<(), MediaError> {
+    graph
+        .get("in")
+        .expect("source was added")
+        .source()
+        .add(frame)
+        .map_err(|e| MediaError::ffmpeg("filter", path, e))
+}
+
+/// Signals the end of the input to the buffer source named `in` of `graph`.
+pub(crate) fn flush_graph(graph: &mut filter::Graph, path: &Path) -> Result<(), MediaError> {
+    graph
+        .get("in")
+        .expect("source was added")
+        .source()
+        .flush()
+        .map_err(|e| MediaError::ffmpeg("filter", path, e))
+}

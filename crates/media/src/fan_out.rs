@@ -79,22 +79,12 @@ impl FanOut {
     }
 
     pub(crate) fn push(&mut self, frame: &ffmpeg::Frame, path: &Path) -> Result<(), MediaError> {
-        self.graph
-            .get("in")
-            .expect("source was added")
-            .source()
-            .add(frame)
-            .map_err(|e| MediaError::ffmpeg("filter", path, e))
+        av::push_frame(&mut self.graph, frame, path)
     }
 
     /// Signals the end of the input.
     pub(crate) fn flush(&mut self, path: &Path) -> Result<(), MediaError> {
-        self.graph
-            .get("in")
-            .expect("source was added")
-            .source()
-            .flush()
-            .map_err(|e| MediaError::ffmpeg("filter", path, e))
+        av::flush_graph(&mut self.graph, path)
     }
 
     /// The next frame of sink `i` into `out`; false when none is ready (or it is drained).

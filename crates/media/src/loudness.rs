@@ -240,18 +240,11 @@ pub(crate) fn measure(
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) if packet.stream() == index => guard.progressed(),
-            Ok(()) => {
-                guard.progressed();
-                continue;
-            }
-            Err(ffmpeg::Error::InvalidData) => {
-                guard.failed(path, "read")?;
-                continue;
-            }
-            Err(ffmpeg::Error::Eof) => break,
-            Err(e) => return Err(MediaError::ffmpeg("read", path, e)),
+        if !guard.read(&mut ictx, &mut packet, path)? {
+            break;
+        }
+        if packet.stream() != index {
+            continue;
         }
         meter.feed(Some(&packet), |t| {
             if let Some(p) = tracker.frame(t as f64 * f64::from(tb)) {

@@ -1,7 +1,8 @@
-//! The output side of `package`: the `dash` muxer and the time bases packets are rescaled to.
+//! The output side of `package`: the `dash` muxer, the time bases packets are rescaled to, and
+//! draining an encoder into it while keeping the span of time its packets cover.
 use std::path::Path;
 
-use ffmpeg::{format, Packet, Rational};
+use ffmpeg::{codec, format, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::MediaError;
@@ -25,5 +26,50 @@ impl Mux<'_> {
         packet
             .write_interleaved(self.octx)
             .map_err(|e| MediaError::ffmpeg("write", self.output, e))
+    }
+}
+
+/// The span of time an output stream's packets cover, in its encoder's time base.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Span {
+    pub(crate) first: Option<i64>,
+    pub(crate) end: i64,
+}
+
+impl Span {
+    /// Seconds from the first packet to the end of the last.
+    pub(crate) fn duration(&self, tb: Rational) -> f64 {
+        (self.end - self.first.unwrap_or(0)) as f64 * f64::from(tb)
+    }
+
+    /// Seconds at which the first packet starts.
+    pub(crate) fn start(&self, tb: Rational) -> f64 {
+        self.first.unwrap_or(0) as f64 * f64::from(tb)
+    }
+}
+
+/// Writes every packet `encoder` has ready to stream `ost` of `mux`, widening `span`.
+pub(crate) fn drain(
+    encoder: &mut codec::encoder::Encoder,
+    mux: &mut Mux,
+    ost: usize,
+    tb: Rational,
+    span: &mut Span,
+) -> Result<(), MediaError> {
+    let mut packet = Packet::empty();
+    loop {
+        match encoder.receive_packet(&mut packet) {
+            Ok(()) => {}
+            Err(ffmpeg::Error::Eof) => return Ok(()),
+            Err(ffmpeg::Error::Other { errno }) if errno == crate::decoding::EAGAIN => {
+                return Ok(())
+            }
+            Err(e) => return Err(MediaError::ffmpeg("encode", mux.output, e)),
+        }
+        if let Some(pts) = packet.pts() {
+            span.first = Some(span.first.map_or(pts, |f| f.min(pts)));
+            span.end = span.end.max(pts + packet.duration().max(0));
+        }
+        mux.write(&mut packet, ost, tb)?;
     }
 }

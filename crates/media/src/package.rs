@@ -200,13 +200,7 @@ pub fn package(
         .unwrap_or_else(|| Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec());
 
     let limits = monitor.limits().clone();
-    let mut ictx = av::open_input(input, &limits)?;
-    let vindex = pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
-        MediaError::MissingStream {
-            path: input.to_owned(),
-            kind: "video",
-        }
-    })?;
+    let (mut ictx, vindex) = pipeline::open_with_video(input, &limits)?;
     let aindex = if options.no_audio {
         None
     } else {
@@ -389,14 +383,8 @@ pub fn package(
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) => guard.progressed(),
-            Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::InvalidData) => {
-                guard.failed(input, "read")?;
-                continue;
-            }
-            Err(e) => return Err(MediaError::ffmpeg("read", input, e)),
+        if !guard.read(&mut ictx, &mut packet, input)? {
+            break;
         }
         let index = packet.stream();
         if discard.get(index).copied().unwrap_or(true) {
@@ -459,9 +447,7 @@ pub fn package(
     }
     // Seconds of video from its first frame (the storyboard branch starts its clock there too).
     let video_duration = lanes.first().map_or(0.0, VideoLane::duration);
-    let t0 = lanes
-        .first()
-        .map_or(0.0, |l| l.first.unwrap_or(0) as f64 * f64::from(l.tb));
+    let t0 = lanes.first().map_or(0.0, |l| l.span.start(l.tb));
     let poster = match extras.poster {
         Some((sink, picker)) => {
             let tb = vgraph.sink_format(sink).time_base;
@@ -648,7 +634,7 @@ fn measure(
         let (init, segments, sizes, size) = files(i)?;
         let duration = lane.duration();
         let media_bytes: u64 = sizes.iter().sum();
-        let start = lane.first.unwrap_or(0) as f64 * f64::from(lane.tb);
+        let start = lane.span.start(lane.tb);
         // Segment j runs from key frame j to key frame j+1 (the last to the end).
         let peak = sizes
             .iter()
@@ -705,8 +691,7 @@ fn measure(
             .len();
     }
     let first = lanes.first();
-    let t0 =
-        first.and_then(|l| l.first).unwrap_or(0) as f64 * first.map_or(1.0, |l| f64::from(l.tb));
+    let t0 = first.map_or(0.0, |l| l.span.start(l.tb));
     Ok(PackageReport {
         task: "package".into(),
         input: PathBuf::new(),

@@ -212,14 +212,8 @@ pub(crate) fn run(
     loop {
         monitor.check()?;
         let mut packet = Packet::empty();
-        match packet.read(ictx) {
-            Ok(()) => guard.progressed(),
-            Err(ffmpeg::Error::Eof) => break,
-            Err(ffmpeg::Error::InvalidData) => {
-                guard.failed(input, "read")?;
-                continue;
-            }
-            Err(e) => return Err(MediaError::ffmpeg("read", input, e)),
+        if !guard.read(ictx, &mut packet, input)? {
+            break;
         }
         let index = packet.stream();
         let Some(Some(lane)) = lanes.get_mut(index) else {
@@ -823,6 +817,20 @@ pub(crate) fn produce(
 }
 
 /// The stream FFmpeg considers best of `kind`, skipping cover art.
+/// Opens `input` and finds its best video stream (none is `MissingStream`).
+pub(crate) fn open_with_video(
+    input: &Path,
+    limits: &Limits,
+) -> Result<(format::context::Input, usize), MediaError> {
+    let ictx = av::open_input(input, limits)?;
+    let vindex =
+        best_stream(&ictx, media::Type::Video).ok_or_else(|| MediaError::MissingStream {
+            path: input.to_owned(),
+            kind: "video",
+        })?;
+    Ok((ictx, vindex))
+}
+
 pub(crate) fn best_stream(ictx: &format::context::Input, kind: media::Type) -> Option<usize> {
     let best = ictx.streams().best(kind)?;
     if best

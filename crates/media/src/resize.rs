@@ -53,13 +53,7 @@ pub fn resize(
         ));
     }
     let limits = monitor.limits().clone();
-    let mut ictx = av::open_input(input, &limits)?;
-    let vindex = pipeline::best_stream(&ictx, media::Type::Video).ok_or_else(|| {
-        MediaError::MissingStream {
-            path: input.to_owned(),
-            kind: "video",
-        }
-    })?;
+    let (mut ictx, vindex) = pipeline::open_with_video(input, &limits)?;
     let vstream = ictx.stream(vindex).expect("index from the same context");
     let par = vstream.parameters();
     // SAFETY-free read of plain fields through ffmpeg-next's raw pointer.

@@ -3,6 +3,9 @@
 //! instead of spinning on a file that will never yield anything.
 use std::path::Path;
 
+use ffmpeg::{format, Packet};
+use ffmpeg_next as ffmpeg;
+
 use crate::MediaError;
 
 /// Counts failures in a row; a packet read or a frame decoded resets it.
@@ -41,6 +44,27 @@ impl StallGuard {
     /// Something came out: the count starts again.
     pub(crate) fn progressed(&mut self) {
         self.failures = 0;
+    }
+
+    /// Reads the next packet of `ictx` into `packet`: true when one was read, false at the
+    /// end. A damaged packet is skipped (and counted) and the next one read.
+    pub(crate) fn read(
+        &mut self,
+        ictx: &mut format::context::Input,
+        packet: &mut Packet,
+        path: &Path,
+    ) -> Result<bool, MediaError> {
+        loop {
+            match packet.read(ictx) {
+                Ok(()) => {
+                    self.progressed();
+                    return Ok(true);
+                }
+                Err(ffmpeg::Error::Eof) => return Ok(false),
+                Err(ffmpeg::Error::InvalidData) => self.failed(path, "read")?,
+                Err(e) => return Err(MediaError::ffmpeg("read", path, e)),
+            }
+        }
     }
 }
 

@@ -2,13 +2,12 @@
 //! place at segment boundaries, and what it has written.
 use std::path::Path;
 
-use ffmpeg::{codec, format, Dictionary, Packet, Rational};
+use ffmpeg::{codec, format, Dictionary, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
-use crate::decoding::EAGAIN;
 use crate::ladder::PlannedRung;
-use crate::mux::Mux;
+use crate::mux::{Mux, Span};
 use crate::MediaError;
 
 /// One rung's encoder and what it has written.
@@ -23,8 +22,7 @@ pub(crate) struct VideoLane {
     /// Times of the forced key frames (segment starts).
     pub(crate) keys: Vec<f64>,
     pub(crate) frames: u64,
-    pub(crate) first: Option<i64>,
-    pub(crate) end: i64,
+    pub(crate) span: Span,
 }
 
 impl VideoLane {
@@ -92,8 +90,7 @@ impl VideoLane {
             last_key: None,
             keys: Vec::new(),
             frames: 0,
-            first: None,
-            end: 0,
+            span: Span::default(),
         })
     }
 
@@ -124,20 +121,7 @@ impl VideoLane {
     }
 
     fn drain(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
-        let mut packet = Packet::empty();
-        loop {
-            match self.encoder.receive_packet(&mut packet) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => return Ok(()),
-                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
-                Err(e) => return Err(MediaError::ffmpeg("encode", mux.output, e)),
-            }
-            if let Some(pts) = packet.pts() {
-                self.first = Some(self.first.map_or(pts, |f| f.min(pts)));
-                self.end = self.end.max(pts + packet.duration().max(0));
-            }
-            mux.write(&mut packet, self.ost, self.tb)?;
-        }
+        crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span)
     }
 
     pub(crate) fn finish(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
@@ -148,6 +132,6 @@ impl VideoLane {
     }
 
     pub(crate) fn duration(&self) -> f64 {
-        (self.end - self.first.unwrap_or(0)) as f64 * f64::from(self.tb)
+        self.span.duration(self.tb)
     }
 }
