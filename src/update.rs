@@ -169,7 +169,9 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         let image = query_image(session, engine, stack).await?;
         let ask = per_image.entry(image.clone()).or_default();
         ask.packages.extend(packages.iter().cloned());
-        let installs = stack.apt_installs();
+        // A root answered by its own image already holds what it installs: a simulation there
+        // adds nothing, so its closure cannot be resolved (its dependencies stay unpinned).
+        let installs = if image == session.project.image_ref(&stack.name) { Vec::new() } else { stack.apt_installs() };
         for p in installs.iter().flatten() {
             ask.simulations.insert(format!("n:{p}"), vec![p.to_string()]);
         }
@@ -211,7 +213,16 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         for p in entry.pins.keys().filter(|p| !packages.contains(p)) {
             report.notes.push(UpdateNote { stack: stack.name.clone(), message: format!("pin `{p}` dropped: the stack no longer installs it") });
         }
-        let dependencies = match closure_pins(&stack.apt_installs(), &stack.name, answer) {
+        let own_image = image == session.project.image_ref(&stack.name);
+        let resolved = if own_image { Err(String::new()) } else { closure_pins(&stack.apt_installs(), &stack.name, answer) };
+        let dependencies = match resolved {
+            Err(_) if own_image => {
+                report.notes.push(UpdateNote {
+                    stack: stack.name.clone(),
+                    message: "a root stack is asked in its own image, which already holds its packages: only the packages it names are pinned, not their dependencies".into(),
+                });
+                BTreeMap::new()
+            }
             Ok(deps) => deps,
             Err(why) => {
                 report.notes.push(UpdateNote {
