@@ -164,6 +164,6 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = ferrostack(&p, &["build", "--progress", "plain", "--no-package-cache"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let expected = "the mirror no longer offers pinned `fs-lib` version `1.1`; run `ferrostack update` to move the pin";
+    let expected = "the mirror no longer offers pinned `fs-lib` version `1.1` (a dependency of `fs-app`); run `ferrostack update` to move the pin";
     assert!(stderr(&out).contains(expected), "{}", stderr(&out));
 }
