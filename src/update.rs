@@ -169,14 +169,17 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         let image = query_image(session, engine, stack).await?;
         let ask = per_image.entry(image.clone()).or_default();
         ask.packages.extend(packages.iter().cloned());
-        // A root answered by its own image already holds what it installs: a simulation there
-        // adds nothing, so its closure cannot be resolved (its dependencies stay unpinned).
-        let installs = if image == session.project.image_ref(&stack.name) { Vec::new() } else { stack.apt_installs() };
+        // A root answered by its own image already holds what it installs: its simulations
+        // read a dpkg status without what its apt runs installed (`r:` solos).
+        let root = image == session.project.image_ref(&stack.name);
+        ask.root |= root;
+        let installs = stack.apt_installs();
         for p in installs.iter().flatten() {
-            ask.simulations.insert(format!("n:{p}"), vec![p.to_string()]);
+            let id = if root { format!("r:{p}") } else { format!("n:{p}") };
+            ask.simulations.insert(id, (vec![p.to_string()], root));
         }
         for i in 0..installs.len() {
-            ask.simulations.insert(format!("g:{}:{i}", stack.name), installs[..=i].iter().flatten().map(|p| p.to_string()).collect());
+            ask.simulations.insert(format!("g:{}:{i}", stack.name), (installs[..=i].iter().flatten().map(|p| p.to_string()).collect(), root));
         }
         asks.push((stack, packages, image));
     }
@@ -213,16 +216,8 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         for p in entry.pins.keys().filter(|p| !packages.contains(p)) {
             report.notes.push(UpdateNote { stack: stack.name.clone(), message: format!("pin `{p}` dropped: the stack no longer installs it") });
         }
-        let own_image = image == session.project.image_ref(&stack.name);
-        let resolved = if own_image { Err(String::new()) } else { closure_pins(&stack.apt_installs(), &stack.name, answer) };
-        let dependencies = match resolved {
-            Err(_) if own_image => {
-                report.notes.push(UpdateNote {
-                    stack: stack.name.clone(),
-                    message: "a root stack is asked in its own image, which already holds its packages: only the packages it names are pinned, not their dependencies".into(),
-                });
-                BTreeMap::new()
-            }
+        let root = image == session.project.image_ref(&stack.name);
+        let dependencies = match closure_pins(&stack.apt_installs(), &stack.name, if root { "r" } else { "n" }, answer) {
             Ok(deps) => deps,
             Err(why) => {
                 report.notes.push(UpdateNote {
@@ -284,6 +279,7 @@ fn moves(session: &Session, changes: &[PinChange]) -> Vec<Move> {
             let rebuilds: BTreeSet<String> = m.stacks.iter().flat_map(|s| graph.with_descendants(s)).collect();
             m.rebuilds = rebuilds.into_iter().collect();
             m.dependency_of.sort();
+            m.stacks.sort();
             m
         })
         .collect()
@@ -294,7 +290,7 @@ fn moves(session: &Session, changes: &[PinChange]) -> Vec<Move> {
 /// `0..i` has not; each dependency goes under the first package of its install whose own
 /// simulation pulls it in (the install's first package when none does alone). Packages the
 /// stack names are pinned by name, not here. `Err` carries apt's first error.
-fn closure_pins(installs: &[Vec<&str>], stack: &str, answer: &Answer) -> std::result::Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+fn closure_pins(installs: &[Vec<&str>], stack: &str, solo: &str, answer: &Answer) -> std::result::Result<BTreeMap<String, BTreeMap<String, String>>, String> {
     let simulation = |id: &str| -> std::result::Result<&Simulation, String> {
         let sim = answer.simulations.get(id).ok_or_else(|| "no answer".to_string())?;
         match sim.errors.first() {
@@ -310,7 +306,7 @@ fn closure_pins(installs: &[Vec<&str>], stack: &str, answer: &Answer) -> std::re
         let all = simulation(&format!("g:{stack}:{i}"))?;
         let mut solos = Vec::new();
         for p in install {
-            solos.push((base(p), simulation(&format!("n:{p}"))?));
+            solos.push((base(p), simulation(&format!("{solo}:{p}"))?));
         }
         for (dep, version) in &all.installs {
             if named.contains(dep) || !seen.insert(dep.clone()) {
@@ -324,12 +320,24 @@ fn closure_pins(installs: &[Vec<&str>], stack: &str, answer: &Answer) -> std::re
 }
 
 /// What one image is asked: candidates of packages, and simulated installs by id (`n:PKG`
-/// for a package alone, `g:STACK:I` for a stack's first `I + 1` installs together).
+/// for a package alone, `g:STACK:I` for a stack's first `I + 1` installs together), each with
+/// whether it reads the status without the image's own installs (`r:PKG` solos; for the root
+/// the image is built from).
 #[derive(Debug, Default)]
 struct Ask {
     packages: BTreeSet<String>,
-    simulations: BTreeMap<String, Vec<String>>,
+    simulations: BTreeMap<String, (Vec<String>, bool)>,
+    /// The image is a root stack's own: make the status without what its apt runs installed.
+    root: bool,
 }
+
+/// Writes [`ROOT_STATUS`]: the image's dpkg status without every package apt's history says
+/// was installed or upgraded in it (what a root's own installs added over its bootstrap or
+/// image), so a simulation there sees the root as it was before them.
+const ROOT_STATUS_SCRIPT: &str = "{ echo -; grep -E '^(Install|Upgrade): ' /var/log/apt/history.log 2>/dev/null | grep -oE '[a-z0-9][a-z0-9+.-]*:[a-z0-9-]+ [(]' | cut -d: -f1; } | sort -u > /tmp/ferrostack-installed && awk 'FNR==NR{skip[$1]=1;next} /^Package: /{keep=!($2 in skip)} keep' /tmp/ferrostack-installed /var/lib/dpkg/status > /tmp/ferrostack-status";
+
+/// The dpkg status a root's simulations read.
+const ROOT_STATUS: &str = "/tmp/ferrostack-status";
 
 /// What one image answered.
 #[derive(Debug, Default)]
@@ -372,12 +380,16 @@ async fn candidates(engine: &Engine, image: &str, ask: &Ask, cancel: &Cancellati
     let quoted: Vec<String> = ask.packages.iter().map(|p| shell_quote(p)).collect();
     // The same flags as the Dockerfile's installs; `Inst` and `E:` lines only, under `=ID`.
     let mut script = format!(
-        "sim() {{ printf '=%s\\n' \"$1\"; shift; apt-get install -s --no-install-recommends \"$@\" 2>&1 | grep -E '^(Inst |E: )'; true; }}; apt-get update -qq >/dev/null && for p in {}; do printf '%s\\t%s\\n' \"$p\" \"$(apt-cache policy \"$p\" | sed -n 's/^ *Candidate: *//p')\"; done",
+        "sim() {{ printf '=%s\\n' \"$1\"; st=$2; shift 2; apt-get install -s --no-install-recommends -o Dir::State::status=\"$st\" \"$@\" 2>&1 | grep -E '^(Inst |E: )'; true; }}; apt-get update -qq >/dev/null && for p in {}; do printf '%s\\t%s\\n' \"$p\" \"$(apt-cache policy \"$p\" | sed -n 's/^ *Candidate: *//p')\"; done",
         quoted.join(" ")
     );
-    for (id, packages) in &ask.simulations {
+    if ask.root {
+        script.push_str(&format!(" && {ROOT_STATUS_SCRIPT}"));
+    }
+    for (id, (packages, root)) in &ask.simulations {
         let quoted: Vec<String> = packages.iter().map(|p| shell_quote(p)).collect();
-        script.push_str(&format!(" && sim {} {}", shell_quote(id), quoted.join(" ")));
+        let status = if *root { ROOT_STATUS } else { "/var/lib/dpkg/status" };
+        script.push_str(&format!(" && sim {} {status} {}", shell_quote(id), quoted.join(" ")));
     }
     let mut req = RunRequest::shell(image, &script);
     req.user = Some("0".into());
@@ -527,12 +539,12 @@ mod tests {
         let answer = parse_answer(stdout);
         assert_eq!(answer.candidates.len(), 3);
         let installs = vec![vec!["python3"], vec!["curl", "jq"]];
-        let pins = closure_pins(&installs, "app", &answer).unwrap();
+        let pins = closure_pins(&installs, "app", "n", &answer).unwrap();
         let text: Vec<String> = pins.iter().flat_map(|(of, deps)| deps.iter().map(move |(d, v)| format!("{of}: {d}={v}"))).collect();
         assert_eq!(text, ["jq: libjq1=1.6-2.1", "python3: libpython3.11=3.11.2-6", "python3: libssl3=3.0.17-1~deb12u3"]);
 
         let failed = parse_answer("=g:app:0\nE: Unable to locate package nope\n=n:nope\nE: Unable to locate package nope\n");
-        assert_eq!(closure_pins(&[vec!["nope"]], "app", &failed), Err("Unable to locate package nope".to_string()));
+        assert_eq!(closure_pins(&[vec!["nope"]], "app", "n", &failed), Err("Unable to locate package nope".to_string()));
     }
 
     #[test]

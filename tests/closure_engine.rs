@@ -49,7 +49,10 @@ fn project(mirror: &TestMirror) -> Project {
         &format!("name = \"fsmirror\"\nfrom = \"base\"\n[[step]]\nrun = \"echo '{}' > /etc/apt/sources.list.d/fs.list\"\n", mirror.source_line()),
     );
     write(&root, "stacks/fsapp.toml", "name = \"fsapp\"\nfrom = \"fsmirror\"\n[[step]]\napt = [\"fs-app\", \"jq\"]\n[[check]]\nrun = \"test -f /usr/share/fs-lib/version\"\n");
-    let images = TestImages::new("closure", &["base", "fsmirror", "fsapp"]);
+    let images = TestImages::new("closure", &["base", "fsmirror", "fsapp", "fsroot"]);
+    // A root on an image reference (the mirror stack's image): `update` asks it in its own
+    // image, which already holds fs-app and fs-lib.
+    write(&root, "stacks/fsroot.toml", &format!("name = \"fsroot\"\nimage = \"{}:fsmirror\"\npackages = [\"fs-app\"]\n", images.repo));
     Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
 }
 
@@ -59,13 +62,21 @@ fn lock(p: &Project) -> toml::Value {
 
 /// Without the package cache: it serves only the mirrors it allows, and the test mirror is none.
 fn build(p: &Project) {
-    let out = ferrostack(p, &["build", "--progress", "plain", "--no-package-cache"]);
+    build_only(p, &[]);
+}
+
+fn build_only(p: &Project, stacks: &[&str]) {
+    let out = ferrostack(p, &[&["build", "--progress", "plain", "--no-package-cache"], stacks].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// The image the lock records for `fsapp`, found by its hash label.
 fn fsapp_image(p: &Project) -> String {
-    let hash = lock(p)["stacks"]["fsapp"]["hash"].as_str().unwrap().to_string();
+    image_of(p, "fsapp")
+}
+
+fn image_of(p: &Project, stack: &str) -> String {
+    let hash = lock(p)["stacks"][stack]["hash"].as_str().unwrap().to_string();
     let out = docker(&["images", "-q", "--filter", &format!("label=io.ferrostack.hash={hash}")]);
     let ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     assert_eq!(ids.len(), 1, "one image with hash {hash}: {ids:?}");
@@ -94,8 +105,10 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     mirror.publish(&[APP, LIB_1_0]);
     let p = project(&mirror);
 
-    // 1. Build unpinned, then pin: the named packages and every dependency apt adds, each
-    //    under the package that pulls it in.
+    // 1. Build unpinned (fsroot's image reference after it exists), then pin: the named
+    //    packages and every dependency apt adds, each under the package that pulls it in; for
+    //    the root too, though its own image already holds them.
+    build_only(&p, &["fsapp"]);
     build(&p);
     let out = ferrostack(&p, &["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -105,6 +118,7 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     assert_eq!(deps["fs-app"]["fs-lib"].as_str(), Some("1.0"), "{deps}");
     assert!(deps["jq"].get("libjq1").is_some() && deps["jq"].get("libonig5").is_some(), "jq's dependencies pinned under it: {deps}");
     assert_eq!(pinned["stacks"]["fsapp"]["pins"]["fs-app"].as_str(), Some("1.0"));
+    assert_eq!(pinned["stacks"]["fsroot"]["dependency_pins"]["fs-app"]["fs-lib"].as_str(), Some("1.0"), "{}", pinned["stacks"]["fsroot"]);
 
     // 2. Build from the pins: every Debian package of the image is one the lock pins.
     build(&p);
@@ -142,12 +156,13 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     let out = ferrostack(&p, &["--locked", "update"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("fsapp: fs-lib 1.0 → 1.1 (dependency of fs-app)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("fsroot: fs-lib 1.0 → 1.1 (dependency of fs-app)"), "{}", stderr(&out));
     let out = ferrostack(&p, &["update", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
         report["moves"],
-        serde_json::json!([{"package": "fs-lib", "from": "1.0", "to": "1.1", "dependency_of": ["fs-app"], "stacks": ["fsapp"], "rebuilds": ["fsapp"]}]),
+        serde_json::json!([{"package": "fs-lib", "from": "1.0", "to": "1.1", "dependency_of": ["fs-app"], "stacks": ["fsapp", "fsroot"], "rebuilds": ["fsapp", "fsroot"]}]),
         "{report}"
     );
 
@@ -157,6 +172,7 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     assert!(stdout(&out).contains("- fs-lib 1.0 → 1.1 (dependency of fs-app)\n"), "{}", stdout(&out));
     build(&p);
     assert_eq!(fs_lib(&fsapp_image(&p)), "1.1");
+    assert_eq!(fs_lib(&image_of(&p, "fsroot")), "1.1");
 
     // 6. The mirror drops the pinned fs-lib: a rebuild fails naming it, and the way out.
     mirror.publish(&[APP, LIB_1_2]);
