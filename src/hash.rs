@@ -10,7 +10,7 @@ use crate::context::{self, ContextFile, ContextSource};
 use crate::error::Result;
 use crate::lock::Lockfile;
 use crate::project::Project;
-use crate::render::{render, CA_BUNDLE_FILE};
+use crate::render::{render_pinned, CA_BUNDLE_FILE};
 use crate::stack::{Origin, Stack};
 use crate::templates::{digest, TemplateSet};
 
@@ -27,7 +27,7 @@ pub struct Prepared {
     /// `sha256:<hex>`.
     pub hash: String,
     /// Digest of each input (`definition`, `dockerfile`, `origin`, `template:<name>`,
-    /// `file:<path>`, `pin:<package>`), recorded in the lock to explain rebuilds.
+    /// `file:<path>`, `pin:<package>`, `dep:<package>:<dependency>`), recorded in the lock to explain rebuilds.
     pub inputs: BTreeMap<String, String>,
 }
 
@@ -41,6 +41,9 @@ struct BuildKey<'a> {
     templates: BTreeMap<&'a str, &'a str>,
     files: &'a BTreeMap<String, String>,
     pins: &'a BTreeMap<String, String>,
+    /// Absent when nothing is pinned beyond the named packages, so older hashes stand.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    dependency_pins: &'a BTreeMap<String, BTreeMap<String, String>>,
     /// The bundled media helper's sources, for `[ffmpeg] helper = true` stacks.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     helper: &'a BTreeMap<String, String>,
@@ -59,6 +62,8 @@ enum OriginKey<'a> {
 pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lock: Option<&Lockfile>) -> Result<BTreeMap<String, Prepared>> {
     let no_pins = BTreeMap::new();
     let pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_pins, |e| &e.pins);
+    let no_dependency_pins = BTreeMap::new();
+    let dependency_pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_dependency_pins, |e| &e.dependency_pins);
     // Collect every context file first, then hash them all in parallel.
     let mut contexts: Vec<Vec<ContextFile>> = Vec::with_capacity(stacks.len());
     for stack in stacks {
@@ -90,7 +95,8 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         }
         let helper = if wants_helper { helper_sources.as_ref().expect("computed above") } else { &no_helper };
         let pins = pins_of(&stack.name);
-        let dockerfile = render(templates, &project.settings, stack, pins)?;
+        let dependency_pins = dependency_pins_of(&stack.name);
+        let dockerfile = render_pinned(templates, &project.settings, stack, pins, dependency_pins)?;
         let used: BTreeSet<String> = templates.used_by(stack, project.settings.ca_bundle.is_some());
         let template_digests: BTreeMap<&str, &str> = used
             .iter()
@@ -115,6 +121,7 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
             templates: template_digests.clone(),
             files: &file_map,
             pins,
+            dependency_pins,
             helper,
         };
         let key_bytes = serde_json::to_vec(&key).expect("a build key always serialises");
@@ -140,6 +147,11 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         }
         for (p, v) in pins {
             inputs.insert(format!("pin:{p}"), v.clone());
+        }
+        for (of, deps) in dependency_pins {
+            for (p, v) in deps {
+                inputs.insert(format!("dep:{of}:{p}"), v.clone());
+            }
         }
         for (f, d) in helper {
             inputs.insert(format!("helper:{f}"), d.clone());

@@ -38,6 +38,12 @@ pub struct LockEntry {
     /// Debian package versions to install (`ferrostack update` writes them; hashed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pins: BTreeMap<String, String>,
+    /// The rest of the closure `update` resolved, pinned too: each named package's
+    /// dependencies that `apt-get install` adds or upgrades over the parent's image
+    /// (named package → dependency → version; `update` writes them; hashed). The Dockerfile
+    /// installs them `dep=version` beside the package that pulls them in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependency_pins: BTreeMap<String, BTreeMap<String, String>>,
     /// Debian package versions found in the built image (recorded by `build`; not hashed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packages: BTreeMap<String, String>,
@@ -176,6 +182,19 @@ impl Lockfile {
                     return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
                 }
             }
+            for (of, deps) in &entry.dependency_pins {
+                if !crate::debian::is_package_name(of) {
+                    return Err(format!("stack `{stack}` pins dependencies of `{of}`, which is not a Debian package name"));
+                }
+                for (package, version) in deps {
+                    if !crate::debian::is_package_name(package) {
+                        return Err(format!("stack `{stack}` pins `{package}` (a dependency of `{of}`), which is not a Debian package name"));
+                    }
+                    if !crate::debian::is_version(version) {
+                        return Err(format!("stack `{stack}` pins `{package}` (a dependency of `{of}`) to `{version}`, which is not a Debian version"));
+                    }
+                }
+            }
             for (source, expression) in &entry.licenses {
                 if !crate::debian::is_package_name(source) || !crate::licenses::LicenseExpression::is_well_formed(expression) {
                     return Err(format!("stack `{stack}` gives the source package `{source}` the licence `{expression}`, which is not a Debian package name with an SPDX expression"));
@@ -309,6 +328,14 @@ mod tests {
         );
         let err = read_text(&lock_with_pin("curl $(id)", "1.0")).unwrap_err();
         assert!(err.to_string().ends_with("stack `worker` pins `curl $(id)`, which is not a Debian package name"), "{err}");
+        let deps = |dep: &str, version: &str| format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.dependency_pins.python3]\n{dep:?} = {version:?}\n");
+        let lock = read_text(&deps("libssl3", "3.0.17-1~deb12u2")).unwrap().unwrap();
+        assert_eq!(lock.stacks["worker"].dependency_pins["python3"]["libssl3"], "3.0.17-1~deb12u2");
+        assert!(lock.to_text().contains("[stacks.worker.dependency_pins.python3]\nlibssl3 = \"3.0.17-1~deb12u2\"\n"), "{}", lock.to_text());
+        let err = read_text(&deps("libssl3", "3.0 && id")).unwrap_err();
+        assert!(err.to_string().ends_with("stack `worker` pins `libssl3` (a dependency of `python3`) to `3.0 && id`, which is not a Debian version"), "{err}");
+        let err = read_text(&deps("libssl3;id", "3.0")).unwrap_err();
+        assert!(err.to_string().ends_with("which is not a Debian package name"), "{err}");
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub enum Reason {
     FileRemoved { path: String },
     /// A pinned Debian package version changed.
     PinChanged { package: String, from: Option<String>, to: Option<String> },
+    /// A pinned dependency of a named package moved (or was pinned, or unpinned).
+    DependencyPinChanged { package: String, of: String, from: Option<String>, to: Option<String> },
+    /// Many dependencies pinned for the first time (the first `update` that pins the closure).
+    DependenciesPinned { count: usize },
     /// A source file of the bundled `ferrostack-media` helper changed.
     HelperChanged { path: String },
     /// The parent stack is being rebuilt.
@@ -79,6 +83,13 @@ impl fmt::Display for Reason {
                 from.as_deref().unwrap_or("(unpinned)"),
                 to.as_deref().unwrap_or("(unpinned)")
             ),
+            Reason::DependencyPinChanged { package, of, from, to } => write!(
+                f,
+                "{package} {} → {} (dependency of {of})",
+                from.as_deref().unwrap_or("(unpinned)"),
+                to.as_deref().unwrap_or("(unpinned)")
+            ),
+            Reason::DependenciesPinned { count } => write!(f, "{count} dependencies pinned"),
             Reason::HelperChanged { path } if path.ends_with(" files") => write!(f, "media helper sources changed ({path})"),
             Reason::HelperChanged { path } => write!(f, "media helper source `{path}` changed"),
             Reason::ParentRebuilt { parent } => write!(f, "parent `{parent}` rebuilt"),
@@ -240,6 +251,36 @@ impl Plan {
     }
 }
 
+/// The dependency pins (`dep:<package>:<dependency>` inputs) that differ, by dependency: a
+/// dependency now pulled in by another package but at the same version is no move. Many
+/// first pins read as one reason.
+fn dependency_moves(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<Reason> {
+    let deps = |inputs: &BTreeMap<String, String>| -> BTreeMap<String, (String, String)> {
+        inputs
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("dep:")?.split_once(':').map(|(of, dep)| (dep.to_string(), (of.to_string(), v.clone()))))
+            .collect()
+    };
+    let (old, new) = (deps(old), deps(new));
+    let mut moves = Vec::new();
+    let mut first_pins = Vec::new();
+    for package in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
+        let (o, n) = (old.get(package), new.get(package));
+        if o.map(|(_, v)| v) == n.map(|(_, v)| v) {
+            continue;
+        }
+        let of = n.or(o).map(|(of, _)| of.clone()).expect("one side has it");
+        let reason = Reason::DependencyPinChanged { package: package.clone(), of, from: o.map(|(_, v)| v.clone()), to: n.map(|(_, v)| v.clone()) };
+        if o.is_none() { first_pins.push(reason) } else { moves.push(reason) }
+    }
+    if first_pins.len() > 3 {
+        moves.push(Reason::DependenciesPinned { count: first_pins.len() });
+    } else {
+        moves.extend(first_pins);
+    }
+    moves
+}
+
 /// Explains a hash change by comparing recorded input digests.
 fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<Reason> {
     let mut reasons = Vec::new();
@@ -250,6 +291,7 @@ fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -
     if changed("definition") {
         reasons.push(Reason::DefinitionChanged);
     }
+    reasons.extend(dependency_moves(old, new));
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for k in &keys {
         let (o, n) = (old.get(*k), new.get(*k));
@@ -287,4 +329,24 @@ fn diff_inputs(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -
         reasons.push(Reason::HashChanged);
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_moved_dependency_is_named_with_the_package_that_pulls_it_in() {
+        let old = inputs(&[("dep:python3:libssl3", "3.0.17-1~deb12u2"), ("dep:python3:libffi8", "3.4.4-1"), ("dep:curl:libcurl4", "7.88.1-10")]);
+        let new = inputs(&[("dep:python3:libssl3", "3.0.17-1~deb12u3"), ("dep:curl:libffi8", "3.4.4-1")]);
+        let reasons: Vec<String> = diff_inputs(&old, &new).iter().map(|r| r.to_string()).collect();
+        assert_eq!(reasons, ["libcurl4 7.88.1-10 → (unpinned) (dependency of curl)", "libssl3 3.0.17-1~deb12u2 → 3.0.17-1~deb12u3 (dependency of python3)"]);
+        let first: Vec<(String, String)> = (0..5).map(|i| (format!("dep:jq:lib{i}"), "1.0".to_string())).collect();
+        let reasons: Vec<String> = diff_inputs(&BTreeMap::new(), &first.into_iter().collect()).iter().map(|r| r.to_string()).collect();
+        assert_eq!(reasons, ["5 dependencies pinned"]);
+    }
 }

@@ -1,6 +1,6 @@
 //! Renders a stack into its Dockerfile through the project's templates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -79,13 +79,37 @@ struct StepView<'a> {
 /// Renders `stack`'s Dockerfile. `pins` maps Debian package → version to install
 /// (`pkg=version`); packages without a pin install the mirror's current version.
 pub fn render(templates: &TemplateSet, settings: &Settings, stack: &Stack, pins: &BTreeMap<String, String>) -> Result<String> {
+    render_pinned(templates, settings, stack, pins, &BTreeMap::new())
+}
+
+/// [`render`], with the rest of the closure pinned: each install also installs the pinned
+/// dependencies of its packages (`dependency_pins`: package → dependency → version), as
+/// `dep=version` after its own packages, sorted, so apt picks exactly the recorded set.
+pub fn render_pinned(
+    templates: &TemplateSet,
+    settings: &Settings,
+    stack: &Stack,
+    pins: &BTreeMap<String, String>,
+    dependency_pins: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<String> {
     let pin = |pkgs: &[&str]| -> Vec<String> {
-        pkgs.iter()
+        let mut out: Vec<String> = pkgs
+            .iter()
             .map(|p| match pins.get(*p) {
                 Some(v) if !p.contains('=') => shell_word(&format!("{p}={v}")),
                 _ => shell_word(p),
             })
-            .collect()
+            .collect();
+        let named: BTreeSet<&str> = pkgs.iter().map(|p| p.split('=').next().unwrap_or(p)).collect();
+        let deps: BTreeMap<&str, &str> = named
+            .iter()
+            .filter_map(|p| dependency_pins.get(*p))
+            .flatten()
+            .filter(|(d, _)| !named.contains(d.as_str()))
+            .map(|(d, v)| (d.as_str(), v.as_str()))
+            .collect();
+        out.extend(deps.iter().map(|(d, v)| shell_word(&format!("{d}={v}"))));
+        out
     };
     let parent_image = match &stack.origin {
         Origin::Parent { name } => Some(format!("{}:{}", settings.repository, name)),

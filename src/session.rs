@@ -90,6 +90,7 @@ impl Session {
         entry.tags = stack.tags.clone();
         entry.inputs = prepared.inputs.clone();
         entry.pins = previous.map(|p| p.pins.clone()).unwrap_or_default();
+        entry.dependency_pins = previous.map(|p| p.dependency_pins.clone()).unwrap_or_default();
         entry
     }
 

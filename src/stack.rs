@@ -176,6 +176,29 @@ impl Stack {
         out
     }
 
+    /// The Debian packages of each `apt-get install` the Dockerfile runs, in the order it runs
+    /// them (system packages, each runtime, FFmpeg, Composer, `apt` steps), as written.
+    pub fn apt_installs(&self) -> Vec<Vec<&str>> {
+        let mut out: Vec<Vec<&str>> = Vec::new();
+        out.push(self.packages.iter().map(String::as_str).collect());
+        for r in &self.runtimes {
+            out.push(r.packages.iter().map(String::as_str).collect());
+        }
+        if self.ffmpeg.is_some() {
+            out.push(vec!["ffmpeg"]);
+        }
+        if self.composer.is_some() {
+            out.push(vec!["composer"]);
+        }
+        for s in &self.steps {
+            if let Step::Apt { packages } = s {
+                out.push(packages.iter().map(String::as_str).collect());
+            }
+        }
+        out.retain(|g| !g.is_empty());
+        out
+    }
+
     /// The parent stack's name, if the origin is a stack.
     pub fn parent(&self) -> Option<&str> {
         match &self.origin {

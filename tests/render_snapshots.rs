@@ -86,3 +86,31 @@ fn package_specs_reach_the_shell_quoted() {
     assert!(dockerfile.contains("      'x$(id)' \\\n"), "{dockerfile}");
     assert!(dockerfile.contains(" 'requests>=2'"), "{dockerfile}");
 }
+
+/// Issue 12: the pinned closure reaches the Dockerfile: each install lists its named packages,
+/// then its packages' pinned dependencies (sorted), all `pkg=version`; a dependency of a
+/// package another install names goes on that install; the hash moves with a dependency pin.
+#[test]
+fn dependency_pins_are_installed_beside_the_package_that_pulls_them_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("stacks")).unwrap();
+    std::fs::write(root.join("stacks/tool.toml"), "name = \"tool\"\nimage = \"debian:bookworm-slim\"\npackages = [\"curl\"]\n[[step]]\napt = [\"jq\"]\n").unwrap();
+    let lock = |libonig: &str| {
+        format!(
+            "version = 1\n[stacks.tool]\nhash = \"sha256:00\"\n[stacks.tool.pins]\ncurl = \"7.88.1-10+deb12u12\"\njq = \"1.6-2.1\"\n\
+             [stacks.tool.dependency_pins.curl]\nlibcurl4 = \"7.88.1-10+deb12u12\"\n[stacks.tool.dependency_pins.jq]\nlibonig5 = \"{libonig}\"\nlibjq1 = \"1.6-2.1\"\n"
+        )
+    };
+    let prepared = |text: &str| {
+        std::fs::write(root.join("images.lock"), text).unwrap();
+        let session = Session::open(Project::open(root).unwrap()).unwrap();
+        session.prepare(&[]).unwrap().remove("tool").unwrap()
+    };
+    let first = prepared(&lock("6.9.8-1"));
+    let installs: Vec<&str> = first.dockerfile.lines().filter(|l| l.starts_with("      ") && l.contains('=') && !l.contains('"')).map(str::trim).collect();
+    assert_eq!(installs, ["curl=7.88.1-10+deb12u12 \\", "libcurl4=7.88.1-10+deb12u12 \\", "jq=1.6-2.1 \\", "libjq1=1.6-2.1 \\", "libonig5=6.9.8-1 \\"], "{}", first.dockerfile);
+    assert_eq!(first.inputs["dep:jq:libonig5"], "6.9.8-1");
+    let moved = prepared(&lock("6.9.8-2"));
+    assert_ne!(moved.hash, first.hash);
+}

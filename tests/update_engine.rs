@@ -103,10 +103,14 @@ fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
     assert!(stderr(&out).contains(&format!("tool: {change}")), "{}", stderr(&out));
     assert_eq!(lock_text(&p), before);
 
-    // 5. `update` moves the pin to today's candidate; only pins change.
+    // 5. `update` moves the pin to today's candidate and pins jq's dependencies too (at the
+    //    versions the build installed); only pins change.
     let out = ferrostack(&p, &["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("tool: {change}\n"));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines[0], format!("tool: {change}"), "{lines:?}");
+    assert!(lines[1..].iter().all(|l| l.ends_with("(now pinned) (dependency of jq)")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("tool: libjq1 ")), "{lines:?}");
     let after = lock(&p);
     assert_eq!(tool_str(&after, "pins"), Some(candidate.clone()));
     assert_eq!(after["stacks"]["tool"]["hash"], toml::from_str::<toml::Value>(&before).unwrap()["stacks"]["tool"]["hash"]);

@@ -820,7 +820,7 @@ impl Job {
             Ok(built) => Ok(built.id),
             // A pin the mirror dropped is named, with the way out, instead of apt's exit code.
             Err(EngineError::BuildFailed { message, log_tail }) => Err(match crate::update::PinNotOffered::find(&log_tail) {
-                Some(missing) => missing.to_string(),
+                Some(missing) => missing.with_inputs(&self.prepared.inputs).to_string(),
                 None => match self.package_proxy.as_deref().and_then(|url| unreachable_proxy(url, &log_tail)) {
                     Some(hint) => format!("build failed: {message}; {hint}"),
                     None => format!("build failed: {message}"),

@@ -2,7 +2,9 @@
 //! `stack: pkg old → new`, or the report as JSON.
 
 use ferrostack::engine::CancellationToken;
-use ferrostack::update::{check, update, UpdateReport};
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrostack::update::{check, update, PinChange, UpdateReport};
 use ferrostack::{Error, Result, Session};
 
 /// With `locked`, only checks: any moved pin is `LockWouldChange` and nothing is written.
@@ -40,9 +42,28 @@ pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool
     Ok(0)
 }
 
+/// One line per change; a stack's dependencies pinned for the first time at the version it
+/// was built with read as one line when there are more than three.
 fn to_text(report: &UpdateReport) -> String {
     if report.changes.is_empty() {
         return "no changes\n".to_string();
     }
-    report.changes.iter().map(|c| format!("{c}\n")).collect()
+    let first_pin = |c: &&PinChange| c.dependency_of.is_some() && !c.moved();
+    let mut first_pins: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in report.changes.iter().filter(first_pin) {
+        *first_pins.entry(&c.stack).or_default() += 1;
+    }
+    let mut out = String::new();
+    let mut summarised: BTreeSet<&str> = BTreeSet::new();
+    for c in &report.changes {
+        let many = first_pins.get(c.stack.as_str()).is_some_and(|n| *n > 3);
+        if many && first_pin(&c) {
+            if summarised.insert(&c.stack) {
+                out.push_str(&format!("{}: {} dependencies now pinned\n", c.stack, first_pins[c.stack.as_str()]));
+            }
+        } else {
+            out.push_str(&format!("{c}\n"));
+        }
+    }
+    out
 }

@@ -6,6 +6,7 @@ pub mod faulty_registry;
 pub mod local_registry;
 pub mod relay;
 pub mod second_engine;
+pub mod test_mirror;
 
 use std::path::Path;
 use std::process::{Command, Output};
