@@ -170,9 +170,29 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     let out = ferrostack(&p, &["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("- fs-lib 1.0 → 1.1 (dependency of fs-app)\n"), "{}", stdout(&out));
+    let night_before = p.root.join("images.lock.before");
+    std::fs::copy(p.root.join("images.lock"), &night_before).unwrap();
     build(&p);
     assert_eq!(fs_lib(&fsapp_image(&p)), "1.1");
     assert_eq!(fs_lib(&image_of(&p, "fsroot")), "1.1");
+    // `diff` between the two locks reports the one-package night: in `fsapp`, only fs-lib moved.
+    let night_after = p.root.join("images.lock");
+    let (before_arg, after_arg) = (night_before.to_str().unwrap(), night_after.to_str().unwrap());
+    let out = ferrostack(&p, &["diff", before_arg, after_arg, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let diff: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let fsapp = diff["stacks"].as_array().unwrap().iter().find(|s| s["name"] == "fsapp").unwrap_or_else(|| panic!("fsapp changed: {diff}"));
+    let own: Vec<(&str, &str, &str, &str)> = fsapp["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["inherited"] != true)
+        .map(|c| (c["package"].as_str().unwrap(), c["change"].as_str().unwrap(), c["from"].as_str().unwrap_or(""), c["to"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(own.len(), 1, "{fsapp}");
+    assert!(own[0].0.starts_with("fs-lib") && own[0].1 == "moved" && own[0].2 == "1.0" && own[0].3 == "1.1", "{fsapp}");
+    let out = ferrostack(&p, &["diff", before_arg, after_arg]);
+    assert!(stdout(&out).contains("fs-lib") && stdout(&out).contains("1.0 → 1.1"), "{}", stdout(&out));
 
     // 6. The mirror drops the pinned fs-lib: a rebuild fails naming it, and the way out.
     mirror.publish(&[APP, LIB_1_2]);
