@@ -139,8 +139,8 @@ fn build_story_against_the_real_engine() {
     // Licences: jq's, from its machine-readable copyright file in the image, by source package
     // in the lock and declared in the SBOM; the base's and beta's documents (with every
     // `LicenseRef-` they use declared) pass the independent SPDX validator.
-    let out = docker(&["run", "--rm", &format!("{}:beta", p.repo), "grep", "-i", "^license:", "/usr/share/doc/jq/copyright"]);
-    let named: Vec<String> = stdout(&out).lines().map(|l| l.split_once(':').unwrap().1.trim().to_string()).collect();
+    let copyright = docker(&["run", "--rm", &format!("{}:beta", p.repo), "grep", "-i", "^license:", "/usr/share/doc/jq/copyright"]);
+    let named: Vec<String> = stdout(&copyright).lines().map(|l| l.split_once(':').unwrap().1.trim().to_string()).collect();
     let jq_license = lock["stacks"]["beta"]["licenses"]["jq"].as_str().unwrap_or_else(|| panic!("jq's licence recorded: {}", lock["stacks"]["beta"])).to_string();
     assert!(named.iter().any(|n| n == "MIT") && jq_license.split(" AND ").any(|t| t == "MIT"), "{named:?} → {jq_license}");
     assert!(!named.iter().any(|n| n == "GPL-2.0+") || jq_license.contains("GPL-2.0-or-later"), "{named:?} → {jq_license}");
