@@ -4,44 +4,22 @@
 
 mod common;
 
+use common::engine_project::{ferrostack, write, Project, BOOKWORM_BASE};
+
 use common::{docker, stderr, stdout, TestImages};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-struct Project {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    repo: String,
-    _images: TestImages,
-}
-
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrostack"))
-}
-
-fn ferrostack(p: &Project, args: &[&str]) -> Output {
-    Command::new(bin())
-        .env("FERROSTACK_REPOSITORY", &p.repo)
-        .env_remove("FERROSTACK_CA_BUNDLE")
-        .arg("-C")
-        .arg(&p.root)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
 }
 
 fn project() -> Project {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("catalogue");
-    write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
+    write(&root, "stacks/base.toml", BOOKWORM_BASE);
     write(&root, "stacks/alpha.toml", "name = \"alpha\"\nfrom = \"base\"\ntags = [\"alpha-1\"]\n[[step]]\nrun = \"echo alpha > /alpha.txt\"\n[[check]]\nrun = \"grep -q alpha /alpha.txt\"\n");
     write(&root, "stacks/beta.toml", "name = \"beta\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
     write(&root, "stacks/gamma.toml", "name = \"gamma\"\nfrom = \"alpha\"\n[[step]]\nrun = \"echo gamma > /gamma.txt\"\n");

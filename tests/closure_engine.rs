@@ -8,41 +8,17 @@
 
 mod common;
 
+use common::engine_project::{ferrostack, write, Project, BOOKWORM_BASE};
+
 use common::test_mirror::{Package, TestMirror};
 use common::{docker, stderr, stdout, TestImages};
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Project {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    repo: String,
-    _images: TestImages,
-}
-
-fn ferrostack(p: &Project, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrostack"))
-        .env("FERROSTACK_REPOSITORY", &p.repo)
-        .env_remove("FERROSTACK_CA_BUNDLE")
-        .arg("-C")
-        .arg(&p.root)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 fn project(mirror: &TestMirror) -> Project {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("catalogue");
     // The same base as tests/build_engine.rs: same hash, so a base left in the engine is reused.
-    write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
+    write(&root, "stacks/base.toml", BOOKWORM_BASE);
     write(
         &root,
         "stacks/fsmirror.toml",

@@ -4,40 +4,23 @@
 
 mod common;
 
-use common::{docker, stderr, stdout, TestImages};
-
-use std::path::Path;
-use std::process::Command;
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use common::engine_project::{ferrostack, write, Project, BOOKWORM_BASE};
+use common::{docker, stderr, stdout};
 
 const GEM_STEP: &str = r#"mkdir -p /tmp/g/lib && cd /tmp/g && printf 'module FsGem; end\n' > lib/fs_gem.rb && printf 'Gem::Specification.new do |s|\n  s.name = "fs-gem"\n  s.version = "1.2.3"\n  s.summary = "ferrostack test gem"\n  s.authors = ["ferrostack"]\n  s.files = ["lib/fs_gem.rb"]\n  s.license = "MIT"\nend\n' > fs-gem.gemspec && gem build fs-gem.gemspec && gem install --local --no-document ./fs-gem-1.2.3.gem && cd / && rm -rf /tmp/g"#;
 
 #[test]
 fn a_gem_a_step_installed_is_in_the_lock_and_the_sbom() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("catalogue");
-    // The same base as tests/build_engine.rs (same hash: one left in the engine is reused).
-    write(&root, "stacks/base.toml", "name = \"base\"\n[bootstrap]\nsuite = \"bookworm\"\n[[check]]\nrun = \"test -f /etc/debian_version\"\n");
-    write(&root, "stacks/gems.toml", &format!("name = \"gems\"\nfrom = \"base\"\n[[step]]\napt = [\"ruby\"]\n[[step]]\nrun = '''{GEM_STEP}'''\n[[check]]\nrun = \"ruby -e 'require \\\"fs_gem\\\"'\"\n"));
-    let images = TestImages::new("gems", &["base", "gems"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrostack"))
-        .env("FERROSTACK_REPOSITORY", &images.repo)
-        .env_remove("FERROSTACK_CA_BUNDLE")
-        .arg("-C")
-        .arg(&root)
-        .args(["build", "--progress", "plain"])
-        .output()
-        .unwrap();
+    let p = Project::new("gems", &["base", "gems"]);
+    let root = &p.root;
+    write(root, "stacks/base.toml", BOOKWORM_BASE);
+    write(root, "stacks/gems.toml", &format!("name = \"gems\"\nfrom = \"base\"\n[[step]]\napt = [\"ruby\"]\n[[step]]\nrun = '''{GEM_STEP}'''\n[[check]]\nrun = \"ruby -e 'require \\\"fs_gem\\\"'\"\n"));
+    let out = ferrostack(&p, &["build", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lock: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("images.lock")).unwrap()).unwrap();
     let recorded = lock["stacks"]["gems"].get("language_packages").and_then(|t| t.as_table()).cloned().unwrap_or_default();
     // RubyGems itself, in the image, says which gems are there and where.
-    let listed = docker(&["run", "--rm", &format!("{}:gems", images.repo), "gem", "list", "--local", "fs-gem"]);
+    let listed = docker(&["run", "--rm", &format!("{}:gems", p.repo), "gem", "list", "--local", "fs-gem"]);
     assert!(stdout(&listed).contains("fs-gem (1.2.3)"), "{}", stdout(&listed));
     let keys: Vec<&String> = recorded.keys().collect();
     assert_eq!(keys, ["gem:fs-gem"], "only the gem the step installed, not Ruby's default or Debian's gems: {recorded:?}");

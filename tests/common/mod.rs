@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: copying fixtures, reading process output.
 #![allow(dead_code)]
 
+pub mod engine_project;
 pub mod faulty_engine;
 pub mod faulty_registry;
 pub mod local_registry;
