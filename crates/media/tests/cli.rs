@@ -137,29 +137,18 @@ fn sigterm_cancels_and_leaves_no_file() {
         .h264_aac()
         .write(&dir.path().join("in.mp4"));
     let target = dir.path().join("out.webm");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"))
-        .args([
-            "transcode",
-            input.to_str().unwrap(),
-            target.to_str().unwrap(),
-            "--json",
-            "--progress",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"));
+    command.args([
+        "transcode",
+        input.to_str().unwrap(),
+        target.to_str().unwrap(),
+        "--json",
+        "--progress",
+        "json",
+    ]);
     // Wait for the first progress line, so the task is running, then ask it to stop.
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let (line, out) = common::signal_after_first_line(command, "-TERM");
     assert!(line.contains("\"percent\""), "{line}");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"]["kind"], "cancelled");
     assert_eq!(common::files_in(dir.path()), ["in.mp4"]);

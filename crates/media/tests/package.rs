@@ -391,23 +391,13 @@ fn sigint_cancels_and_leaves_no_directory() {
         .h264_aac()
         .write(&dir.path().join("in.mp4"));
     let out = dir.path().join("pkg");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferrostack-media"));
+    command
         .args(["package", input.to_str().unwrap(), out.to_str().unwrap()])
-        .args(["--storyboard", "--waveform", "--json", "--progress", "json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["--storyboard", "--waveform", "--json", "--progress", "json"]);
     // The first progress line: segments are being written into the staged directory.
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    let (line, res) = common::signal_after_first_line(command, "-INT");
     assert!(line.contains("\"package\""), "{line}");
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let res = child.wait_with_output().unwrap();
     assert_eq!(res.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&res.stdout).unwrap();
     assert_eq!(v["error"]["kind"], "cancelled");

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -267,3 +267,21 @@ pub fn ebur128(path: &Path, dual_mono: bool) -> Oracle {
 }
 pub mod hostile;
 pub mod mutate;
+
+/// Runs `command` with its output piped, waits for its first progress line on stderr (so the
+/// task is running), sends it `signal` (`-INT`, `-TERM`) and returns that line and the output.
+pub fn signal_after_first_line(mut command: Command, signal: &str) -> (String, Output) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    (line, child.wait_with_output().unwrap())
+}
