@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::project::Settings;
-use crate::stack::{Origin, Stack, Step};
+use crate::stack::{Origin, Stack, Step, SLIM_CONFIG};
 use crate::templates::{flatten, TemplateSet};
 
 /// Name of the CA bundle inside a root stack's build context.
@@ -22,6 +22,13 @@ struct View<'a> {
     parent_image: Option<String>,
     bootstrap: Option<BootstrapView>,
     ca_bundle: bool,
+    /// `write`: this stack adds the dpkg exclusions of `slim`; `remove`: it lifts its
+    /// parent's (`slim = false` under a slim parent); absent: nothing changes.
+    slim: Option<&'static str>,
+    slim_config: crate::stack::SlimConfig,
+    /// With `layers = "merged"`: the one install of every component (the per-component views
+    /// below then carry no packages).
+    merged: Option<MergedView>,
     packages: Vec<String>,
     runtimes: Vec<RuntimeView<'a>>,
     ffmpeg: Option<FfmpegView<'a>>,
@@ -33,6 +40,13 @@ struct View<'a> {
     user: Option<&'a str>,
     entrypoint: Option<&'a Vec<String>>,
     cmd: Option<&'a Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+struct MergedView {
+    /// What the install holds: `python 3.11, node 18, FFmpeg 5.1, Composer`.
+    what: String,
+    packages: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,16 +170,27 @@ pub fn render_pinned(
         labels.insert(k.clone(), v.clone());
     }
     let root = !matches!(stack.origin, Origin::Parent { .. });
+    let merged = if stack.merges() { stack.component_installs().into_iter().next().map(|(what, packages)| MergedView { what, packages: pin(&packages) }) } else { None };
+    // Merged: the components' own views keep their names, not their packages.
+    let own = |packages: &[&str]| if merged.is_some() { Vec::new() } else { pin(packages) };
+    let slim = match (stack.slim, stack.parent_slim) {
+        (true, false) => Some("write"),
+        (false, true) => Some("remove"),
+        _ => None,
+    };
     let view = View {
         stack,
         source: &stack.source,
         parent_image,
         bootstrap,
         ca_bundle: root && settings.ca_bundle.is_some(),
-        packages: pin(&strs(&stack.packages)),
-        runtimes: stack.runtimes.iter().map(|r| RuntimeView { name: r.name.name(), version: &r.version, packages: pin(&strs(&r.packages)) }).collect(),
-        ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView { version: &f.version, helper: f.helper, packages: pin(&["ffmpeg"]) }),
-        composer: stack.composer.as_ref().map(|c| ComposerView { install: c.install.as_deref(), dest: &c.dest, packages: pin(&["composer"]) }),
+        slim,
+        slim_config: SLIM_CONFIG,
+        packages: own(&strs(&stack.packages)),
+        runtimes: stack.runtimes.iter().map(|r| RuntimeView { name: r.name.name(), version: &r.version, packages: own(&strs(&r.packages)) }).collect(),
+        ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView { version: &f.version, helper: f.helper, packages: own(&["ffmpeg"]) }),
+        composer: stack.composer.as_ref().map(|c| ComposerView { install: c.install.as_deref(), dest: &c.dest, packages: own(&["composer"]) }),
+        merged,
         steps,
         env: &stack.env,
         labels,
@@ -179,7 +204,33 @@ pub fn render_pinned(
         .tera()
         .render("Dockerfile.tera", &context)
         .map_err(|e| Error::Template { template: "Dockerfile.tera".into(), stack: stack.name.clone(), message: flatten(&e) })?;
-    Ok(tidy(&text))
+    let text = tidy(&text);
+    missing_from(&text, stack, slim).map_or(Ok(text), |what| {
+        Err(Error::Template {
+            template: "Dockerfile.tera".into(),
+            stack: stack.name.clone(),
+            message: format!("the rendered Dockerfile does not {what}: does the project's own `templates/` predate `layers`/`slim`? compare it with the bundled templates"),
+        })
+    })
+}
+
+/// What the stack asks for that a rendered Dockerfile lacks: a Debian package it installs,
+/// or the `slim` settings it writes (an override of the templates that predates them drops
+/// them silently otherwise).
+fn missing_from(dockerfile: &str, stack: &Stack, slim: Option<&str>) -> Option<String> {
+    let words: BTreeSet<&str> = dockerfile.split_whitespace().collect();
+    for p in stack.apt_packages() {
+        let quoted = shell_word(p);
+        let named = |w: &&str| *w == quoted || w.strip_prefix(p).is_some_and(|rest| rest.starts_with('='));
+        if !words.iter().any(named) {
+            return Some(format!("install `{p}`"));
+        }
+    }
+    match slim {
+        Some("write") if !dockerfile.contains(SLIM_CONFIG.dpkg) => Some(format!("write `{}` (`slim = true`)", SLIM_CONFIG.dpkg)),
+        Some("remove") if !dockerfile.contains(SLIM_CONFIG.dpkg) => Some(format!("remove `{}` (`slim = false` under a slim parent)", SLIM_CONFIG.dpkg)),
+        _ => None,
+    }
 }
 
 fn strs(v: &[String]) -> Vec<&str> {

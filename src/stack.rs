@@ -112,6 +112,47 @@ impl Status {
     }
 }
 
+/// Where a slim image keeps its settings: dpkg's exclusions, and apt's (no translated
+/// package descriptions).
+pub const SLIM_CONFIG: SlimConfig = SlimConfig { dpkg: "/etc/dpkg/dpkg.cfg.d/ferrostack-slim", apt: "/etc/apt/apt.conf.d/90ferrostack-slim" };
+
+/// The files [`SLIM_CONFIG`] names.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SlimConfig {
+    pub dpkg: &'static str,
+    pub apt: &'static str,
+}
+
+/// How a stack's Debian installs are layered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layers {
+    /// One `apt-get install` layer per component: system packages, each runtime, FFmpeg,
+    /// Composer. A sibling with the same parent reuses a layer it shares.
+    #[default]
+    PerComponent,
+    /// One `apt-get install` for the system packages, runtimes, FFmpeg and Composer together:
+    /// one index download, one resolver run, one round of triggers.
+    Merged,
+}
+
+impl Layers {
+    fn is_per_component(&self) -> bool {
+        *self == Layers::PerComponent
+    }
+
+    /// The value as written in stack files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layers::PerComponent => "per-component",
+            Layers::Merged => "merged",
+        }
+    }
+
+    /// Every value, as written.
+    pub const NAMES: [&'static str; 2] = ["per-component", "merged"];
+}
+
 /// One stack after matrix expansion and validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stack {
@@ -138,6 +179,16 @@ pub struct Stack {
     /// Largest allowed image size in bytes; a bigger image fails its checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
+    /// How the Debian installs are layered (`layers =`).
+    #[serde(skip_serializing_if = "Layers::is_per_component")]
+    pub layers: Layers,
+    /// Whether dpkg leaves documentation, man pages and translations out (`slim =`, or the
+    /// parent's): the image carries the exclusions in [`SLIM_CONFIG`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub slim: bool,
+    /// Whether the parent image already carries the exclusions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub parent_slim: bool,
     /// The matrix variables this stack was expanded with.
     pub vars: BTreeMap<String, String>,
     /// The definition file, relative to the project root, `/`-separated.
@@ -177,25 +228,52 @@ impl Stack {
     }
 
     /// The Debian packages of each `apt-get install` the Dockerfile runs, in the order it runs
-    /// them (system packages, each runtime, FFmpeg, Composer, `apt` steps), as written.
+    /// them (system packages, each runtime, FFmpeg, Composer, `apt` steps), as written; with
+    /// `layers = "merged"` the components are one install.
     pub fn apt_installs(&self) -> Vec<Vec<&str>> {
-        let mut out: Vec<Vec<&str>> = Vec::new();
-        out.push(self.packages.iter().map(String::as_str).collect());
-        for r in &self.runtimes {
-            out.push(r.packages.iter().map(String::as_str).collect());
-        }
-        if self.ffmpeg.is_some() {
-            out.push(vec!["ffmpeg"]);
-        }
-        if self.composer.is_some() {
-            out.push(vec!["composer"]);
-        }
+        let mut out: Vec<Vec<&str>> = self.component_installs().into_iter().map(|(_, packages)| packages).collect();
         for s in &self.steps {
             if let Step::Apt { packages } = s {
                 out.push(packages.iter().map(String::as_str).collect());
             }
         }
         out.retain(|g| !g.is_empty());
+        out
+    }
+
+    /// The components' installs in Dockerfile order, each with what it installs (`System
+    /// packages`, `python 3.11`, `FFmpeg 5.1`, `Composer`): one per component, or one for all
+    /// when [`merges`](Self::merges). Components without packages are left out.
+    pub fn component_installs(&self) -> Vec<(String, Vec<&str>)> {
+        let out = self.components();
+        if !self.merges() {
+            return out;
+        }
+        let what: Vec<String> = out.iter().map(|(w, _)| w.clone()).collect();
+        let packages: Vec<&str> = out.into_iter().flat_map(|(_, p)| p).collect();
+        vec![(what.join(", "), packages)]
+    }
+
+    /// Whether `layers = "merged"` joins installs: it does when there are two components or more.
+    pub fn merges(&self) -> bool {
+        self.layers == Layers::Merged && self.components().len() > 1
+    }
+
+    fn components(&self) -> Vec<(String, Vec<&str>)> {
+        let mut out: Vec<(String, Vec<&str>)> = Vec::new();
+        if !self.packages.is_empty() {
+            out.push(("System packages".into(), self.packages.iter().map(String::as_str).collect()));
+        }
+        for r in &self.runtimes {
+            out.push((format!("{} {}", r.name.name(), r.version), r.packages.iter().map(String::as_str).collect()));
+        }
+        if let Some(f) = &self.ffmpeg {
+            out.push((format!("FFmpeg {}", f.version), vec!["ffmpeg"]));
+        }
+        if self.composer.is_some() {
+            out.push(("Composer".into(), vec!["composer"]));
+        }
+        out.retain(|(_, p)| !p.is_empty());
         out
     }
 

@@ -42,6 +42,11 @@ pub(crate) struct StackFile {
     pub matrix: Option<Spanned<BTreeMap<String, Spanned<Vec<Str>>>>>,
     pub status: Option<Str>,
     pub max_size: Option<Str>,
+    /// `"per-component"` (default) or `"merged"`: how the Debian installs are layered.
+    pub layers: Option<Str>,
+    /// Leave documentation, man pages and translations out of dpkg's installs (copyright
+    /// files stay); inherited from the parent stack when absent.
+    pub slim: Option<Spanned<bool>>,
 }
 
 /// `[bootstrap]`: a root image made from Debian's mirror with debootstrap.
@@ -119,6 +124,7 @@ impl StackFile {
         opt(&mut self.user, &mut out);
         opt(&mut self.status, &mut out);
         opt(&mut self.max_size, &mut out);
+        opt(&mut self.layers, &mut out);
         if let Some(b) = &mut self.bootstrap {
             let b = b.get_mut();
             opt(&mut b.suite, &mut out);

@@ -16,6 +16,8 @@ const BUNDLED: &[(&str, &str)] = &[
     ("partials/bootstrap.tera", include_str!("../templates/partials/bootstrap.tera")),
     ("partials/from.tera", include_str!("../templates/partials/from.tera")),
     ("partials/ca_bundle.tera", include_str!("../templates/partials/ca_bundle.tera")),
+    ("partials/slim.tera", include_str!("../templates/partials/slim.tera")),
+    ("partials/merged.tera", include_str!("../templates/partials/merged.tera")),
     ("partials/packages.tera", include_str!("../templates/partials/packages.tera")),
     ("partials/runtime.tera", include_str!("../templates/partials/runtime.tera")),
     ("partials/ffmpeg.tera", include_str!("../templates/partials/ffmpeg.tera")),

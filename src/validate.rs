@@ -10,7 +10,7 @@ use crate::definition_error::{did_you_mean, DefinitionError, DefinitionErrorKind
 use crate::error::{Error, Result};
 use crate::graph::StackGraph;
 use crate::matrix::{render_expression, variables_hint, Expanded};
-use crate::stack::{Bootstrap, Check, Composer, Ffmpeg, Origin, Runtime, Stack, Status, Step};
+use crate::stack::{Bootstrap, Check, Composer, Ffmpeg, Layers, Origin, Runtime, Stack, Status, Step};
 use crate::stack_file::Str;
 use crate::suite::{RuntimeKind, Suite};
 
@@ -101,6 +101,9 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
     for name in &order {
         let Draft { mut stack, expanded, runtime_versions } = slots[by_name[name]].take().expect("each stack once");
         let parent = stack.parent().and_then(|p| stacks.get(p));
+        // `slim` lives in the image: a child inherits its parent's unless it says otherwise.
+        stack.parent_slim = parent.is_some_and(|p| p.slim);
+        stack.slim = expanded.file.slim.as_ref().map_or(stack.parent_slim, |s| *s.get_ref());
         if let Some(p) = parent {
             stack.suite = p.suite.clone();
             if p.status == Status::Eol && stack.status != Status::Eol {
@@ -583,6 +586,22 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             }
         },
     };
+    let layers = match &f.layers {
+        None => Layers::PerComponent,
+        Some(v) => match v.get_ref().as_str() {
+            "per-component" => Layers::PerComponent,
+            "merged" => Layers::Merged,
+            other => {
+                let mut help = match did_you_mean(other, Layers::NAMES) {
+                    Some(m) => format!("did you mean `{m}`? "),
+                    None => String::new(),
+                };
+                help.push_str("layers is `per-component` (one apt layer per runtime, FFmpeg, Composer) or `merged` (one for all)");
+                errors.push(DefinitionError::new(K::InvalidValue { key: "layers".into(), message: format!("`{other}` is not a layering") }, Some(src.site(v.span(), "here"))).with_help(help));
+                Layers::PerComponent
+            }
+        },
+    };
     let strings = |l: &Vec<Str>| l.iter().map(|p| p.get_ref().clone()).collect::<Vec<String>>();
     if !errors.is_empty() {
         return Err(errors);
@@ -607,6 +626,10 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         checks,
         status,
         max_size,
+        layers,
+        // Resolved against the parent once parents are known.
+        slim: false,
+        parent_slim: false,
         vars: e.vars.clone(),
         source: src.rel.clone(),
         context: context_rel,

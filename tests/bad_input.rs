@@ -186,5 +186,7 @@ cases! {
     context_symlink_outside: "59-context-symlink-outside", Plan, ["stacks/worker.toml:1:1", "`stacks/worker/secret.env` is a symlink that points", "context directory is `stacks/worker/`"];
     composer_dest_with_spaces: "61-composer-dest-with-spaces", Load, ["stacks/web.toml:9:8", "`/srv/my app; id` is not an absolute path"];
     mirror_with_quote: "62-mirror-with-quote", Load, ["2 problems", "stacks/base.toml:6:10", "without spaces or quotes", "stacks/base.toml:7:23", "`non free` is not a Debian archive"];
+    unknown_layers: "63-unknown-layers", Load, ["stacks/worker.toml:4:10", "`merge` is not a layering", "did you mean `merged`?"];
+    slim_not_a_bool: "64-slim-not-a-bool", Load, ["stacks/worker.toml:4:8", "slim"];
     dockerignore_bad_pattern: "60-dockerignore-bad-pattern", Plan, ["stacks/worker.toml:4:11", "`stacks/files/.dockerignore` has a mistake: line 2: bad", "context directory"];
 }
