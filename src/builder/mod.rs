@@ -2,6 +2,8 @@
 //! stacks in parallel; runs checks; tags; records each finished stack in `images.lock`.
 
 mod engine_index;
+mod facts_cache;
+mod image_facts;
 mod inspect;
 mod order;
 mod outcome;
@@ -91,6 +93,8 @@ struct Job {
     repository: String,
     /// The media helper binary, built once per run for every stack that bundles it.
     helper: Arc<HelperCell>,
+    /// What each parent image holds, read once per run for all its children.
+    parents: Arc<facts_cache::FactsCache>,
     media_crate: Option<PathBuf>,
     /// The package cache's URL, passed as the `http_proxy` build argument.
     package_proxy: Option<String>,
@@ -223,6 +227,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     }
     order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
     let helper: Arc<HelperCell> = Arc::new(tokio::sync::OnceCell::new());
+    let parents: Arc<facts_cache::FactsCache> = Arc::default();
     // The media helper's cargo build starts now, beside the stacks below the one that bundles
     // it (the bases' debootstrap), instead of at the start of that stack's job: it was a minute
     // of the catalogue's critical path.
@@ -289,6 +294,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     repository: session.project.settings.repository.clone(),
                     tag: options.promote == Promote::Each,
                     helper: Arc::clone(&helper),
+                    parents: Arc::clone(&parents),
                     media_crate: session.project.settings.media_crate.clone(),
                     // The package cache answers the primary engine's bridge only.
                     package_proxy: package_proxy.clone().filter(|_| member == 0),
@@ -697,7 +703,7 @@ impl Job {
             Some(Some(p)) => inspect::Below::Image(p),
             None => inspect::Below::Unknown,
         };
-        if let Err(e) = inspect::record(&self.engine, &image, below, &self.stack, &mut entry, &self.cancel).await {
+        if let Err(e) = inspect::record(&self.engine, &image, below, &self.stack, &self.parents, &mut entry, &self.cancel).await {
             return Err(log.fail(format!("inspecting the built image failed: {e}")));
         }
         if self.tag {

@@ -13,10 +13,16 @@ use std::collections::BTreeMap;
 /// `P <package>` line followed by the file's `Format:` and `License:` lines (each prefixed
 /// `L `). Package names are Debian names (checked by the caller), safe in a shell word.
 pub fn query(packages: &[&str]) -> String {
-    format!(
-        "for p in {}; do f=/usr/share/doc/$p/copyright; [ -r \"$f\" ] || continue; echo \"P $p\"; grep -iE '^(format|license):' \"$f\" | sed 's/^/L /'; done; true",
-        packages.join(" ")
-    )
+    query_over(&packages.join(" "))
+}
+
+/// [`query`] over every package the image's dpkg lists (nothing without dpkg).
+pub fn query_installed() -> String {
+    query_over("$(command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${Package}\\n' | sort -u)")
+}
+
+fn query_over(list: &str) -> String {
+    format!("for p in {list}; do f=/usr/share/doc/$p/copyright; [ -r \"$f\" ] || continue; echo \"P $p\"; grep -iE '^(format|license):' \"$f\" | sed 's/^/L /'; done; true")
 }
 
 /// Reads [`query`]'s output: each package's licence expression, for machine-readable files
