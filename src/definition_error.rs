@@ -132,6 +132,10 @@ pub enum DefinitionErrorKind {
     MatrixCollision { name: String, first: String, second: String },
     /// A matrix without variables, or a variable without values.
     MatrixEmpty { variable: Option<String> },
+    /// A matrix variable that lists one value twice.
+    MatrixDuplicate { variable: String, value: String },
+    /// A matrix whose variables multiply to more stacks than one file may define.
+    MatrixTooLarge { combinations: String, limit: usize },
     /// A `{{ ... }}` expression that does not render.
     Expression { message: String },
     /// A tag claimed by two stacks.
@@ -169,6 +173,8 @@ impl DefinitionErrorKind {
             Cycle { .. } => "ferrostack::definition::cycle",
             MatrixCollision { .. } => "ferrostack::definition::matrix_collision",
             MatrixEmpty { .. } => "ferrostack::definition::matrix_empty",
+            MatrixDuplicate { .. } => "ferrostack::definition::matrix_duplicate",
+            MatrixTooLarge { .. } => "ferrostack::definition::matrix_too_large",
             Expression { .. } => "ferrostack::definition::expression",
             TagConflict { .. } => "ferrostack::definition::tag_conflict",
             InvalidTag { .. } => "ferrostack::definition::invalid_tag",
@@ -209,6 +215,10 @@ impl fmt::Display for DefinitionErrorKind {
             }
             MatrixEmpty { variable: Some(v) } => write!(f, "matrix variable `{v}` has no values"),
             MatrixEmpty { variable: None } => write!(f, "`[matrix]` has no variables"),
+            MatrixDuplicate { variable, value } => write!(f, "matrix variable `{variable}` lists `{value}` twice"),
+            MatrixTooLarge { combinations, limit } => {
+                write!(f, "`[matrix]` expands to {combinations} stacks; one file may define at most {limit}")
+            }
             Expression { message } => write!(f, "expression does not render: {message}"),
             TagConflict { tag, first, second } => write!(f, "tag `{tag}` is claimed by both `{first}` and `{second}`"),
             InvalidTag { tag } => write!(f, "`{tag}` is not a valid image tag"),

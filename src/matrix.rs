@@ -1,6 +1,6 @@
 //! Expands a `[matrix]` into one stack file per combination of its variables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::definition_error::{DefinitionError, DefinitionErrorKind};
@@ -14,6 +14,10 @@ pub(crate) struct Expanded {
     pub file: StackFile,
     pub vars: BTreeMap<String, String>,
 }
+
+/// How many stacks one file's `[matrix]` may expand to: far more than a catalogue needs, few
+/// enough that a mistyped matrix cannot stall `plan`.
+pub(crate) const MAX_COMBINATIONS: usize = 256;
 
 /// Expands one loaded file. A file without `[matrix]` gives one stack; `{{ }}` expressions in
 /// its strings (except `tags`, rendered later) see the matrix variables.
@@ -38,7 +42,32 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
                     .with_help("give at least one value, or remove the variable"),
                 );
             }
+            let mut listed = BTreeSet::new();
+            for value in values.get_ref() {
+                if !listed.insert(value.get_ref().as_str()) {
+                    errors.push(
+                        DefinitionError::new(
+                            DefinitionErrorKind::MatrixDuplicate { variable: name.clone(), value: value.get_ref().clone() },
+                            Some(source.site(value.span(), "listed again here")),
+                        )
+                        .with_help("list each value once"),
+                    );
+                    break;
+                }
+            }
             variables.push((name.clone(), values.get_ref().iter().map(|v| v.get_ref().clone()).collect()));
+        }
+        // Checked before expanding: three variables of a thousand values would be a billion stacks.
+        let count = variables.iter().try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()));
+        if count.is_none_or(|n| n > MAX_COMBINATIONS) {
+            let combinations = count.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
+            errors.push(
+                DefinitionError::new(
+                    DefinitionErrorKind::MatrixTooLarge { combinations, limit: MAX_COMBINATIONS },
+                    Some(source.site(matrix.span(), "these variables multiply")),
+                )
+                .with_help("split the matrix over several files, or drop values nobody builds"),
+            );
         }
     }
     if !errors.is_empty() {

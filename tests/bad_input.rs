@@ -188,5 +188,7 @@ cases! {
     mirror_with_quote: "62-mirror-with-quote", Load, ["2 problems", "stacks/base.toml:6:10", "without spaces or quotes", "stacks/base.toml:7:23", "`non free` is not a Debian archive"];
     unknown_layers: "63-unknown-layers", Load, ["stacks/worker.toml:4:10", "`merge` is not a layering", "did you mean `merged`?"];
     slim_not_a_bool: "64-slim-not-a-bool", Load, ["stacks/worker.toml:4:8", "slim"];
+    matrix_duplicate_value: "65-matrix-duplicate-value", Load, ["stacks/worker.toml:6:32", "matrix variable `suite` lists `bookworm` twice"];
+    matrix_too_large: "66-matrix-too-large", Load, ["stacks/worker.toml:5:1", "expands to 8000 stacks; one file may define at most 256"];
     dockerignore_bad_pattern: "60-dockerignore-bad-pattern", Plan, ["stacks/worker.toml:4:11", "`stacks/files/.dockerignore` has a mistake: line 2: bad", "context directory"];
 }
