@@ -131,12 +131,23 @@ def x264_settings(path):
     return dict(kv.split("=", 1) for kv in opts.split() if "=" in kv)
 
 
+# How x264 splits its work over threads, not what it encodes: package gives every rung its own
+# thread and each encoder its share of the cores (`ladder::encoder_threads`), where the CLI
+# leaves x264 its own choice (1.5 threads per core, for each encoder).
+THREADING = ("threads", "lookahead_threads")
+
+
 def settings_diff(a, b):
     if a is None or b is None:
         return "missing SEI"
     keys = sorted(set(a) | set(b))
-    d = [f"`{k}` {a.get(k, '-')} vs {b.get(k, '-')}" for k in keys if a.get(k) != b.get(k)]
-    return "identical" if not d else "differ: " + ", ".join(d)
+    d = [f"`{k}` {a.get(k, '-')} vs {b.get(k, '-')}" for k in keys
+         if k not in THREADING and a.get(k) != b.get(k)]
+    t = [f"`{k}` {a.get(k, '-')} vs {b.get(k, '-')}" for k in THREADING if a.get(k) != b.get(k)]
+    text = "identical" if not d else "differ: " + ", ".join(d)
+    if t:
+        text += " (threading " + ", ".join(t) + ")"
+    return text
 
 
 def num(v):
@@ -360,6 +371,8 @@ def main():
     for n, (h, *_) in enumerate(RUNGS):
         set_lines.append(f"- {h}p: package vs one CLI process: {settings_diff(f_ours['settings'][n], f_one['settings'][n])}; "
                          f"package vs separate runs: {settings_diff(f_ours['settings'][n], f_sep['settings'][n])}")
+    THREADS_NOTE = ", ".join(f"{(st or {}).get('threads', '?')} for {h}p"
+                             for st, (h, *_) in zip(f_ours["settings"], RUNGS))
     example = f_ours["settings"][0]
     example_text = " ".join(f"{k}={v}" for k, v in example.items()) if example else "(none)"
     s1, r1 = compare(ours, one, 1.0)
@@ -383,7 +396,11 @@ package's settings (`video_lane.rs`: x264 preset `veryfast`, CRF 23 under the ru
 `maxrate`/`bufsize`, GOP {GOP}, closed GOP, forced IDR key frames every {SEGMENT} s, scene cuts
 off), AAC 128 kb/s 48 kHz once, {SEGMENT} s CMAF segments through FFmpeg's `dash` muxer with the
 HLS playlists (`-hls_playlist 1`), and a storyboard sprite ({cols}x{rows} tiles of {TILE_W}x{TILE_H},
-one every {EVERY} s, JPEG q 2). `package` also writes `storyboard.vtt` and `storyboard.json`,
+one every {EVERY} s, JPEG q 2). Only the threading differs: `package` scales and encodes every
+rung on a thread of its own and gives each x264 its share of the cores (`ladder.rs`,
+`encoder_threads`: threads {THREADS_NOTE}), where the CLI runs every encoder from its one main
+thread and leaves x264 its own choice (1.5 threads per core for each encoder, its default and,
+with one main thread, its fastest). `package` also writes `storyboard.vtt` and `storyboard.json`,
 which the CLI cannot. The separate runs are what a worker does today: one `ffmpeg` per rung
 (audio with the first), each decoding the source again, then the sprite one-liner (a fifth
 decode); they write one manifest per rung instead of one for the ladder.

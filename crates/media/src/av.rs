@@ -412,6 +412,18 @@ pub(crate) fn new_frame() -> ffmpeg::Frame {
     unsafe { ffmpeg::Frame::empty() }
 }
 
+/// A new reference to `frame`'s buffers (no pixels are copied), to hand the same decoded picture
+/// to several threads.
+pub(crate) fn share_frame(frame: &ffmpeg::Frame) -> Result<ffmpeg::Frame, ffmpeg::Error> {
+    let mut shared = new_frame();
+    // SAFETY: both frames are valid and owned; av_frame_ref fills the empty `shared` with new
+    // references to `frame`'s buffers and copies its properties.
+    match unsafe { ffi::av_frame_ref(shared.as_mut_ptr(), frame.as_ptr()) } {
+        0 => Ok(shared),
+        e => Err(ffmpeg::Error::from(e)),
+    }
+}
+
 /// Clears the picture type so the encoder picks its own key frames rather than copying the input's.
 pub(crate) fn clear_picture_type(frame: &mut ffmpeg::Frame) {
     // SAFETY: plain field write on a frame we own.

@@ -175,6 +175,21 @@ pub(crate) fn plan(
     Ok(out)
 }
 
+/// How many threads each rung's encoder gets on a machine with `cores` cores. Every rung already
+/// encodes on its own thread, so a rung gets its share of the cores by pixel count, rounded up,
+/// at least one: on 2 cores the default ladder gets 2, 1, 1, 1 (1080p carries 57 % of the
+/// pixels). Fewer encoder threads than x264's own choice (1.5 per core, each holding frames in
+/// flight) keep the ladder's memory down without leaving a core idle.
+pub(crate) fn encoder_threads(planned: &[PlannedRung], cores: usize) -> Vec<usize> {
+    let pixels = |r: &PlannedRung| u64::from(r.width) * u64::from(r.height);
+    let total: u64 = planned.iter().map(pixels).sum::<u64>().max(1);
+    let cores = cores.max(1) as u64;
+    planned
+        .iter()
+        .map(|r| (cores * pixels(r)).div_ceil(total).clamp(1, cores) as usize)
+        .collect()
+}
+
 fn settle(r: &Rung, height: u32, default_crf: u32) -> PlannedRung {
     let maxrate = r.maxrate.unwrap_or_else(|| Rung::default_maxrate(height));
     PlannedRung {
@@ -192,6 +207,21 @@ mod tests {
 
     fn heights(v: &[PlannedRung]) -> Vec<(u32, u32)> {
         v.iter().map(|r| (r.width, r.height)).collect()
+    }
+
+    #[test]
+    fn encoder_threads_follow_each_rungs_share_of_the_pixels() {
+        let all: Vec<Rung> = Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec();
+        let p = plan(&all, 1920, 1080, 23, 51).unwrap();
+        assert_eq!(encoder_threads(&p, 2), [2, 1, 1, 1]);
+        assert_eq!(encoder_threads(&p, 1), [1, 1, 1, 1]);
+        assert_eq!(encoder_threads(&p, 8), [5, 3, 1, 1]);
+        let one = plan(&all, 320, 240, 23, 51).unwrap();
+        assert_eq!(
+            encoder_threads(&one, 4),
+            [4],
+            "a single rung gets every core"
+        );
     }
 
     #[test]

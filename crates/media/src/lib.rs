@@ -26,6 +26,7 @@ mod preset;
 mod probe;
 mod resize;
 mod scene_stills;
+mod rung_worker;
 mod serde_units;
 mod sprite;
 mod staged_dir;

@@ -1,5 +1,6 @@
 //! The output side of `package`: the `dash` muxer, the time bases packets are rescaled to, and
-//! draining an encoder into it while keeping the span of time its packets cover.
+//! draining an encoder into it (directly, or over a channel from a rung's own thread) while
+//! keeping the span of time its packets cover.
 use std::path::Path;
 
 use ffmpeg::{codec, format, Packet, Rational};
@@ -12,6 +13,24 @@ pub(crate) struct Mux<'a> {
     pub(crate) octx: &'a mut format::context::Output,
     pub(crate) ost_tbs: &'a [Rational],
     pub(crate) output: &'a Path,
+}
+
+/// Where an encoder's packets go: the muxer itself, or a channel to the thread that owns it.
+pub(crate) trait PacketSink {
+    /// Takes one packet of output stream `ost`, timed in `enc_tb`.
+    fn put(&mut self, packet: &mut Packet, ost: usize, enc_tb: Rational) -> Result<(), MediaError>;
+    /// The output named in errors.
+    fn output(&self) -> &Path;
+}
+
+impl PacketSink for Mux<'_> {
+    fn put(&mut self, packet: &mut Packet, ost: usize, enc_tb: Rational) -> Result<(), MediaError> {
+        self.write(packet, ost, enc_tb)
+    }
+
+    fn output(&self) -> &Path {
+        self.output
+    }
 }
 
 impl Mux<'_> {
@@ -48,10 +67,10 @@ impl Span {
     }
 }
 
-/// Writes every packet `encoder` has ready to stream `ost` of `mux`, widening `span`.
+/// Hands every packet `encoder` has ready, as stream `ost`, to `mux`, widening `span`.
 pub(crate) fn drain(
     encoder: &mut codec::encoder::Encoder,
-    mux: &mut Mux,
+    mux: &mut impl PacketSink,
     ost: usize,
     tb: Rational,
     span: &mut Span,
@@ -64,12 +83,12 @@ pub(crate) fn drain(
             Err(ffmpeg::Error::Other { errno }) if errno == crate::decoding::EAGAIN => {
                 return Ok(())
             }
-            Err(e) => return Err(MediaError::ffmpeg("encode", mux.output, e)),
+            Err(e) => return Err(MediaError::ffmpeg("encode", mux.output(), e)),
         }
         if let Some(pts) = packet.pts() {
             span.first = Some(span.first.map_or(pts, |f| f.min(pts)));
             span.end = span.end.max(pts + packet.duration().max(0));
         }
-        mux.write(&mut packet, ost, tb)?;
+        mux.put(&mut packet, ost, tb)?;
     }
 }

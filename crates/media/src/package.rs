@@ -2,11 +2,13 @@
 //! one audio rendition, written as CMAF fMP4 segments with an HLS master playlist, media
 //! playlists and a DASH MPD over the same segments, into a directory that appears atomically.
 //!
-//! The decoded video goes through one filter graph (`split` into a `scale` per rung); every
-//! encoder gets the same frames and a key frame is forced on the first frame at or past each
-//! segment boundary, so segment boundaries are identical across rungs. FFmpeg's own `dash`
+//! Each decoded picture is handed (by reference) to every rung's own thread, which scales and
+//! encodes it (`rung_worker`), and to one graph for the storyboard and poster; every encoder
+//! gets the same frames and a key frame is forced on the first frame at or past each segment
+//! boundary, so segment boundaries are identical across rungs. This thread writes every packet. FFmpeg's own `dash`
 //! muxer cuts the segments and writes both manifests (`hls_playlist=1`).
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
 use std::time::Instant;
 
 use ffmpeg::{encoder, format, frame, media, Dictionary, Packet, Rational};
@@ -25,6 +27,7 @@ use crate::package_report::{
 };
 use crate::pipeline;
 use crate::poster::{self, PosterPicker};
+use crate::rung_worker::{Encoded, RungGraph, RungWorker};
 use crate::staged_dir::StagedDir;
 use crate::stall_guard::StallGuard;
 use crate::storyboard;
@@ -272,7 +275,7 @@ pub fn package(
             .reduce()
         })
         .collect();
-    let mut branches: Vec<String> = planned
+    let chains: Vec<String> = planned
         .iter()
         .zip(&sars)
         .map(|(r, sar)| {
@@ -285,6 +288,13 @@ pub fn package(
             )
         })
         .collect();
+    // What each rung's chain outputs (the rungs build their own copy on their own threads).
+    let rung_formats: Vec<av::SinkFormat> = {
+        let mut probe = FanOut::new("buffer", &src_args, rotate, &chains, input)?;
+        (0..chains.len()).map(|i| probe.sink_format(i)).collect()
+    };
+    // The storyboard and the poster are taken on this thread, from one graph.
+    let mut branches = Vec::new();
     if options.storyboard {
         let tile_height = ((f64::from(tile_width) * f64::from(upright_h)
             / f64::from(upright_w.max(1)))
@@ -301,28 +311,40 @@ pub fn package(
             top.height
         ));
     }
-    let mut vgraph = FanOut::new("buffer", &src_args, rotate, &branches, input)?;
+    let mut vgraph = if branches.is_empty() {
+        None
+    } else {
+        Some(FanOut::new("buffer", &src_args, rotate, &branches, input)?)
+    };
     let mut extras = Extras {
         board: options.storyboard.then(|| Board {
-            sink: planned.len(),
+            sink: 0,
             tiles: Vec::new(),
             max: limits.max_tiles as usize,
         }),
-        poster: options.poster.then(|| {
-            (
-                planned.len() + usize::from(options.storyboard),
-                PosterPicker::new(),
-            )
-        }),
+        poster: options
+            .poster
+            .then(|| (usize::from(options.storyboard), PosterPicker::new())),
     };
 
     let mut octx =
         format::output_as(&mpd, "dash").map_err(|e| MediaError::ffmpeg("create", output, e))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = ladder::encoder_threads(&planned, cores);
     let mut lanes = Vec::new();
     for (i, rung) in planned.iter().enumerate() {
-        let sf = vgraph.sink_format(i);
         let lane = VideoLane::new(
-            vcodec, rung, &sf, sars[i], frame_rate, segment, &speed, &mut octx, i, output,
+            vcodec,
+            rung,
+            &rung_formats[i],
+            sars[i],
+            frame_rate,
+            segment,
+            &speed,
+            threads[i],
+            &mut octx,
+            i,
+            output,
         )?;
         lanes.push(lane);
     }
@@ -378,6 +400,22 @@ pub fn package(
         ost_tbs: &ost_tbs,
         output,
     };
+    let (packets_tx, packets) = mpsc::channel();
+    let mut workers: Vec<RungWorker> = lanes
+        .into_iter()
+        .zip(chains)
+        .map(|(lane, chain)| {
+            let graph = RungGraph {
+                source: src_args.clone(),
+                common: rotate.to_owned(),
+                chain,
+                input: input.to_owned(),
+                output: output.to_owned(),
+            };
+            RungWorker::spawn(lane, graph, packets_tx.clone())
+        })
+        .collect();
+    drop(packets_tx);
     let mut frame = av::new_frame();
 
     loop {
@@ -406,12 +444,12 @@ pub fn package(
                         monitor.emit(&p);
                     }
                 }
-                vgraph.push(&frame, input)?;
-                drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
+                feed_video(&frame, &mut workers, vgraph.as_mut(), &mut extras, input)?;
             }
         } else if let Some(a) = audio.as_mut().filter(|_| Some(index) == aindex) {
             a.send(&packet, &mut mux, input)?;
         }
+        write_encoded(&packets, &mut mux)?;
     }
 
     // Flush: decoders, graphs, encoders.
@@ -420,17 +458,29 @@ pub fn package(
         decoded_video += 1;
         let ts = frame.timestamp();
         frame.set_pts(ts);
-        vgraph.push(&frame, input)?;
-        drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
+        feed_video(&frame, &mut workers, vgraph.as_mut(), &mut extras, input)?;
+        write_encoded(&packets, &mut mux)?;
     }
-    vgraph.flush(input)?;
-    drain_video(&mut vgraph, &mut lanes, &mut extras, &mut mux, input)?;
-    for lane in &mut lanes {
-        lane.finish(&mut mux)?;
+    if let Some(g) = vgraph.as_mut() {
+        g.flush(input)?;
+        drain_extras(g, &mut extras, input)?;
     }
     if let Some(a) = audio.as_mut() {
         a.finish(&mut mux, input)?;
     }
+    // Every rung flushes at once; their packets are written as they come, until the last
+    // rung's thread has ended.
+    for w in &mut workers {
+        w.end();
+    }
+    for e in packets.iter() {
+        let mut packet = e.packet;
+        mux.write(&mut packet, e.ost, e.tb)?;
+    }
+    let lanes = workers
+        .into_iter()
+        .map(RungWorker::finish)
+        .collect::<Result<Vec<_>, _>>()?;
     if decoded_video == 0 || lanes.iter().any(|l| l.frames == 0) {
         return Err(MediaError::InvalidInput {
             path: input.to_owned(),
@@ -450,14 +500,16 @@ pub fn package(
     let t0 = lanes.first().map_or(0.0, |l| l.span.start(l.tb));
     let poster = match extras.poster {
         Some((sink, picker)) => {
-            let tb = vgraph.sink_format(sink).time_base;
+            let graph = vgraph.as_mut().expect("the poster has a branch");
+            let tb = graph.sink_format(sink).time_base;
             Some(picker.write(staged.path(), t0, tb, output, input)?)
         }
         None => None,
     };
     let storyboard = match extras.board {
         Some(b) => {
-            let sink = vgraph.sink_format(b.sink);
+            let graph = vgraph.as_mut().expect("the storyboard has a branch");
+            let sink = graph.sink_format(b.sink);
             let grid = storyboard::write(
                 staged.path(),
                 b.tiles,
@@ -541,24 +593,40 @@ struct Extras {
     poster: Option<(usize, PosterPicker)>,
 }
 
-fn drain_video(
-    graph: &mut FanOut,
-    lanes: &mut [VideoLane],
+/// Hands a decoded picture to every rung's thread, then to the storyboard/poster graph.
+fn feed_video(
+    frame: &ffmpeg::Frame,
+    workers: &mut [RungWorker],
+    graph: Option<&mut FanOut>,
     extras: &mut Extras,
-    mux: &mut Mux,
     input: &Path,
 ) -> Result<(), MediaError> {
-    let mut filtered = av::new_frame();
-    for (i, lane) in lanes.iter_mut().enumerate() {
-        while graph.pull(i, &mut filtered, mux.output)? {
-            lane.encode(&mut filtered, mux)?;
-        }
+    for w in workers.iter_mut() {
+        w.send(frame, input)?;
     }
+    if let Some(g) = graph {
+        g.push(frame, input)?;
+        drain_extras(g, extras, input)?;
+    }
+    Ok(())
+}
+
+/// Writes the packets the rungs' threads have encoded so far.
+fn write_encoded(packets: &Receiver<Encoded>, mux: &mut Mux) -> Result<(), MediaError> {
+    while let Ok(e) = packets.try_recv() {
+        let mut packet = e.packet;
+        mux.write(&mut packet, e.ost, e.tb)?;
+    }
+    Ok(())
+}
+
+/// Takes what the storyboard and poster branches have ready.
+fn drain_extras(graph: &mut FanOut, extras: &mut Extras, input: &Path) -> Result<(), MediaError> {
     if let Some((sink, picker)) = extras.poster.as_mut() {
         let tb = graph.sink_format(*sink).time_base;
         loop {
             let mut sample = frame::Video::empty();
-            if !graph.pull(*sink, &mut sample, mux.output)? {
+            if !graph.pull(*sink, &mut sample, input)? {
                 break;
             }
             let t = sample.pts().unwrap_or(0) as f64 * f64::from(tb);
@@ -569,7 +637,7 @@ fn drain_video(
         let tb = graph.sink_format(b.sink).time_base;
         loop {
             let mut tile = frame::Video::empty();
-            if !graph.pull(b.sink, &mut tile, mux.output)? {
+            if !graph.pull(b.sink, &mut tile, input)? {
                 break;
             }
             if b.tiles.len() >= b.max {

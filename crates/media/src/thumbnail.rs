@@ -72,6 +72,8 @@ pub(crate) fn frame_at(
         }
         *started = true;
     }
+    // Only the first frame at or after `t` is kept: what nothing refers to before it is skipped.
+    frames.wanted_from = Some(t);
     let mut last = None;
     loop {
         let mut cur = frame::Video::empty();

@@ -7,7 +7,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::av;
 use crate::ladder::PlannedRung;
-use crate::mux::{Mux, Span};
+use crate::mux::{PacketSink, Span};
 use crate::MediaError;
 
 /// One rung's encoder and what it has written.
@@ -35,6 +35,7 @@ impl VideoLane {
         frame_rate: Rational,
         segment: f64,
         speed: &str,
+        threads: usize,
         octx: &mut format::context::Output,
         ost: usize,
         output: &Path,
@@ -55,6 +56,9 @@ impl VideoLane {
         enc.set_gop(per_segment.saturating_mul(2).saturating_add(1));
         enc.set_flags(codec::Flags::GLOBAL_HEADER | codec::Flags::CLOSED_GOP);
         let mut d = Dictionary::new();
+        // The rung's share of the machine (`ladder::encoder_threads`): every rung encodes on its
+        // own thread, so the encoder's own threads only need to cover its share.
+        d.set("threads", &threads.to_string());
         d.set("maxrate", &rung.maxrate.to_string());
         d.set("bufsize", &rung.bufsize.to_string());
         d.set("crf", &rung.crf.to_string());
@@ -99,7 +103,7 @@ impl VideoLane {
     pub(crate) fn encode(
         &mut self,
         frame: &mut ffmpeg::Frame,
-        mux: &mut Mux,
+        mux: &mut impl PacketSink,
     ) -> Result<(), MediaError> {
         self.frames += 1;
         let t = frame.pts().map(|p| p as f64 * f64::from(self.tb));
@@ -116,18 +120,18 @@ impl VideoLane {
         av::force_key_picture(frame, key);
         self.encoder
             .send_frame(frame)
-            .map_err(|e| MediaError::ffmpeg("encode", mux.output, e))?;
+            .map_err(|e| MediaError::ffmpeg("encode", mux.output(), e))?;
         self.drain(mux)
     }
 
-    fn drain(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
+    fn drain(&mut self, mux: &mut impl PacketSink) -> Result<(), MediaError> {
         crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span)
     }
 
-    pub(crate) fn finish(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
+    pub(crate) fn finish(&mut self, mux: &mut impl PacketSink) -> Result<(), MediaError> {
         self.encoder
             .send_eof()
-            .map_err(|e| MediaError::ffmpeg("encode", mux.output, e))?;
+            .map_err(|e| MediaError::ffmpeg("encode", mux.output(), e))?;
         self.drain(mux)
     }
 

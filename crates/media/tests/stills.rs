@@ -291,3 +291,115 @@ fn thumbnails_scenes_takes_one_still_per_shot() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The decoded picture `frame` of `path` (or, when `frame` is None, the file's only picture) as
+/// raw RGB, by the ffmpeg CLI.
+fn rgb(path: &std::path::Path, frame: Option<u32>) -> Vec<u8> {
+    let filter = match frame {
+        Some(n) => format!("select=eq(n\\,{n}),format=rgb24"),
+        None => "format=rgb24".into(),
+    };
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-vf", &filter, "-frames:v", "1", "-f", "rawvideo", "-"])
+        .output()
+        .expect("the ffmpeg CLI must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn mean_difference(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+/// Stills skip the pictures nothing refers to before the time they want (B-frames): the still
+/// is still exactly the first frame at its time, B-frame or not, as the CLI decodes it.
+#[test]
+fn stills_between_skipped_b_frames_are_the_exact_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("b-frames.mp4");
+    // testsrc2 changes every frame; three B-frames between references, none used as one.
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-x264-params",
+        "bframes=3:b-pyramid=none:b-adapt=0:keyint=250",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
+    // Frames 13, 25, 38, 74 (0.52, 1.0, 1.52, 2.96 s): with b-adapt off, references fall on
+    // every fourth frame, so 13, 25 and 38 are B-frames the decoder skipped neighbours of.
+    for (at, n) in [(0.52, 13), (1.0, 25), (1.52, 38), (2.96, 74)] {
+        let out = dir.path().join(format!("at-{n}.png"));
+        let report = thumbnail(
+            &input,
+            &out,
+            &ThumbnailOptions {
+                at: Some(at),
+                width: None,
+            },
+            &mut Monitor::new(),
+        )
+        .unwrap();
+        assert!(
+            (report.stills[0].time - at).abs() < 1e-3,
+            "{:?}",
+            report.stills
+        );
+        let ours = rgb(&out, None);
+        let exact = mean_difference(&ours, &rgb(&input, Some(n)));
+        let neighbour = mean_difference(&ours, &rgb(&input, Some(n - 1)));
+        assert!(
+            exact < 0.5 && neighbour > 2.0,
+            "still at {at} s: {exact:.2} from frame {n}, {neighbour:.2} from frame {}",
+            n - 1
+        );
+    }
+    // The sprite takes its tiles the same way: tile k is frame 25 k (every second).
+    let sprite_out = dir.path().join("sprite.png");
+    let report = sprite(
+        &input,
+        &sprite_out,
+        &SpriteOptions {
+            every: Some(1.0),
+            columns: Some(4),
+            width: Some(320),
+        },
+        &mut Monitor::new(),
+    )
+    .unwrap();
+    assert_eq!(report.tiles, 4);
+    let grid = rgb(&sprite_out, None);
+    for k in 1..4u32 {
+        let tile: Vec<u8> = (0..240usize)
+            .flat_map(|y| {
+                let row = (y * 1280 + k as usize * 320) * 3;
+                grid[row..row + 320 * 3].to_vec()
+            })
+            .collect();
+        let exact = mean_difference(&tile, &rgb(&input, Some(25 * k)));
+        let neighbour = mean_difference(&tile, &rgb(&input, Some(25 * k - 1)));
+        assert!(
+            exact < 0.5 && neighbour > 2.0,
+            "tile {k}: {exact:.2} from frame {}, {neighbour:.2} from the one before",
+            25 * k
+        );
+    }
+}
