@@ -563,6 +563,11 @@ ffmpeg -v error -y -i '{inp}' -af "loudnorm=I=-23:TP=-2:LRA=7:measured_I=$(v inp
     load_after = open("/proc/loadavg").read().split()[:3]
     minutes = (time.time() - t0) / 60
     commit_note = f"`{commit}`" + (" (with uncommitted changes)" if dirty else "")
+    idle_note = (f"Nothing else ran during the script (load {load_before[0]} before it; every side keeps "
+                 f"both cores busy, so the load during it is the benchmark's own)."
+                 if float(load_before[0]) < 1.0 else
+                 f"**The machine was not idle** (load {load_before[0]} when it started): other work shared "
+                 f"these {os.cpu_count()} cores, so absolute times are noisy.")
     doc = f"""# Benchmark: `ferrostack-media` vs the ffmpeg CLI and ffmpeg-normalize
 
 Command: `scripts/bench-media {RUNS}` (regenerates this file), started {started}, commit
@@ -570,8 +575,7 @@ Command: `scripts/bench-media {RUNS}` (regenerates this file), started {started}
 Versions: FFmpeg {versions['ffmpeg']}, x264 {versions['x264']}, ffmpeg-normalize
 {versions['ffmpeg-normalize']}, {versions['ferrostack-media']} (release build).
 Load average (1, 5, 15 min) before: {' '.join(load_before)}; after: {' '.join(load_after)}. The
-script took {minutes:.0f} min. **The machine was not idle**: other engineers' builds and tests
-shared these {os.cpu_count()} cores, so absolute times are noisy and CPU time is given beside wall
+script took {minutes:.0f} min. {idle_note} CPU time is given beside wall
 time. Each comparison runs its sides {RUNS} times, alternating (the order rotates every run), so
 load changes hit every side alike; a difference whose wall-time ranges overlap is reported as
 **on par**. Targets are judged on the medians.
