@@ -295,22 +295,10 @@ fn thumbnails_scenes_takes_one_still_per_shot() {
 /// The decoded picture `frame` of `path` (or, when `frame` is None, the file's only picture) as
 /// raw RGB, by the ffmpeg CLI.
 fn rgb(path: &std::path::Path, frame: Option<u32>) -> Vec<u8> {
-    let filter = match frame {
-        Some(n) => format!("select=eq(n\\,{n}),format=rgb24"),
-        None => "format=rgb24".into(),
-    };
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-vf", &filter, "-frames:v", "1", "-f", "rawvideo", "-"])
-        .output()
-        .expect("the ffmpeg CLI must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    match frame {
+        Some(n) => common::rgb_frame(path, &format!("select=eq(n\\,{n})")),
+        None => common::rgb_frame(path, ""),
+    }
 }
 
 fn mean_difference(a: &[u8], b: &[u8]) -> f64 {

@@ -195,14 +195,20 @@ pub fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The RGB colour at (x, y) of the first frame, as the ffmpeg CLI decodes it (autorotated).
-pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
+/// The first picture `filter` (applied after `format=rgb24`) lets through, as raw RGB, the way
+/// the ffmpeg CLI decodes it (autorotated).
+pub fn rgb_frame(path: &Path, filter: &str) -> Vec<u8> {
+    let vf = if filter.is_empty() {
+        "format=rgb24".to_owned()
+    } else {
+        format!("format=rgb24,{filter}")
+    };
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-i"])
         .arg(path)
         .args([
             "-vf",
-            &format!("format=rgb24,crop=1:1:{x}:{y}"),
+            &vf,
             "-frames:v",
             "1",
             "-f",
@@ -214,11 +220,19 @@ pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
         .output()
         .expect("the ffmpeg CLI must be installed");
     assert!(
-        out.status.success() && out.stdout.len() == 3,
-        "pixel read failed: {}",
+        out.status.success(),
+        "reading a picture of {} failed: {}",
+        path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    [out.stdout[0], out.stdout[1], out.stdout[2]]
+    out.stdout
+}
+
+/// The RGB colour at (x, y) of the first frame, as the ffmpeg CLI decodes it (autorotated).
+pub fn pixel(path: &Path, x: u32, y: u32) -> [u8; 3] {
+    let p = rgb_frame(path, &format!("crop=1:1:{x}:{y}"));
+    assert_eq!(p.len(), 3, "one pixel expected");
+    [p[0], p[1], p[2]]
 }
 
 /// Roughly blue (the marker box in the rotation fixtures), allowing for codec loss.
