@@ -5,8 +5,9 @@
 //! Each decoded picture is handed (by reference) to every rung's own thread, which scales and
 //! encodes it (`rung_worker`), and to one graph for the storyboard and poster; every encoder
 //! gets the same frames and a key frame is forced on the first frame at or past each segment
-//! boundary, so segment boundaries are identical across rungs. This thread writes every packet. FFmpeg's own `dash`
-//! muxer cuts the segments and writes both manifests (`hls_playlist=1`).
+//! boundary, so segment boundaries are identical across rungs. The calling thread writes every
+//! packet: FFmpeg's own `dash` muxer cuts the segments and writes both manifests
+//! (`hls_playlist=1`).
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Instant;
