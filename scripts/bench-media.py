@@ -315,10 +315,26 @@ def main():
     rows = math.ceil(tiles / cols)
     sprite_vf = f"fps=1/{EVERY},scale={TILE_W}:{TILE_H},setsar=1,tile={cols}x{rows}"
     ours_dir, one_dir, sep_dir = p("pkg-ours"), p("pkg-cli"), p("pkg-sep")
-    split = f"[0:v]split={len(RUNGS) + 1}" + "".join(f"[s{i}]" for i in range(len(RUNGS) + 1)) + ";"
-    split += ";".join(f"[s{i}]scale={w}:{h},setsar={sar}:max=10000,format=yuv420p[v{i}]"
-                      for i, (h, w, sar, _, _) in enumerate(RUNGS))
-    split += f";[s{len(RUNGS)}]{sprite_vf}[sb]"
+    # The same scaling sources as package (`ladder::scale_sources`): a rung reads the smallest
+    # rung at least 1.5x its height that was itself scaled down from the source, else the source.
+    src_h = RUNGS[0][0]
+    sources = {}
+    for i, (h, *_rest) in enumerate(RUNGS):
+        sources[i] = next((j for j in reversed(range(i)) if sources[j] is None and RUNGS[j][0] < src_h
+                           and RUNGS[j][0] >= 1.5 * h), None)
+    direct = [i for i in sources if sources[i] is None]
+    split = f"[0:v]split={len(direct) + 1}" + "".join(f"[s{i}]" for i in direct) + "[ssb];"
+    chains = []
+    for i in direct:
+        kids = [k for k in sources if sources[k] == i]
+        h, w, sar, _, _ = RUNGS[i]
+        tail = f",split={len(kids) + 1}[v{i}]" + "".join(f"[c{k}]" for k in kids) if kids else f"[v{i}]"
+        chains.append(f"[s{i}]scale={w}:{h},setsar={sar}:max=10000,format=yuv420p{tail}")
+    for k, j in sources.items():
+        if j is not None:
+            h, w, sar, _, _ = RUNGS[k]
+            chains.append(f"[c{k}]scale={w}:{h},setsar={sar}:max=10000,format=yuv420p[v{k}]")
+    split += ";".join(chains) + f";[ssb]{sprite_vf}[sb]"
     caps = []
     for i, (_, _, _, mr, bs) in enumerate(RUNGS):
         caps += [f"-maxrate:v:{i}", str(mr), f"-bufsize:v:{i}", str(bs)]
@@ -396,7 +412,11 @@ package's settings (`video_lane.rs`: x264 preset `veryfast`, CRF 23 under the ru
 `maxrate`/`bufsize`, GOP {GOP}, closed GOP, forced IDR key frames every {SEGMENT} s, scene cuts
 off), AAC 128 kb/s 48 kHz once, {SEGMENT} s CMAF segments through FFmpeg's `dash` muxer with the
 HLS playlists (`-hls_playlist 1`), and a storyboard sprite ({cols}x{rows} tiles of {TILE_W}x{TILE_H},
-one every {EVERY} s, JPEG q 2). Only the threading differs: `package` scales and encodes every
+one every {EVERY} s, JPEG q 2). `package` and the one CLI process scale the same way (`ladder.rs`,
+`scale_sources`: 1080p and 720p from the source, 480p and 360p from 720p; the CLI's graph is
+`split` with a second `split` after the 720p `scale`), so their pictures are the same; the
+separate runs each scale from the source, as a worker running one `ffmpeg` per rung must.
+Otherwise only the threading differs: `package` scales and encodes every
 rung on a thread of its own and gives each x264 its share of the cores (`ladder.rs`,
 `encoder_threads`: threads {THREADS_NOTE}), where the CLI runs every encoder from its one main
 thread and leaves x264 its own choice (1.5 threads per core for each encoder, its default and,

@@ -303,6 +303,7 @@ pub(crate) fn clear_codec_tag(stream: &mut format::stream::StreamMut) {
 }
 
 /// What a configured buffersink will output.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct SinkFormat {
     pub width: u32,
     pub height: u32,

@@ -19,8 +19,11 @@ pub(crate) fn open_decoder(
         .map_err(|e| MediaError::ffmpeg("read the codec parameters of", input, e))?;
     av::set_packet_time_base(&mut ctx, stream.time_base());
     av::set_decoder_max_pixels(&mut ctx, limits);
+    // One frame thread per core, not FFmpeg's automatic one more: the rungs' threads keep the
+    // cores busy, and every extra frame thread only holds more pictures in flight.
     ctx.set_threading(codec::threading::Config {
         kind: codec::threading::Type::Frame,
+        count: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..Default::default()
     });
     Ok(ctx.decoder())

@@ -176,18 +176,44 @@ pub(crate) fn plan(
 }
 
 /// How many threads each rung's encoder gets on a machine with `cores` cores. Every rung already
-/// encodes on its own thread, so a rung gets its share of the cores by pixel count, rounded up,
-/// at least one: on 2 cores the default ladder gets 2, 1, 1, 1 (1080p carries 57 % of the
-/// pixels). Fewer encoder threads than x264's own choice (1.5 per core, each holding frames in
-/// flight) keep the ladder's memory down without leaving a core idle.
+/// encodes on its own thread, so a rung gets its share of the cores by pixel count, rounded
+/// down, at least one: on 2 cores the default ladder gets 1, 1, 1, 1 (1080p carries 57 % of the
+/// pixels), on 8 cores 4, 2, 1, 1. Each x264 thread holds pictures in flight (x264 left to itself
+/// takes 1.5 per core for every encoder), so rounding down keeps the ladder's memory down; the
+/// rungs' own threads keep the cores busy.
 pub(crate) fn encoder_threads(planned: &[PlannedRung], cores: usize) -> Vec<usize> {
     let pixels = |r: &PlannedRung| u64::from(r.width) * u64::from(r.height);
     let total: u64 = planned.iter().map(pixels).sum::<u64>().max(1);
     let cores = cores.max(1) as u64;
     planned
         .iter()
-        .map(|r| (cores * pixels(r)).div_ceil(total).clamp(1, cores) as usize)
+        .map(|r| (cores * pixels(r) / total).clamp(1, cores) as usize)
         .collect()
+}
+
+/// A rung this many times the height of another, or more, may be the other's scaling source.
+const CASCADE_RATIO: f64 = 1.5;
+
+/// Where each rung's picture is scaled from: `None`, the decoded source; `Some(j)`, rung `j`'s
+/// scaled picture. Scaling costs in proportion to the pixels read, so a rung takes its picture
+/// from the smallest rung that is at least [`CASCADE_RATIO`] times its height and was itself
+/// scaled down from the source (one step at most, so no rung is resampled more than twice, and
+/// never from a rung at the source's own height: that rung's thread is the busiest). On a 1080p
+/// source the default ladder scales 720p from the source and 480p and 360p from 720p: 1.9
+/// source pictures' worth of reading a frame instead of 3.
+pub(crate) fn scale_sources(planned: &[PlannedRung], source_height: u32) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(planned[i].height));
+    let mut sources: Vec<Option<usize>> = vec![None; planned.len()];
+    for (n, &i) in order.iter().enumerate() {
+        let wanted = f64::from(planned[i].height) * CASCADE_RATIO;
+        sources[i] = order[..n].iter().rev().copied().find(|&j| {
+            sources[j].is_none()
+                && planned[j].height < source_height
+                && f64::from(planned[j].height) >= wanted
+        });
+    }
+    sources
 }
 
 fn settle(r: &Rung, height: u32, default_crf: u32) -> PlannedRung {
@@ -213,15 +239,47 @@ mod tests {
     fn encoder_threads_follow_each_rungs_share_of_the_pixels() {
         let all: Vec<Rung> = Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec();
         let p = plan(&all, 1920, 1080, 23, 51).unwrap();
-        assert_eq!(encoder_threads(&p, 2), [2, 1, 1, 1]);
+        assert_eq!(encoder_threads(&p, 2), [1, 1, 1, 1]);
         assert_eq!(encoder_threads(&p, 1), [1, 1, 1, 1]);
-        assert_eq!(encoder_threads(&p, 8), [5, 3, 1, 1]);
+        assert_eq!(encoder_threads(&p, 8), [4, 2, 1, 1]);
+        assert_eq!(encoder_threads(&p, 16), [9, 4, 1, 1]);
         let one = plan(&all, 320, 240, 23, 51).unwrap();
         assert_eq!(
             encoder_threads(&one, 4),
             [4],
             "a single rung gets every core"
         );
+    }
+
+    #[test]
+    fn rungs_scale_from_the_smallest_downscaled_rung_half_again_their_height() {
+        let all: Vec<Rung> = Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec();
+        let p = plan(&all, 1920, 1080, 23, 51).unwrap();
+        // 1080p is the source's own size: 720p reads the source, 480p and 360p read 720p.
+        assert_eq!(scale_sources(&p, 1080), [None, None, Some(1), Some(1)]);
+        // From 4K every rung below 1080p reads 1080p (one step: 360p not from 720p).
+        let p = plan(&all, 3840, 2160, 23, 51).unwrap();
+        assert_eq!(scale_sources(&p, 2160), [None, Some(0), Some(0), Some(0)]);
+        // Under 1.5x apart: each from the source. The order the rungs are given in does not matter.
+        let p = plan(
+            &[Rung::new(480), Rung::new(400), Rung::new(720)],
+            1920,
+            1080,
+            23,
+            51,
+        )
+        .unwrap();
+        let by_height: Vec<(u32, Option<u32>)> = scale_sources(&p, 1080)
+            .iter()
+            .zip(&p)
+            .map(|(s, r)| (r.height, s.map(|j| p[j].height)))
+            .collect();
+        assert!(by_height.contains(&(720, None)));
+        assert!(by_height.contains(&(480, Some(720))));
+        assert!(by_height.contains(&(400, Some(720))));
+        let p = plan(&[Rung::new(720), Rung::new(540)], 1920, 1080, 23, 51).unwrap();
+        assert_eq!(scale_sources(&p, 1080), [None, None]);
+        assert_eq!(scale_sources(&[], 1080), []);
     }
 
     #[test]

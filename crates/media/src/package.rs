@@ -28,7 +28,7 @@ use crate::package_report::{
 };
 use crate::pipeline;
 use crate::poster::{self, PosterPicker};
-use crate::rung_worker::{Encoded, RungGraph, RungWorker};
+use crate::rung_worker::{Encoded, RungGraph, RungWorker, Tap};
 use crate::staged_dir::StagedDir;
 use crate::stall_guard::StallGuard;
 use crate::storyboard;
@@ -290,10 +290,26 @@ pub fn package(
         })
         .collect();
     // What each rung's chain outputs (the rungs build their own copy on their own threads).
-    let rung_formats: Vec<av::SinkFormat> = {
+    let direct_formats: Vec<av::SinkFormat> = {
         let mut probe = FanOut::new("buffer", &src_args, rotate, &chains, input)?;
         (0..chains.len()).map(|i| probe.sink_format(i)).collect()
     };
+    // A rung scaled from another rung's picture reads that rung's output (already upright).
+    let sources = ladder::scale_sources(&planned, upright_h);
+    let rung_inputs: Vec<(String, &str)> = sources
+        .iter()
+        .map(|s| match s {
+            None => (src_args.clone(), rotate),
+            Some(j) => (picture_args(&direct_formats[*j]), ""),
+        })
+        .collect();
+    let mut rung_formats = Vec::with_capacity(chains.len());
+    for (i, (args, common)) in rung_inputs.iter().enumerate() {
+        rung_formats.push(match sources[i] {
+            None => direct_formats[i],
+            Some(_) => FanOut::new("buffer", args, common, &chains[i..=i], input)?.sink_format(0),
+        });
+    }
     // The storyboard and the poster are taken on this thread, from one graph.
     let mut branches = Vec::new();
     if options.storyboard {
@@ -402,21 +418,34 @@ pub fn package(
         output,
     };
     let (packets_tx, packets) = mpsc::channel();
-    let mut workers: Vec<RungWorker> = lanes
-        .into_iter()
-        .zip(chains)
-        .map(|(lane, chain)| {
-            let graph = RungGraph {
-                source: src_args.clone(),
-                common: rotate.to_owned(),
-                chain,
-                input: input.to_owned(),
-                output: output.to_owned(),
-            };
-            RungWorker::spawn(lane, graph, packets_tx.clone())
-        })
-        .collect();
+    // The rungs scaled from another rung start first: their inputs go to that rung's thread.
+    let mut slots: Vec<Option<RungWorker>> = (0..lanes.len()).map(|_| None).collect();
+    let mut taps: Vec<Vec<Tap>> = (0..lanes.len()).map(|_| Vec::new()).collect();
+    let mut lanes: Vec<Option<VideoLane>> = lanes.into_iter().map(Some).collect();
+    let order = sources.iter().enumerate().map(|(i, s)| (s.is_none(), i));
+    for (_, i) in order.collect::<std::collections::BTreeSet<_>>() {
+        let (args, common) = &rung_inputs[i];
+        let graph = RungGraph {
+            source: args.clone(),
+            common: (*common).to_owned(),
+            chain: chains[i].clone(),
+            input: input.to_owned(),
+            output: output.to_owned(),
+        };
+        let lane = lanes[i].take().expect("each rung starts once");
+        let mut worker = RungWorker::spawn(
+            lane,
+            graph,
+            packets_tx.clone(),
+            std::mem::take(&mut taps[i]),
+        );
+        if let Some(j) = sources[i] {
+            taps[j].push(worker.tap());
+        }
+        slots[i] = Some(worker);
+    }
     drop(packets_tx);
+    let mut workers: Vec<RungWorker> = slots.into_iter().flatten().collect();
     let mut frame = av::new_frame();
 
     loop {
@@ -471,17 +500,14 @@ pub fn package(
     }
     // Every rung flushes at once; their packets are written as they come, until the last
     // rung's thread has ended.
-    for w in &mut workers {
+    for w in workers.iter_mut().filter(|w| w.fed_here()) {
         w.end();
     }
     for e in packets.iter() {
         let mut packet = e.packet;
         mux.write(&mut packet, e.ost, e.tb)?;
     }
-    let lanes = workers
-        .into_iter()
-        .map(RungWorker::finish)
-        .collect::<Result<Vec<_>, _>>()?;
+    let lanes = RungWorker::finish_all(workers)?;
     if decoded_video == 0 || lanes.iter().any(|l| l.frames == 0) {
         return Err(MediaError::InvalidInput {
             path: input.to_owned(),
@@ -602,14 +628,34 @@ fn feed_video(
     extras: &mut Extras,
     input: &Path,
 ) -> Result<(), MediaError> {
-    for w in workers.iter_mut() {
-        w.send(frame, input)?;
+    for i in 0..workers.len() {
+        if workers[i].fed_here() {
+            if let Err(e) = workers[i].send(frame, input) {
+                return Err(RungWorker::failure(workers, e));
+            }
+        }
     }
     if let Some(g) = graph {
         g.push(frame, input)?;
         drain_extras(g, extras, input)?;
     }
     Ok(())
+}
+
+/// `buffer` source arguments for pictures of format `f` in yuv420p (a rung's output).
+fn picture_args(f: &av::SinkFormat) -> String {
+    format!(
+        "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}:frame_rate={}/{}",
+        f.width,
+        f.height,
+        ffmpeg::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32,
+        f.time_base.numerator(),
+        f.time_base.denominator(),
+        f.sample_aspect_ratio.numerator(),
+        f.sample_aspect_ratio.denominator(),
+        f.frame_rate.numerator(),
+        f.frame_rate.denominator()
+    )
 }
 
 /// Writes the packets the rungs' threads have encoded so far.

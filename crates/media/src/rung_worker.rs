@@ -1,6 +1,7 @@
 //! One rung of `package` on its own thread: its scale graph and its encoder, fed the decoded
 //! pictures over a short bounded channel, handing encoded packets back to the thread that owns
-//! the muxer. Every rung encodes at once, so scaling and encoding are spread over the cores.
+//! the muxer. Every rung encodes at once, so scaling and encoding are spread over the cores. A
+//! rung scaled from another rung's picture (`ladder::scale_sources`) is fed by that rung's thread.
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
@@ -15,7 +16,7 @@ use crate::video_lane::VideoLane;
 use crate::MediaError;
 
 /// Decoded pictures a rung may have queued before the decoding thread waits for it.
-const QUEUE: usize = 2;
+const QUEUE: usize = 1;
 
 /// One encoded packet on its way to the muxer.
 pub(crate) struct Encoded {
@@ -43,6 +44,17 @@ enum Feed {
     End,
 }
 
+/// The input of a rung fed by another rung's thread (its scaled pictures, then the end).
+pub(crate) struct Tap(SyncSender<Feed>);
+
+impl Tap {
+    /// Queues a new reference to `frame`; false when the rung's thread has stopped.
+    fn send(&self, frame: &ffmpeg::Frame, input: &std::path::Path) -> Result<bool, MediaError> {
+        let shared = av::share_frame(frame).map_err(|e| MediaError::ffmpeg("scale", input, e))?;
+        Ok(self.0.send(Feed::Picture(shared)).is_ok())
+    }
+}
+
 /// A running rung. Dropping it without `finish` stops the thread (nothing is flushed).
 pub(crate) struct RungWorker {
     feed: Option<SyncSender<Feed>>,
@@ -50,11 +62,18 @@ pub(crate) struct RungWorker {
 }
 
 impl RungWorker {
-    pub(crate) fn spawn(lane: VideoLane, graph: RungGraph, packets: Sender<Encoded>) -> Self {
+    /// Starts the rung's thread; every picture it scales also goes to `taps` (the rungs scaled
+    /// from this one), and so does the end of the input.
+    pub(crate) fn spawn(
+        lane: VideoLane,
+        graph: RungGraph,
+        packets: Sender<Encoded>,
+        taps: Vec<Tap>,
+    ) -> Self {
         let (feed, pictures) = mpsc::sync_channel(QUEUE);
         let handle = thread::Builder::new()
             .name(format!("rung-{}", lane.ost))
-            .spawn(move || run(lane, graph, pictures, packets))
+            .spawn(move || run(lane, graph, pictures, packets, taps))
             .expect("a thread can be started");
         RungWorker {
             feed: Some(feed),
@@ -62,8 +81,19 @@ impl RungWorker {
         }
     }
 
+    /// Hands this rung's input to the rung it is scaled from: the calling thread no longer
+    /// feeds it (`send` and `end` must not be called; `finish` still collects it).
+    pub(crate) fn tap(&mut self) -> Tap {
+        Tap(self.feed.take().expect("a rung is tapped once"))
+    }
+
+    /// Whether the calling thread feeds this rung (it was not handed to another rung).
+    pub(crate) fn fed_here(&self) -> bool {
+        self.feed.is_some()
+    }
+
     /// Queues a picture (a new reference to `frame`, no copy). When the rung's thread has
-    /// stopped on an error, that error.
+    /// stopped on an error, that error (see [`failure`] for the ladder's).
     pub(crate) fn send(
         &mut self,
         frame: &ffmpeg::Frame,
@@ -90,6 +120,35 @@ impl RungWorker {
         self.join()
     }
 
+    /// Waits for every rung (after `end`) and takes their lanes back, or the error that stopped
+    /// the ladder (see [`failure`]).
+    pub(crate) fn finish_all(workers: Vec<RungWorker>) -> Result<Vec<VideoLane>, MediaError> {
+        let mut lanes = Vec::with_capacity(workers.len());
+        let mut errors = Vec::new();
+        for w in workers {
+            match w.finish() {
+                Ok(lane) => lanes.push(lane),
+                Err(e) => errors.push(e),
+            }
+        }
+        match cause(errors) {
+            Some(e) => Err(e),
+            None => Ok(lanes),
+        }
+    }
+
+    /// After `first` stopped a rung: stops every rung (nothing is flushed), waits for them, and
+    /// returns the error that stopped the ladder. A rung's own error wins over the `Cancelled` of
+    /// the rung that fed it, which stopped because its tap did.
+    pub(crate) fn failure(workers: &mut [RungWorker], first: MediaError) -> MediaError {
+        for w in workers.iter_mut() {
+            w.feed = None;
+        }
+        let mut errors = vec![first];
+        errors.extend(workers.iter_mut().filter_map(|w| w.join().err()));
+        cause(errors).unwrap_or(MediaError::Cancelled)
+    }
+
     fn join(&mut self) -> Result<VideoLane, MediaError> {
         self.feed = None;
         match self.handle.take() {
@@ -108,6 +167,15 @@ impl Drop for RungWorker {
             let _ = h.join();
         }
     }
+}
+
+/// The first error that is not a rung stopping for another's sake.
+fn cause(mut errors: Vec<MediaError>) -> Option<MediaError> {
+    let i = errors
+        .iter()
+        .position(|e| !matches!(e, MediaError::Cancelled))
+        .unwrap_or(0);
+    (i < errors.len()).then(|| errors.swap_remove(i))
 }
 
 /// Sends packets to the muxer's thread.
@@ -138,6 +206,7 @@ fn run(
     graph: RungGraph,
     pictures: Receiver<Feed>,
     packets: Sender<Encoded>,
+    taps: Vec<Tap>,
 ) -> Result<VideoLane, MediaError> {
     let mut filter = FanOut::new(
         "buffer",
@@ -148,7 +217,7 @@ fn run(
     )?;
     let mut out = Forward {
         packets,
-        output: graph.output,
+        output: graph.output.clone(),
     };
     let mut filtered = av::new_frame();
     loop {
@@ -157,7 +226,11 @@ fn run(
             Ok(Feed::End) => {
                 filter.flush(&graph.input)?;
                 while filter.pull(0, &mut filtered, &graph.input)? {
-                    lane.encode(&mut filtered, &mut out)?;
+                    scaled(&mut filtered, &taps, &mut lane, &mut out, &graph)?;
+                }
+                for tap in &taps {
+                    // A rung that already stopped reports why when it is collected.
+                    let _ = tap.0.send(Feed::End);
                 }
                 lane.finish(&mut out)?;
                 return Ok(lane);
@@ -166,7 +239,43 @@ fn run(
             Err(_) => return Err(MediaError::Cancelled),
         }
         while filter.pull(0, &mut filtered, &graph.input)? {
-            lane.encode(&mut filtered, &mut out)?;
+            scaled(&mut filtered, &taps, &mut lane, &mut out, &graph)?;
         }
+    }
+}
+
+/// One scaled picture: to the rungs scaled from it first (they work while this one encodes),
+/// then to this rung's encoder. A tapped rung that stopped stops this one too; its own error is
+/// what the caller reports.
+fn scaled(
+    picture: &mut ffmpeg::Frame,
+    taps: &[Tap],
+    lane: &mut VideoLane,
+    out: &mut Forward,
+    graph: &RungGraph,
+) -> Result<(), MediaError> {
+    for tap in taps {
+        if !tap.send(picture, &graph.input)? {
+            return Err(MediaError::Cancelled);
+        }
+    }
+    lane.encode(picture, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rungs_own_error_wins_over_the_cancellation_it_caused() {
+        let own = || MediaError::InvalidInput {
+            path: "in.mp4".into(),
+            reason: "damaged".into(),
+        };
+        let e = cause(vec![MediaError::Cancelled, own(), MediaError::Cancelled]).unwrap();
+        assert_eq!(e.kind(), "invalid_input");
+        let e = cause(vec![MediaError::Cancelled]).unwrap();
+        assert_eq!(e.kind(), "cancelled");
+        assert!(cause(Vec::new()).is_none());
     }
 }

@@ -180,6 +180,61 @@ fn ladder_from_1080p_has_aligned_segments_hls_and_dash() {
     );
 }
 
+/// Average PSNR (dB, over Y, U and V) of `encoded` against `source` scaled to the same size by
+/// the CLI, frames paired by time; `shift` delays the source by that many seconds.
+fn psnr_against_source(encoded: &Path, source: &Path, width: u32, height: u32, shift: f64) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostdin", "-i"])
+        .arg(encoded)
+        .args(["-itsoffset", &shift.to_string(), "-i"])
+        .arg(source)
+        .args([
+            "-lavfi",
+            &format!(
+                "[1:v]scale={width}:{height},format=yuv420p[r];[0:v]format=yuv420p[m];[m][r]psnr"
+            ),
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let average = log
+        .split("average:")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no PSNR in {log}"));
+    average.parse().unwrap()
+}
+
+#[test]
+fn every_rung_shows_the_source_picture_at_its_time() {
+    // 480p and 360p are scaled from 720p's picture (on 720p's thread), the others from the
+    // source: every rung must still be the source's picture at that time, scaled.
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=1920x1080:rate=25:duration=3")
+        .no_audio()
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let out = dir.path().join("pkg");
+    let report = package(&input, &out, &fast(), &mut Monitor::new()).unwrap();
+    assert_eq!(report.rungs.len(), 4);
+    let work = tempfile::tempdir().unwrap();
+    for (i, r) in report.rungs.iter().enumerate() {
+        let file = joined(&r.init, &r.segments, &work.path().join(format!("{i}.mp4")));
+        let same = psnr_against_source(&file, &input, r.width, r.height, 0.0);
+        let late = psnr_against_source(&file, &input, r.width, r.height, 0.08);
+        assert!(same >= 32.0, "{}: {same:.1} dB against the source", r.name);
+        assert!(
+            same >= late + 3.0,
+            "{}: {same:.1} dB in step, {late:.1} dB two frames off: the rung's pictures are not the source's at their times",
+            r.name
+        );
+    }
+}
+
 #[test]
 fn small_source_is_never_upscaled_and_custom_ladders_apply() {
     let dir = tempfile::tempdir().unwrap();
