@@ -96,6 +96,7 @@ fn slim_is_written_once_inherited_and_lifted_by_a_child_that_says_no() {
     // The exclusions come before any install, and copyright files stay.
     let slim_at = root_file.find("> /etc/dpkg/dpkg.cfg.d/ferrostack-slim").expect("root writes the exclusions");
     assert!(root_file.contains("'path-exclude=/usr/share/doc/*'") && root_file.contains("'path-include=/usr/share/doc/*/copyright'"));
+    assert!(root_file.contains("'force-unsafe-io'"), "dpkg skips the fsync of every unpacked file");
     if let Some(install) = root_file.find("apt-get install") {
         assert!(slim_at < install, "exclusions before the first install");
     }

@@ -59,4 +59,7 @@ fn slim_and_merged_stacks_build_and_keep_their_copyright_files() {
     assert_eq!(sh(&full, "ls /usr/share/man/man1/bc.1.gz").trim(), "/usr/share/man/man1/bc.1.gz");
     assert_eq!(sh(&full, "ls /etc/dpkg/dpkg.cfg.d/ferrostack-slim /etc/apt/apt.conf.d/90ferrostack-slim 2>/dev/null | wc -l").trim(), "0");
     assert_eq!(sh(&lean, "ls /etc/dpkg/dpkg.cfg.d/ferrostack-slim /etc/apt/apt.conf.d/90ferrostack-slim | wc -l").trim(), "2");
+    // dpkg read the setting (an option it did not know would have failed every install above)
+    // and skips the fsync of each unpacked file.
+    assert_eq!(sh(&lean, "grep -cx force-unsafe-io /etc/dpkg/dpkg.cfg.d/ferrostack-slim").trim(), "1");
 }
