@@ -131,10 +131,11 @@ def x264_settings(path):
     return dict(kv.split("=", 1) for kv in opts.split() if "=" in kv)
 
 
-# How x264 splits its work over threads, not what it encodes: package gives every rung its own
-# thread and each encoder its share of the cores (`ladder::encoder_threads`), where the CLI
-# leaves x264 its own choice (1.5 threads per core, for each encoder).
-THREADING = ("threads", "lookahead_threads")
+# How x264 splits its work over threads: package gives every rung its own thread and each
+# encoder its share of the cores (`ladder::encoder_threads`) as sliced threads (each picture cut
+# into that many slices), where the CLI leaves x264 its own choice (1.5 frame threads per core,
+# for each encoder). Slices do change the bitstream a little; they are printed, not hidden.
+THREADING = ("threads", "lookahead_threads", "sliced_threads", "slices")
 
 
 def settings_diff(a, b):
@@ -418,9 +419,10 @@ one every {EVERY} s, JPEG q 2). `package` and the one CLI process scale the same
 separate runs each scale from the source, as a worker running one `ffmpeg` per rung must.
 Otherwise only the threading differs: `package` scales and encodes every
 rung on a thread of its own and gives each x264 its share of the cores (`ladder.rs`,
-`encoder_threads`: threads {THREADS_NOTE}), where the CLI runs every encoder from its one main
-thread and leaves x264 its own choice (1.5 threads per core for each encoder, its default and,
-with one main thread, its fastest). `package` also writes `storyboard.vtt` and `storyboard.json`,
+`encoder_threads`: threads {THREADS_NOTE}; more than one as sliced threads, so 1080p's pictures
+are cut into 2 slices), where the CLI runs every encoder from its one main thread and leaves x264
+its own choice (1.5 frame threads per core for each encoder, its default and, with one main
+thread, its fastest). `package` also writes `storyboard.vtt` and `storyboard.json`,
 which the CLI cannot. The separate runs are what a worker does today: one `ffmpeg` per rung
 (audio with the first), each decoding the source again, then the sprite one-liner (a fifth
 decode); they write one manifest per rung instead of one for the ladder.

@@ -176,18 +176,17 @@ pub(crate) fn plan(
 }
 
 /// How many threads each rung's encoder gets on a machine with `cores` cores. Every rung already
-/// encodes on its own thread, so a rung gets its share of the cores by pixel count, rounded
-/// down, at least one: on 2 cores the default ladder gets 1, 1, 1, 1 (1080p carries 57 % of the
-/// pixels), on 8 cores 4, 2, 1, 1. Each x264 thread holds pictures in flight (x264 left to itself
-/// takes 1.5 per core for every encoder), so rounding down keeps the ladder's memory down; the
-/// rungs' own threads keep the cores busy.
+/// encodes on its own thread, so a rung gets its share of the cores by pixel count, rounded up,
+/// at least one: on 2 cores the default ladder gets 2, 1, 1, 1 (1080p carries 57 % of the
+/// pixels), on 8 cores 5, 3, 1, 1. An encoder with more than one thread splits each picture
+/// into slices (`video_lane.rs`), so its threads hold no more pictures than one thread would.
 pub(crate) fn encoder_threads(planned: &[PlannedRung], cores: usize) -> Vec<usize> {
     let pixels = |r: &PlannedRung| u64::from(r.width) * u64::from(r.height);
     let total: u64 = planned.iter().map(pixels).sum::<u64>().max(1);
     let cores = cores.max(1) as u64;
     planned
         .iter()
-        .map(|r| (cores * pixels(r) / total).clamp(1, cores) as usize)
+        .map(|r| (cores * pixels(r)).div_ceil(total).clamp(1, cores) as usize)
         .collect()
 }
 
@@ -239,10 +238,10 @@ mod tests {
     fn encoder_threads_follow_each_rungs_share_of_the_pixels() {
         let all: Vec<Rung> = Rung::DEFAULT_HEIGHTS.map(Rung::new).to_vec();
         let p = plan(&all, 1920, 1080, 23, 51).unwrap();
-        assert_eq!(encoder_threads(&p, 2), [1, 1, 1, 1]);
+        assert_eq!(encoder_threads(&p, 2), [2, 1, 1, 1]);
         assert_eq!(encoder_threads(&p, 1), [1, 1, 1, 1]);
-        assert_eq!(encoder_threads(&p, 8), [4, 2, 1, 1]);
-        assert_eq!(encoder_threads(&p, 16), [9, 4, 1, 1]);
+        assert_eq!(encoder_threads(&p, 8), [5, 3, 1, 1]);
+        assert_eq!(encoder_threads(&p, 16), [10, 5, 2, 2]);
         let one = plan(&all, 320, 240, 23, 51).unwrap();
         assert_eq!(
             encoder_threads(&one, 4),

@@ -222,6 +222,18 @@ fn every_rung_shows_the_source_picture_at_its_time() {
     let report = package(&input, &out, &fast(), &mut Monitor::new()).unwrap();
     assert_eq!(report.rungs.len(), 4);
     let work = tempfile::tempdir().unwrap();
+    // An encoder given more than one thread cuts pictures into slices rather than holding more
+    // pictures in flight (x264's settings string, in the first picture's SEI).
+    let top = std::fs::read(&report.rungs[0].segments[0]).unwrap();
+    let settings = String::from_utf8_lossy(&top);
+    let sliced = settings.contains(" sliced_threads=1 ");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        sliced,
+        cores > 1,
+        "1080p on {cores} cores: {}",
+        &settings[settings.find("x264 - core").unwrap()..][..300]
+    );
     for (i, r) in report.rungs.iter().enumerate() {
         let file = joined(&r.init, &r.segments, &work.path().join(format!("{i}.mp4")));
         let same = psnr_against_source(&file, &input, r.width, r.height, 0.0);
