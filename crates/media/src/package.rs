@@ -252,17 +252,15 @@ pub fn package(
     for r in &planned {
         limits.check_picture(input, r.width, r.height)?;
     }
-    let src_args = format!(
-        "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}:frame_rate={}/{}",
-        vdec.width(),
-        vdec.height(),
-        ffmpeg::ffi::AVPixelFormat::from(vdec.format()) as i32,
-        vtb.numerator(),
-        vtb.denominator(),
-        sar.numerator(),
-        sar.denominator(),
-        frame_rate.numerator(),
-        frame_rate.denominator()
+    let src_args = buffer_args(
+        &av::SinkFormat {
+            width: vdec.width(),
+            height: vdec.height(),
+            sample_aspect_ratio: sar,
+            time_base: vtb,
+            frame_rate,
+        },
+        vdec.format(),
     );
     // Every rung keeps the source's display aspect exactly (DASH requires one aspect ratio per
     // adaptation set): a width rounded to even is made up for by a sample aspect ratio.
@@ -300,7 +298,7 @@ pub fn package(
         .iter()
         .map(|s| match s {
             None => (src_args.clone(), rotate),
-            Some(j) => (picture_args(&direct_formats[*j]), ""),
+            Some(j) => (buffer_args(&direct_formats[*j], format::Pixel::YUV420P), ""),
         })
         .collect();
     let mut rung_formats = Vec::with_capacity(chains.len());
@@ -422,8 +420,9 @@ pub fn package(
     let mut slots: Vec<Option<RungWorker>> = (0..lanes.len()).map(|_| None).collect();
     let mut taps: Vec<Vec<Tap>> = (0..lanes.len()).map(|_| Vec::new()).collect();
     let mut lanes: Vec<Option<VideoLane>> = lanes.into_iter().map(Some).collect();
-    let order = sources.iter().enumerate().map(|(i, s)| (s.is_none(), i));
-    for (_, i) in order.collect::<std::collections::BTreeSet<_>>() {
+    let tapped = (0..lanes.len()).filter(|&i| sources[i].is_some());
+    let fed_here = (0..lanes.len()).filter(|&i| sources[i].is_none());
+    for i in tapped.chain(fed_here) {
         let (args, common) = &rung_inputs[i];
         let graph = RungGraph {
             source: args.clone(),
@@ -642,13 +641,14 @@ fn feed_video(
     Ok(())
 }
 
-/// `buffer` source arguments for pictures of format `f` in yuv420p (a rung's output).
-fn picture_args(f: &av::SinkFormat) -> String {
+/// `buffer` source arguments for pictures of `f`'s size, aspect and timing in `pixel` (the
+/// decoded source's, or a rung's output for the rungs scaled from it).
+fn buffer_args(f: &av::SinkFormat, pixel: format::Pixel) -> String {
     format!(
         "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}:frame_rate={}/{}",
         f.width,
         f.height,
-        ffmpeg::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32,
+        ffmpeg::ffi::AVPixelFormat::from(pixel) as i32,
         f.time_base.numerator(),
         f.time_base.denominator(),
         f.sample_aspect_ratio.numerator(),
