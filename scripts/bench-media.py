@@ -285,7 +285,7 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = open("/proc/loadavg").read().split()[:3]
     commit = sh(["git", "rev-parse", "--short", "HEAD"]).strip()
-    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"]).strip()
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"])
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem = next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))
     versions = {
@@ -594,7 +594,8 @@ ffmpeg -v error -y -i '{inp}' -af "loudnorm=I=-23:TP=-2:LRA=7:measured_I=$(v inp
 
     load_after = open("/proc/loadavg").read().split()[:3]
     minutes = (time.time() - t0) / 60
-    commit_note = f"`{commit}`" + (" (with uncommitted changes)" if dirty else "")
+    changed = [line[3:] for line in dirty.splitlines() if line.strip()]
+    commit_note = f"`{commit}`" + (f" (with uncommitted changes to {', '.join(changed)})" if changed else "")
     settle = f" The script waited {waited:.0f} s for the load to settle first." if waited >= 5 else ""
     idle_note = settle + (f" Nothing else ran during the script (load {load_before[0]} before it; every side keeps "
                  f"both cores busy, so the load during it is the benchmark's own)."
