@@ -147,12 +147,9 @@ def settings_diff(a, b):
          if k not in THREADING and a.get(k) != b.get(k)]
     t = [f"`{k}` {a.get(k, '-')} vs {b.get(k, '-')}" for k in THREADING if a.get(k) != b.get(k)]
     if d:
-        text = "differ: " + ", ".join(d)
-        return text + ("; threading: " + ", ".join(t) if t else "")
-    if t:
-        # Slices change the bitstream a little, so "identical" would overstate it.
-        return "the same apart from threading: " + ", ".join(t)
-    return "identical"
+        return "differ: " + ", ".join(d) + ("; threading: " + ", ".join(t) if t else "")
+    # Slices change the bitstream a little, so "identical" would overstate it.
+    return "the same apart from threading: " + ", ".join(t) if t else "identical"
 
 
 def num(v):
