@@ -42,6 +42,7 @@ pub mod subnet;
 pub mod suite;
 pub mod templates;
 pub mod units;
+pub mod upstream;
 pub mod update;
 mod validate;
 pub mod worker_run;

@@ -38,6 +38,9 @@ pub struct Settings {
     /// The engines a build spreads over (`[[engine]]`, FERROSTACK_ENGINES, `--engine`); empty:
     /// the one engine of `DOCKER_HOST`, as before.
     pub engines: Vec<crate::fleet::EngineSpec>,
+    /// The npm registry release tarballs (npm itself, for Node) are fetched from; their bytes
+    /// are pinned, so a mirror serves as well (see [`crate::upstream`]).
+    pub npm_registry: String,
 }
 
 impl Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             registry: None,
             registry_insecure: false,
             engines: Vec::new(),
+            npm_registry: crate::upstream::DEFAULT_NPM_REGISTRY.to_string(),
         }
     }
 }
@@ -83,6 +87,7 @@ struct BuildSection {
     package_cache: Option<bool>,
     package_cache_allow: Option<Vec<String>>,
     package_cache_max_size: Option<SizeValue>,
+    npm_registry: Option<String>,
 }
 
 /// A switch from the environment: `1/true/yes/on` or `0/false/no/off`.
@@ -123,7 +128,7 @@ impl Project {
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
                 help: Some(
-                    "keys: `repository`, `registry`, `registry_insecure`, `[[engine]] address/slots/network`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`"
+                    "keys: `repository`, `registry`, `registry_insecure`, `[[engine]] address/slots/network`, `[build] ca_bundle`, `[build] media_crate`, `[build] package_cache`, `[build] package_cache_allow`, `[build] package_cache_max_size`, `[build] npm_registry`"
                         .into(),
                 ),
             })?;
@@ -137,6 +142,9 @@ impl Project {
             settings.media_crate = file.build.media_crate.map(|p| root.join(p));
             settings.package_cache = file.build.package_cache.unwrap_or(true);
             settings.package_cache_allow = file.build.package_cache_allow.unwrap_or_default();
+            if let Some(r) = file.build.npm_registry {
+                settings.npm_registry = r;
+            }
             settings.package_cache_max_size = match file.build.package_cache_max_size {
                 None => settings.package_cache_max_size,
                 Some(SizeValue::Bytes(n)) => n,
@@ -174,6 +182,11 @@ impl Project {
         if let Ok(a) = std::env::var("FERROSTACK_PACKAGE_CACHE_ALLOW") {
             settings.package_cache_allow = a.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
         }
+        if let Ok(r) = std::env::var("FERROSTACK_NPM_REGISTRY") {
+            if !r.is_empty() {
+                settings.npm_registry = r;
+            }
+        }
         if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
             settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };
         }
@@ -210,6 +223,13 @@ impl Project {
                 message: format!("`[build] package_cache_allow`: {e}"),
                 help: Some("list hosts as `deb.example.org`, `apt-cacher.local:3142` or `http://mirror.example/debian`".into()),
             })?;
+        }
+        let npm = &self.settings.npm_registry;
+        if !(npm.starts_with("https://") || npm.starts_with("http://")) || npm.contains(char::is_whitespace) {
+            return Err(Error::Settings {
+                message: format!("`[build] npm_registry`: `{npm}` is not an http(s) URL"),
+                help: Some(format!("e.g. `npm_registry = \"{}\"` (or FERROSTACK_NPM_REGISTRY)", crate::upstream::DEFAULT_NPM_REGISTRY)),
+            });
         }
         if let Some(ca) = &self.settings.ca_bundle {
             if !ca.is_file() {

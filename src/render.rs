@@ -64,6 +64,17 @@ struct RuntimeView<'a> {
     name: &'a str,
     version: &'a str,
     packages: Vec<String>,
+    release: Option<ReleaseView>,
+}
+
+/// A release tarball the build context carries, unpacked, for `/usr/local`.
+#[derive(Debug, Serialize)]
+struct ReleaseView {
+    name: &'static str,
+    version: &'static str,
+    integrity: &'static str,
+    /// The context directory (`ferrostack-npm`).
+    context: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,7 +198,16 @@ pub fn render_pinned(
         slim,
         slim_config: SLIM_CONFIG,
         packages: own(&strs(&stack.packages)),
-        runtimes: stack.runtimes.iter().map(|r| RuntimeView { name: r.name.name(), version: &r.version, packages: own(&strs(&r.packages)) }).collect(),
+        runtimes: stack
+            .runtimes
+            .iter()
+            .map(|r| RuntimeView {
+                name: r.name.name(),
+                version: &r.version,
+                packages: own(&strs(&r.packages)),
+                release: r.release.map(|x| ReleaseView { name: x.name, version: x.version, integrity: x.integrity, context: x.context_dir() }),
+            })
+            .collect(),
         ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView { version: &f.version, helper: f.helper, packages: own(&["ffmpeg"]) }),
         composer: stack.composer.as_ref().map(|c| ComposerView { install: c.install.as_deref(), dest: &c.dest, packages: own(&["composer"]) }),
         merged,
@@ -215,7 +235,7 @@ pub fn render_pinned(
 }
 
 /// What the stack asks for that a rendered Dockerfile lacks: a Debian package it installs,
-/// or the `slim` settings it writes (an override of the templates that predates them drops
+/// a release tarball it copies in, or the `slim` settings it writes (an override of the templates that predates them drops
 /// them silently otherwise).
 fn missing_from(dockerfile: &str, stack: &Stack, slim: Option<&str>) -> Option<String> {
     let words: BTreeSet<&str> = dockerfile.split_whitespace().collect();
@@ -224,6 +244,11 @@ fn missing_from(dockerfile: &str, stack: &Stack, slim: Option<&str>) -> Option<S
         let named = |w: &&str| *w == quoted || w.strip_prefix(p).is_some_and(|rest| rest.starts_with('='));
         if !words.iter().any(named) {
             return Some(format!("install `{p}`"));
+        }
+    }
+    for release in stack.runtimes.iter().filter_map(|r| r.release) {
+        if !words.contains(format!("{}/", release.context_dir()).as_str()) {
+            return Some(format!("copy {} {} in (`{}/`)", release.name, release.version, release.context_dir()));
         }
     }
     match slim {

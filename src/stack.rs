@@ -33,6 +33,10 @@ pub struct Runtime {
     pub name: RuntimeKind,
     pub version: String,
     pub packages: Vec<String>,
+    /// A release tarball installed beside the packages (npm for Node): its integrity is part
+    /// of the definition, so of the hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::upstream::Release>,
 }
 
 /// `[ffmpeg]`.

@@ -65,6 +65,9 @@ pub(crate) struct BootstrapTable {
 pub(crate) struct RuntimeTable {
     pub name: Option<Str>,
     pub version: Option<Str>,
+    /// Node only: `release` (npm's own release tarball, the default) or `debian` (Debian's
+    /// `npm` package and the 335 packages it brings).
+    pub npm: Option<Str>,
 }
 
 /// `[ffmpeg]`: Debian's FFmpeg, optionally with the bundled media helper.

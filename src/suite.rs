@@ -1,9 +1,14 @@
 //! What each Debian suite offers: runtime versions and the packages that provide them.
 //!
-//! ferrostack installs runtimes from Debian's own packages only, so a stack builds with no
-//! registry but Debian's mirror. A version is valid when the suite ships it.
+//! ferrostack installs runtimes from Debian's own packages, so a stack's build reaches no
+//! registry but Debian's mirror. One exception: npm comes as its own release tarball (the
+//! version Debian ships), which ferrostack fetches on the build machine, verifies against the
+//! pinned integrity and copies in (see [`crate::upstream`]). A version is valid when the suite
+//! ships it.
 
 use serde::Serialize;
+
+use crate::upstream::{Release, NPM_9_2_0};
 
 /// A supported language runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -58,6 +63,8 @@ pub struct RuntimeOffer {
     pub kind: RuntimeKind,
     pub version: &'static str,
     pub packages: &'static [&'static str],
+    /// A release tarball installed beside the packages (npm for Node).
+    pub release: Option<Release>,
 }
 
 /// A Debian suite ferrostack knows how to build on.
@@ -71,7 +78,12 @@ pub struct Suite {
 }
 
 const fn offer(kind: RuntimeKind, version: &'static str, packages: &'static [&'static str]) -> RuntimeOffer {
-    RuntimeOffer { kind, version, packages }
+    RuntimeOffer { kind, version, packages, release: None }
+}
+
+/// Node from Debian's `nodejs`, with npm's own release instead of Debian's `npm` (335 packages).
+const fn node(version: &'static str) -> RuntimeOffer {
+    RuntimeOffer { kind: RuntimeKind::Node, version, packages: &["nodejs"], release: Some(NPM_9_2_0) }
 }
 
 /// The suites ferrostack has a catalogue for.
@@ -82,7 +94,7 @@ pub const SUITES: [Suite; 2] = [
         ffmpeg_version: "5.1",
         runtimes: &[
             offer(RuntimeKind::Python, "3.11", &["python3", "python3-pip", "python3-venv"]),
-            offer(RuntimeKind::Node, "18", &["nodejs", "npm"]),
+            node("18"),
             offer(RuntimeKind::Ruby, "3.1", &["ruby", "ruby-dev"]),
             offer(RuntimeKind::Php, "8.2", &["php8.2-cli", "php8.2-curl", "php8.2-mbstring", "php8.2-xml", "php8.2-zip"]),
             offer(RuntimeKind::Go, "1.19", &["golang-go"]),
@@ -95,7 +107,7 @@ pub const SUITES: [Suite; 2] = [
         ffmpeg_version: "7.1",
         runtimes: &[
             offer(RuntimeKind::Python, "3.13", &["python3", "python3-pip", "python3-venv"]),
-            offer(RuntimeKind::Node, "20", &["nodejs", "npm"]),
+            node("20"),
             offer(RuntimeKind::Ruby, "3.3", &["ruby", "ruby-dev"]),
             offer(RuntimeKind::Php, "8.4", &["php8.4-cli", "php8.4-curl", "php8.4-mbstring", "php8.4-xml", "php8.4-zip"]),
             offer(RuntimeKind::Go, "1.24", &["golang-go"]),

@@ -23,7 +23,8 @@ struct Draft {
     stack: Stack,
     expanded: Expanded,
     /// Runtime versions as written (resolved against the suite later).
-    runtime_versions: Vec<(RuntimeKind, Option<Str>, std::ops::Range<usize>)>,
+    /// Each runtime: its kind, the version asked for, where, and whether npm is Debian's.
+    runtime_versions: Vec<(RuntimeKind, Option<Str>, std::ops::Range<usize>, bool)>,
 }
 
 /// Validates every expanded stack and the catalogue as a whole. Every error found is returned.
@@ -119,7 +120,7 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
         }
         let suite = Suite::get(&stack.suite);
         // Runtimes, against the suite.
-        for (kind, version, span) in runtime_versions {
+        for (kind, version, span, debian_npm) in runtime_versions {
             let Some(suite) = suite else {
                 errors.push(suite_unknown(&stack, &expanded, span));
                 continue;
@@ -128,7 +129,8 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
                 Some(offer) => stack.runtimes.push(Runtime {
                     name: kind,
                     version: offer.version.to_string(),
-                    packages: offer.packages.iter().map(|p| p.to_string()).collect(),
+                    packages: offer.packages.iter().map(|p| p.to_string()).chain(debian_npm.then(|| "npm".to_string())).collect(),
+                    release: offer.release.filter(|_| !debian_npm),
                 }),
                 None => {
                     let version = version.expect("the default version always exists");
@@ -446,7 +448,28 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
                             .with_help("list each runtime once"),
                     );
                 }
-                runtime_versions.push((kind, rt.version.clone(), r.span()));
+                let debian_npm = match &rt.npm {
+                    None => false,
+                    Some(v) if kind != RuntimeKind::Node => {
+                        errors.push(
+                            DefinitionError::new(K::InvalidValue { key: "runtime.npm".into(), message: format!("the {} runtime has no npm", kind.name()) }, Some(src.site(v.span(), "here")))
+                                .with_help("`npm` chooses where the node runtime's npm comes from"),
+                        );
+                        false
+                    }
+                    Some(v) => match v.get_ref().as_str() {
+                        "release" => false,
+                        "debian" => true,
+                        other => {
+                            errors.push(
+                                DefinitionError::new(K::InvalidValue { key: "runtime.npm".into(), message: format!("`{other}` is not where npm comes from") }, Some(src.site(v.span(), "here")))
+                                    .with_help("`npm = \"release\"` (npm's own release tarball, verified; the default) or `npm = \"debian\"` (Debian's `npm` package)"),
+                            );
+                            false
+                        }
+                    },
+                };
+                runtime_versions.push((kind, rt.version.clone(), r.span(), debian_npm));
             }
             None => {
                 let names = RuntimeKind::ALL.map(|k| k.name());

@@ -190,5 +190,7 @@ cases! {
     slim_not_a_bool: "64-slim-not-a-bool", Load, ["stacks/worker.toml:4:8", "slim"];
     matrix_duplicate_value: "65-matrix-duplicate-value", Load, ["stacks/worker.toml:6:32", "matrix variable `suite` lists `bookworm` twice"];
     matrix_too_large: "66-matrix-too-large", Load, ["stacks/worker.toml:5:1", "expands to 8000 stacks; one file may define at most 256"];
+    npm_source_unknown: "67-npm-source-unknown", Load, ["stacks/worker.toml:7:7", "`registry` is not where npm comes from", "npm = \"debian\""];
+    npm_on_another_runtime: "68-npm-on-another-runtime", Load, ["stacks/worker.toml:7:7", "the python runtime has no npm"];
     dockerignore_bad_pattern: "60-dockerignore-bad-pattern", Plan, ["stacks/worker.toml:4:11", "`stacks/files/.dockerignore` has a mistake: line 2: bad", "context directory"];
 }

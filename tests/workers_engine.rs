@@ -84,6 +84,8 @@ fn ffmpeg_stack_bundles_the_helper_and_runs_every_worker_example() {
             "[[step]]\nrun = \"PIP_TRUSTED_HOST='pypi.org files.pythonhosted.org' python3 -m pip install --no-cache-dir --break-system-packages six\"\n",
             "[[step]]\nrun = \"npm_config_strict_ssl=false npm install --global --no-fund --no-audit is-number\"\n",
             "[[check]]\nrun = \"python3 -c 'import six' && node -e 'require(\\\"/usr/local/lib/node_modules/is-number\\\")'\"\n",
+            // npm is the pinned release, global installs go under /usr/local as with Debian's.
+            "[[check]]\nrun = \"npm --version | grep -qx 9.2.0 && npm config get prefix | grep -qx /usr/local && npm ls --global | grep -q is-number\"\n",
         ),
     )
     .unwrap();

@@ -93,6 +93,11 @@ struct Job {
     repository: String,
     /// The media helper binary, built once per run for every stack that bundles it.
     helper: Arc<HelperCell>,
+    /// Release tarballs (npm), fetched and unpacked once per run for every stack that has them.
+    releases: Arc<ReleaseCell>,
+    /// Where releases are fetched from, and the CA bundle trusted on the way.
+    npm_registry: String,
+    ca_bundle: Option<PathBuf>,
     /// What each parent image holds, read once per run for all its children.
     parents: Arc<facts_cache::FactsCache>,
     media_crate: Option<PathBuf>,
@@ -227,6 +232,7 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
     }
     order::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut waiting);
     let helper: Arc<HelperCell> = Arc::new(tokio::sync::OnceCell::new());
+    let releases: Arc<ReleaseCell> = Arc::default();
     let parents: Arc<facts_cache::FactsCache> = Arc::default();
     // The media helper's cargo build starts now, beside the stacks below the one that bundles
     // it (the bases' debootstrap), instead of at the start of that stack's job: it was a minute
@@ -294,6 +300,9 @@ pub async fn build(session: &Session, names: &[String], options: &BuildOptions, 
                     repository: session.project.settings.repository.clone(),
                     tag: options.promote == Promote::Each,
                     helper: Arc::clone(&helper),
+                    releases: Arc::clone(&releases),
+                    npm_registry: session.project.settings.npm_registry.clone(),
+                    ca_bundle: session.project.settings.ca_bundle.clone(),
                     parents: Arc::clone(&parents),
                     media_crate: session.project.settings.media_crate.clone(),
                     // The package cache answers the primary engine's bridge only.
@@ -570,6 +579,50 @@ async fn build_helper_once(helper: &HelperCell, crate_dir: PathBuf) -> std::resu
         .clone()
 }
 
+/// The release tarballs of a run, unpacked (name → tree, or why not): each at most once.
+type ReleaseCell = tokio::sync::Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>;
+
+/// The unpacked tree of `release` (what goes under `/usr/local`): fetched into
+/// `<state>/upstream` unless a verified copy is there, and unpacked afresh, the first time a
+/// run asks; later calls (and calls while that runs) get the same result.
+async fn release_once(cell: &ReleaseCell, release: &crate::upstream::Release, registry: &str, ca_bundle: Option<&Path>, state_dir: &Path) -> std::result::Result<PathBuf, String> {
+    let mut done = cell.lock().await;
+    if let Some(result) = done.get(release.name) {
+        return result.clone();
+    }
+    let dir = state_dir.join("upstream");
+    let result = match crate::upstream::fetch(release, registry, ca_bundle, &dir).await {
+        Ok(tarball) => {
+            let (release, dir) = (*release, dir.clone());
+            match tokio::task::spawn_blocking(move || crate::upstream::unpack(&release, &tarball, &dir)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    done.insert(release.name, result.clone());
+    result
+}
+
+/// The files of an unpacked release tree as context entries under `context_dir/`.
+fn release_context(tree: &Path, context_dir: &str) -> std::result::Result<Vec<engine::ContextFile>, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(tree).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("cannot read `{}`: {e}", e.path().unwrap_or(tree).display()))?;
+        let rel = entry.path().strip_prefix(tree).expect("walked under the tree");
+        let path = Path::new(context_dir).join(rel);
+        if entry.file_type().is_symlink() {
+            out.push(engine::ContextFile::symlink(path, entry.path()));
+        } else if entry.file_type().is_file() {
+            let mode = entry.metadata().map_err(|e| format!("cannot read `{}`: {e}", entry.path().display()))?.permissions().mode() & 0o777;
+            out.push(engine::ContextFile { path, source: entry.path().to_path_buf(), mode: Some(mode) });
+        }
+    }
+    Ok(out)
+}
+
 /// A spawned task stopped when the run ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -743,6 +796,11 @@ impl Job {
             let bin = build_helper_once(&self.helper, crate_dir).await?;
             log.line(&format!("bundling {}", bin.display()));
             context.push(engine::ContextFile { path: PathBuf::from(crate::helper::HELPER_FILE), source: bin, mode: Some(0o755) });
+        }
+        for release in self.stack.runtimes.iter().filter_map(|r| r.release.as_ref()) {
+            log.line(&format!("{} {} ({}) from {}", release.name, release.version, release.integrity, release.url(&self.npm_registry)));
+            let tree = release_once(&self.releases, release, &self.npm_registry, self.ca_bundle.as_deref(), &self.state_dir).await?;
+            context.extend(release_context(&tree, &release.context_dir())?);
         }
         let mut build_args = BTreeMap::from([("FERROSTACK_HASH".to_string(), self.prepared.hash.clone())]);
         if let Some(url) = &self.package_proxy {
