@@ -448,7 +448,7 @@ fn sboms_of_the_bundled_catalogue_validate() {
     }
     std::fs::write(root.join("images.lock"), toml::to_string(&lock).unwrap()).unwrap();
     let sbom = |args: &[&str]| {
-        Command::cargo_bin("ferrostack").unwrap().env("FERROSTACK_MEDIA_CRATE", repo.join("crates/media")).env("SOURCE_DATE_EPOCH", "1796212800").arg("-C").arg(root).arg("sbom").args(args).output().unwrap()
+        Command::cargo_bin("ferrostack").unwrap().env("FERROSTACK_MEDIA_CRATE", repo.join("crates/media")).env("SOURCE_DATE_EPOCH", "1796212800").env_remove("FERROSTACK_NPM_REGISTRY").arg("-C").arg(root).arg("sbom").args(args).output().unwrap()
     };
     let mut files = Vec::new();
     for format in ["spdx", "cyclonedx"] {
@@ -469,6 +469,16 @@ fn sboms_of_the_bundled_catalogue_validate() {
     assert!(purls.contains(&"pkg:cargo/ffmpeg-next@9.0.0") || purls.iter().any(|p| p.starts_with("pkg:cargo/ffmpeg-next@")), "{purls:?}");
     assert!(purls.iter().any(|p| p.starts_with("pkg:deb/debian/libc6@")), "{purls:?}");
     assert_eq!(doc["externalDocumentRefs"][0]["externalDocumentId"], "DocumentRef-parent", "a child refers to its parent's document");
+    // npm's release tarball: where it came from, its pinned sha512 and its licence, in both formats.
+    let npm = doc["packages"].as_array().unwrap().iter().find(|p| p["name"] == "npm").unwrap_or_else(|| panic!("npm is listed: {doc}"));
+    assert_eq!(npm["downloadLocation"], "https://registry.npmjs.org/npm/-/npm-9.2.0.tgz", "{npm}");
+    assert_eq!(npm["licenseDeclared"], "Artistic-2.0", "{npm}");
+    assert_eq!(npm["checksums"][0]["algorithm"], "SHA512", "{npm}");
+    assert!(npm["checksums"][0]["checksumValue"].as_str().unwrap().starts_with("a32a5575a5861c3b95"), "{npm}");
+    let node = files.iter().find(|f| f.contains("sbom-cyclonedx") && f.contains("/node.")).expect("the node stack's CycloneDX");
+    let node: serde_json::Value = serde_json::from_slice(&std::fs::read(node).unwrap()).unwrap();
+    let npm = node["components"].as_array().unwrap().iter().find(|c| c["name"] == "npm").unwrap_or_else(|| panic!("npm is listed: {node}"));
+    assert_eq!((&npm["hashes"][0]["alg"], &npm["externalReferences"][0]["type"]), (&serde_json::json!("SHA-512"), &serde_json::json!("distribution")), "{npm}");
     // An invalid document is caught by the validator (the check can fail).
     let mut broken = doc.clone();
     broken["packages"][1]["SPDXID"] = serde_json::json!("not an id");

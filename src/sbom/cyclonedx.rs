@@ -33,6 +33,10 @@ pub fn document(inventory: &Inventory) -> Value {
             if let Some(license) = &item.license {
                 c["licenses"] = json!([{"expression": license}]);
             }
+            if let Some((url, sha512)) = &item.download {
+                c["hashes"] = json!([{"alg": "SHA-512", "content": sha512}]);
+                c["externalReferences"] = json!([{"type": "distribution", "url": url}]);
+            }
             if let Some((source, version)) = &item.source {
                 c["properties"] = json!([{"name": "debian:source", "value": format!("{source} {version}")}]);
             }

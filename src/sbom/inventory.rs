@@ -31,8 +31,10 @@ pub struct Item {
     pub arch: Option<String>,
     pub source: Option<(String, String)>,
     /// Debian: the SPDX expression of its source package's licences, when its copyright file
-    /// was machine-readable.
+    /// was machine-readable; a release tarball: the licence its package declares.
     pub license: Option<String>,
+    /// A release tarball ferrostack fetched (npm): where from, and its sha512 (hex).
+    pub download: Option<(String, String)>,
 }
 
 /// One stack's image and its contents.
@@ -73,20 +75,35 @@ impl Inventory {
                     arch: Some(arch.to_string()),
                     source: Some((record.source_name(name).to_string(), record.source_version.clone().unwrap_or_else(|| record.version.clone()))),
                     license: licenses.get(record.source_name(name)).cloned(),
+                    download: None,
                 }
             })
             .collect();
         items.extend(lock.image_language_packages(stack).into_iter().filter_map(|(key, version)| {
             let (ecosystem, name) = key.split_once(':')?;
             let ecosystem = crate::language_packages::Ecosystem::from_key(ecosystem)?;
-            Some(Item { kind: ItemKind::Language, purl: Some(ecosystem.purl(name, &version)), name: name.to_string(), version, arch: None, source: None, license: None })
+            // A release tarball the build fetched and verified (npm) is that language package.
+            let release = definition
+                .into_iter()
+                .flat_map(|d| d.runtimes.iter().filter_map(|r| r.release))
+                .find(|r| ecosystem == crate::language_packages::Ecosystem::Npm && r.name == name && r.version == version);
+            Some(Item {
+                kind: ItemKind::Language,
+                purl: Some(ecosystem.purl(name, &version)),
+                name: name.to_string(),
+                version,
+                arch: None,
+                source: None,
+                license: release.map(|r| r.license.to_string()),
+                download: release.and_then(|r| Some((r.url(&session.project.settings.npm_registry), hex::encode(r.sha512()?)))),
+            })
         }));
-        items.extend(entry.runtimes.iter().map(|(name, version)| Item { kind: ItemKind::Runtime, name: name.clone(), version: version.clone(), purl: None, arch: None, source: None, license: None }));
+        items.extend(entry.runtimes.iter().map(|(name, version)| Item { kind: ItemKind::Runtime, name: name.clone(), version: version.clone(), purl: None, arch: None, source: None, license: None, download: None }));
         let bundles_helper = definition.is_some_and(|d| d.ffmpeg.as_ref().is_some_and(|f| f.helper));
         if let (true, Some(dir)) = (bundles_helper, session.project.settings.media_crate.as_deref()) {
             let (version, crates) = crate::helper::bundled_crates(dir)?;
-            items.push(Item { kind: ItemKind::Helper, name: crate::helper::HELPER_FILE.into(), version: version.clone(), purl: Some(purl::cargo(crate::helper::HELPER_FILE, &version)), arch: None, source: None, license: None });
-            items.extend(crates.into_iter().map(|(name, version)| Item { kind: ItemKind::Crate, purl: Some(purl::cargo(&name, &version)), name, version, arch: None, source: None, license: None }));
+            items.push(Item { kind: ItemKind::Helper, name: crate::helper::HELPER_FILE.into(), version: version.clone(), purl: Some(purl::cargo(crate::helper::HELPER_FILE, &version)), arch: None, source: None, license: None, download: None });
+            items.extend(crates.into_iter().map(|(name, version)| Item { kind: ItemKind::Crate, purl: Some(purl::cargo(&name, &version)), name, version, arch: None, source: None, license: None, download: None }));
         }
         Ok(Inventory {
             stack: stack.to_string(),

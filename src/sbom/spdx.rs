@@ -73,6 +73,15 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
             ItemKind::Helper => package["primaryPackagePurpose"] = json!("APPLICATION"),
             ItemKind::Crate | ItemKind::Language => package["primaryPackagePurpose"] = json!("LIBRARY"),
         }
+        if item.kind != ItemKind::Debian {
+            if let Some(license) = &item.license {
+                package["licenseDeclared"] = json!(license);
+            }
+        }
+        if let Some((url, sha512)) = &item.download {
+            package["downloadLocation"] = json!(url);
+            package["checksums"] = json!([{"algorithm": "SHA512", "checksumValue": sha512}]);
+        }
         let (from, kind) = match (item.kind, &helper_id) {
             (ItemKind::Crate, Some(helper)) => (helper.clone(), "DEPENDS_ON"),
             _ => ("SPDXRef-Image".to_string(), "CONTAINS"),

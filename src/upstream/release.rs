@@ -18,6 +18,9 @@ pub struct Release {
     /// npm has: global installs under `/usr/local`, the global config in `/etc/npmrc`).
     #[serde(skip)]
     pub builtin_config: &'static str,
+    /// The SPDX licence the package declares (for the SBOM; the integrity pins the bytes).
+    #[serde(skip)]
+    pub license: &'static str,
 }
 
 /// npm 9.2.0, the version Debian bookworm and trixie ship.
@@ -27,6 +30,7 @@ pub const NPM_9_2_0: Release = Release {
     integrity: "sha512-oypVdaWGHDuV79RXLvp+B9gh6gDyAmoHKrQ0/JBYTWWx5D8/+AAxFdZC84fSIiyDdyW4qfrSyYGKhekxDOaMXQ==",
     bins: &[("npm", "bin/npm-cli.js"), ("npx", "bin/npx-cli.js")],
     builtin_config: "globalconfig=/etc/npmrc\nglobalignorefile=/etc/npmignore\nprefix=/usr/local\n",
+    license: "Artistic-2.0",
 };
 
 impl Release {
