@@ -36,6 +36,7 @@ struct TwoEngines {
 impl Drop for TwoEngines {
     fn drop(&mut self) {
         remove_repository(&format!("{}/{}", self.registry.address(), self.repo));
+        remove_repository(&format!("{}/{}/seed", self.registry.address(), self.repo));
     }
 }
 
