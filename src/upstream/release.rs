@@ -5,18 +5,17 @@ use serde::Serialize;
 
 /// A package release pinned by its registry integrity (`sha512-<base64>`, as the registry's
 /// `dist.integrity` records it), installed under `/usr/local` the way Node's own images do:
-/// `lib/node_modules/<name>` with its commands linked into `bin/`.
+/// `lib/node_modules/<name>` with its commands linked into `bin/`. Everything that shapes the
+/// installed files is serialised, so it is part of a stack's definition and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Release {
     pub name: &'static str,
     pub version: &'static str,
     pub integrity: &'static str,
     /// Commands linked into `/usr/local/bin`: (command, path inside the package).
-    #[serde(skip)]
     pub bins: &'static [(&'static str, &'static str)],
     /// npm's built-in configuration, written as `npmrc` in the package (the settings Debian's
     /// npm has: global installs under `/usr/local`, the global config in `/etc/npmrc`).
-    #[serde(skip)]
     pub builtin_config: &'static str,
     /// The SPDX licence the package declares (for the SBOM; the integrity pins the bytes).
     #[serde(skip)]
@@ -67,5 +66,15 @@ mod tests {
         assert_eq!(NPM_9_2_0.context_dir(), "ferrostack-npm");
         let sha1 = Release { integrity: "sha1-AAAA", ..NPM_9_2_0 };
         assert_eq!(sha1.sha512(), None);
+    }
+
+    #[test]
+    fn what_shapes_the_installed_files_is_in_the_definition() {
+        let key = serde_json::to_string(&NPM_9_2_0).unwrap();
+        for part in ["9.2.0", "sha512-oypV", "bin/npm-cli.js", "prefix=/usr/local"] {
+            assert!(key.contains(part), "{part} in {key}");
+        }
+        let other = Release { builtin_config: "prefix=/opt\n", ..NPM_9_2_0 };
+        assert_ne!(serde_json::to_string(&other).unwrap(), key);
     }
 }

@@ -68,7 +68,10 @@ pub fn unpack(release: &Release, tarball: &Path, dir: &Path) -> Result<PathBuf, 
         std::fs::remove_dir_all(&root).map_err(|e| UpstreamError::io("remove", &root, e))?;
     }
     let work = work.keep();
-    std::fs::rename(&work, &root).map_err(|e| UpstreamError::io("move into place", &root, e))?;
+    std::fs::rename(&work, &root).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&work);
+        UpstreamError::io("move into place", &root, e)
+    })?;
     Ok(root)
 }
 
