@@ -182,7 +182,7 @@ impl AudioLane {
     }
 
     fn drain_encoder(&mut self, mux: &mut Mux) -> Result<(), MediaError> {
-        crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span)
+        crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span, 0)
     }
 
     pub(crate) fn finish(&mut self, mux: &mut Mux, input: &Path) -> Result<(), MediaError> {

@@ -42,6 +42,7 @@ mod timecode;
 mod transcode;
 mod video_frames;
 mod video_lane;
+mod vod_playlist;
 mod waveform;
 
 pub use error::MediaError;

@@ -67,13 +67,15 @@ impl Span {
     }
 }
 
-/// Hands every packet `encoder` has ready, as stream `ost`, to `mux`, widening `span`.
+/// Hands every packet `encoder` has ready, as stream `ost`, to `mux`, widening `span`. A packet
+/// the encoder left without a duration gets `default_duration` (in `tb`; 0 leaves it unset).
 pub(crate) fn drain(
     encoder: &mut codec::encoder::Encoder,
     mux: &mut impl PacketSink,
     ost: usize,
     tb: Rational,
     span: &mut Span,
+    default_duration: i64,
 ) -> Result<(), MediaError> {
     let mut packet = Packet::empty();
     loop {
@@ -84,6 +86,9 @@ pub(crate) fn drain(
                 return Ok(())
             }
             Err(e) => return Err(MediaError::ffmpeg("encode", mux.output(), e)),
+        }
+        if packet.duration() <= 0 && default_duration > 0 {
+            packet.set_duration(default_duration);
         }
         if let Some(pts) = packet.pts() {
             span.first = Some(span.first.map_or(pts, |f| f.min(pts)));

@@ -33,6 +33,7 @@ use crate::staged_dir::StagedDir;
 use crate::stall_guard::StallGuard;
 use crate::storyboard;
 use crate::video_lane::VideoLane;
+use crate::vod_playlist;
 use crate::MediaError;
 
 /// Options for `package`. Every field is optional.
@@ -520,6 +521,9 @@ pub fn package(
 
     if !dash {
         std::fs::remove_file(&mpd).map_err(|e| MediaError::io(&mpd, e))?;
+    }
+    if hls {
+        vod_playlist::strip_dates(staged.path())?;
     }
     // Seconds of video from its first frame (the storyboard branch starts its clock there too).
     let video_duration = lanes.first().map_or(0.0, VideoLane::duration);

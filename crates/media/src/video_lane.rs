@@ -2,7 +2,7 @@
 //! place at segment boundaries, and what it has written.
 use std::path::Path;
 
-use ffmpeg::{codec, format, Dictionary, Rational};
+use ffmpeg::{codec, format, Dictionary, Rational, Rescale};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
@@ -23,6 +23,10 @@ pub(crate) struct VideoLane {
     pub(crate) keys: Vec<f64>,
     pub(crate) frames: u64,
     pub(crate) span: Span,
+    /// One frame at the nominal rate, in `tb`. x264 leaves every packet without a duration; the
+    /// last picture then lasted nothing, and the rung's duration (the report's, the storyboard's
+    /// last cue) came out a frame short of the source.
+    frame_ticks: i64,
 }
 
 impl VideoLane {
@@ -103,6 +107,12 @@ impl VideoLane {
             keys: Vec::new(),
             frames: 0,
             span: Span::default(),
+            frame_ticks: 1i64
+                .rescale(
+                    Rational(frame_rate.denominator(), frame_rate.numerator()),
+                    sf.time_base,
+                )
+                .max(1),
         })
     }
 
@@ -133,7 +143,14 @@ impl VideoLane {
     }
 
     fn drain(&mut self, mux: &mut impl PacketSink) -> Result<(), MediaError> {
-        crate::mux::drain(&mut self.encoder, mux, self.ost, self.tb, &mut self.span)
+        crate::mux::drain(
+            &mut self.encoder,
+            mux,
+            self.ost,
+            self.tb,
+            &mut self.span,
+            self.frame_ticks,
+        )
     }
 
     pub(crate) fn finish(&mut self, mux: &mut impl PacketSink) -> Result<(), MediaError> {

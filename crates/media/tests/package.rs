@@ -527,3 +527,52 @@ fn default_speed_with_b_frames_keeps_boundaries_aligned() {
     let work = tempfile::tempdir().unwrap();
     check_rungs(&report, &input, 1.0 / 29.97, work.path());
 }
+
+#[test]
+fn the_same_upload_gets_the_same_manifests_lasting_as_long_as_the_source() {
+    // Two packagings of one upload write the same manifests and storyboard (the `dash` muxer
+    // stamps HLS segments with the wall clock; `package` drops the stamps), and the package lasts
+    // as long as the source, its last picture included. The segments themselves may differ by
+    // a few bytes: x264 under a VBV cap with more than one thread picks row quantisers from the
+    // other threads' progress (the CLI's x264 does the same; one thread is reproducible).
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=640x360:rate=25:duration=4")
+        .audio(&common::tone(2, "stereo", 48000, 4.0, 0.25))
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let options = PackageOptions {
+        ladder: Some(Rung::parse_list("360,240").unwrap()),
+        storyboard: true,
+        storyboard_every: Some(1.0),
+        ..fast()
+    };
+    let first = dir.path().join("first");
+    let second = dir.path().join("second");
+    let report = package(&input, &first, &options, &mut Monitor::new()).unwrap();
+    package(&input, &second, &options, &mut Monitor::new()).unwrap();
+
+    let names = common::files_in(&first);
+    assert_eq!(names, common::files_in(&second));
+    assert!(names.iter().any(|n| n == "media_0.m3u8"), "{names:?}");
+    let manifests: Vec<&String> = names.iter().filter(|n| !n.ends_with(".m4s")).collect();
+    assert_eq!(manifests.len(), 8, "{manifests:?}"); // MPD, master, 3 media, 3 storyboard
+    for name in manifests {
+        let a = std::fs::read(first.join(name)).unwrap();
+        let b = std::fs::read(second.join(name)).unwrap();
+        assert!(a == b, "{name} differs between two packagings of one upload");
+        if name.ends_with(".m3u8") {
+            let text = String::from_utf8(a).unwrap();
+            assert!(!text.contains("PROGRAM-DATE-TIME"), "{name}: {text}");
+            assert!(text.contains("#EXTM3U"), "{name}: {text}");
+        }
+    }
+
+    // 100 pictures at 25 fps: 4 s, the last picture lasting its frame.
+    assert!((report.duration - 4.0).abs() < 1e-6, "{}", report.duration);
+    for rung in &report.rungs {
+        assert!((rung.duration - 4.0).abs() < 1e-6, "{rung:?}");
+    }
+    let vtt = std::fs::read_to_string(&report.storyboard.as_ref().unwrap().vtt).unwrap();
+    assert!(vtt.contains("00:00:03.000 --> 00:00:04.000"), "{vtt}");
+}
