@@ -58,7 +58,9 @@ impl<'de> Deserialize<'de> for BuildTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BuildTime, D::Error> {
         let seconds = f64::deserialize(d)?;
         if !seconds.is_finite() || seconds < 0.0 {
-            return Err(serde::de::Error::custom(format!("`{seconds}` is not a build time in seconds")));
+            return Err(serde::de::Error::custom(format!(
+                "`{seconds}` is not a build time in seconds"
+            )));
         }
         Ok(BuildTime::from_secs_f64(seconds))
     }
@@ -75,11 +77,18 @@ mod tests {
 
     #[test]
     fn written_as_seconds_with_one_decimal_and_read_back() {
-        let row = Row { build_seconds: BuildTime::from_secs_f64(205.6789) };
+        let row = Row {
+            build_seconds: BuildTime::from_secs_f64(205.6789),
+        };
         let text = toml::to_string(&row).unwrap();
         assert_eq!(text, "build_seconds = 205.7\n");
         assert_eq!(toml::from_str::<Row>(&text).unwrap(), row);
-        assert_eq!(toml::from_str::<Row>("build_seconds = 12").unwrap().build_seconds, BuildTime::from_tenths(120));
+        assert_eq!(
+            toml::from_str::<Row>("build_seconds = 12")
+                .unwrap()
+                .build_seconds,
+            BuildTime::from_tenths(120)
+        );
         assert!(toml::from_str::<Row>("build_seconds = -1.0").is_err());
         assert_eq!(format!("[{:>6}]", BuildTime::from_tenths(503)), "[  50.3]");
     }

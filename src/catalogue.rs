@@ -31,7 +31,11 @@ impl Catalogue {
 
     /// Every stack, parents before children.
     pub fn in_order(&self) -> Vec<&Stack> {
-        self.graph.topo_order().iter().map(|n| &self.stacks[n]).collect()
+        self.graph
+            .topo_order()
+            .iter()
+            .map(|n| &self.stacks[n])
+            .collect()
     }
 
     /// Number of stacks.
@@ -58,11 +62,18 @@ impl Catalogue {
                     Some(m) => format!("did you mean `{m}`? `ferrostack list` shows every stack"),
                     None => "`ferrostack list` shows every stack".to_string(),
                 };
-                return Err(Error::UnknownStack { name: n.clone(), hint });
+                return Err(Error::UnknownStack {
+                    name: n.clone(),
+                    hint,
+                });
             }
             wanted.insert(n.as_str());
             wanted.extend(self.graph.ancestors(n));
         }
-        Ok(self.in_order().into_iter().filter(|s| wanted.contains(s.name.as_str())).collect())
+        Ok(self
+            .in_order()
+            .into_iter()
+            .filter(|s| wanted.contains(s.name.as_str()))
+            .collect())
     }
 }

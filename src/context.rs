@@ -34,7 +34,9 @@ impl ContextFile {
     /// sha256 of the content (or of the symlink target), hex.
     pub fn digest(&self) -> Result<String> {
         match &self.source {
-            ContextSource::Symlink { target, .. } => Ok(hex::encode(Sha256::digest(target.as_bytes()))),
+            ContextSource::Symlink { target, .. } => {
+                Ok(hex::encode(Sha256::digest(target.as_bytes())))
+            }
             ContextSource::File(path) => file_digest(path),
         }
     }
@@ -57,13 +59,20 @@ pub fn collect(root: &Path, stack: &Stack) -> Result<Vec<ContextFile>> {
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
-    let problem = |rel: &str, what: String, help: String| Error::from(stack.context_sites.error(&stack.context, rel, what, help));
+    let problem = |rel: &str, what: String, help: String| {
+        Error::from(stack.context_sites.error(&stack.context, rel, what, help))
+    };
     let ignore = dockerignore(&dir).map_err(|message| {
         problem(".dockerignore", format!("has a mistake: {message}"), "patterns are Docker's: see https://docs.docker.com/build/concepts/context/#dockerignore-files".into())
     })?;
-    let canon = dir.canonicalize().map_err(|e| Error::io("resolve context directory", &dir, e))?;
+    let canon = dir
+        .canonicalize()
+        .map_err(|e| Error::io("resolve context directory", &dir, e))?;
     let mut out = Vec::new();
-    let mut walker = walkdir::WalkDir::new(&dir).follow_links(false).sort_by_file_name().into_iter();
+    let mut walker = walkdir::WalkDir::new(&dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(&dir).to_path_buf();
@@ -84,7 +93,8 @@ pub fn collect(root: &Path, stack: &Stack) -> Result<Vec<ContextFile>> {
             continue;
         }
         if file_type.is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(|e| Error::io("read symlink", entry.path(), e))?;
+            let target = std::fs::read_link(entry.path())
+                .map_err(|e| Error::io("read symlink", entry.path(), e))?;
             let outside = match entry.path().canonicalize() {
                 Ok(resolved) if resolved.starts_with(&canon) => None,
                 Ok(_) => Some("is a symlink that points outside its context directory"),
@@ -93,17 +103,34 @@ pub fn collect(root: &Path, stack: &Stack) -> Result<Vec<ContextFile>> {
             if let Some(what) = outside {
                 return Err(problem(&rel, what.into(), "copy the file into the context directory instead of linking to it, or exclude the link in `.dockerignore`".into()));
             }
-            let source = ContextSource::Symlink { path: entry.path().to_path_buf(), target: target.to_string_lossy().into_owned() };
-            out.push(ContextFile { rel, source, mode: 0o777 });
+            let source = ContextSource::Symlink {
+                path: entry.path().to_path_buf(),
+                target: target.to_string_lossy().into_owned(),
+            };
+            out.push(ContextFile {
+                rel,
+                source,
+                mode: 0o777,
+            });
             continue;
         }
         if let Some(kind) = special_kind(file_type) {
             // Reading a FIFO would wait for a writer for ever; the others mean nothing in a context.
             return Err(problem(&rel, format!("is {kind}, not a file"), "a build context holds files, directories and symlinks: remove it, or exclude it in `.dockerignore`".into()));
         }
-        let meta = entry.metadata().map_err(|e| Error::io("stat context file", entry.path(), e.into()))?;
-        let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-        out.push(ContextFile { rel, source: ContextSource::File(entry.path().to_path_buf()), mode });
+        let meta = entry
+            .metadata()
+            .map_err(|e| Error::io("stat context file", entry.path(), e.into()))?;
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
+        out.push(ContextFile {
+            rel,
+            source: ContextSource::File(entry.path().to_path_buf()),
+            mode,
+        });
     }
     Ok(out)
 }

@@ -18,7 +18,12 @@ pub struct Site {
 
 impl Site {
     /// Locates a byte range of `text`, which was read from `file`.
-    pub(crate) fn new(file: &str, text: &Arc<String>, span: std::ops::Range<usize>, label: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        file: &str,
+        text: &Arc<String>,
+        span: std::ops::Range<usize>,
+        label: impl Into<String>,
+    ) -> Self {
         let start = span.start.min(text.len());
         let before = &text[..start];
         let line = before.matches('\n').count() + 1;
@@ -46,7 +51,12 @@ fn excerpt(text: &Arc<String>, start: usize, len: usize) -> (Arc<String>, usize,
     if text.split('\n').all(|l| l.len() <= SNIPPET_LINE) {
         return (Arc::clone(text), start, len);
     }
-    let floor = |l: &str, i: usize| (0..=i.min(l.len())).rev().find(|c| l.is_char_boundary(*c)).unwrap_or(0);
+    let floor = |l: &str, i: usize| {
+        (0..=i.min(l.len()))
+            .rev()
+            .find(|c| l.is_char_boundary(*c))
+            .unwrap_or(0)
+    };
     let mut out = String::new();
     let (mut new_start, mut new_len) = (0, 0);
     let mut at = 0;
@@ -115,7 +125,11 @@ pub enum DefinitionErrorKind {
     /// A runtime name outside the supported set.
     UnknownRuntime { name: String },
     /// A runtime version that the stack's Debian suite does not offer.
-    UnsupportedVersion { runtime: String, version: String, suite: String },
+    UnsupportedVersion {
+        runtime: String,
+        version: String,
+        suite: String,
+    },
     /// The same runtime twice in one stack.
     DuplicateRuntime { name: String },
     /// A Debian suite ferrostack has no catalogue for.
@@ -129,7 +143,11 @@ pub enum DefinitionErrorKind {
     /// Parents that form a loop.
     Cycle { cycle: Vec<String> },
     /// Two matrix combinations that give the same stack name.
-    MatrixCollision { name: String, first: String, second: String },
+    MatrixCollision {
+        name: String,
+        first: String,
+        second: String,
+    },
     /// A matrix without variables, or a variable without values.
     MatrixEmpty { variable: Option<String> },
     /// A matrix variable that lists one value twice.
@@ -139,7 +157,11 @@ pub enum DefinitionErrorKind {
     /// A `{{ ... }}` expression that does not render.
     Expression { message: String },
     /// A tag claimed by two stacks.
-    TagConflict { tag: String, first: String, second: String },
+    TagConflict {
+        tag: String,
+        first: String,
+        second: String,
+    },
     /// A tag that is not a valid Docker tag.
     InvalidTag { tag: String },
     /// A name that is not usable as a stack name.
@@ -195,36 +217,83 @@ impl fmt::Display for DefinitionErrorKind {
             UnknownKey { key, table } => write!(f, "unknown key `{key}` in {table}"),
             MissingKey { key } => write!(f, "missing required key `{key}`"),
             Origin { found } if found.is_empty() => {
-                write!(f, "stack has no origin: give exactly one of `from`, `image` or `[bootstrap]`")
+                write!(
+                    f,
+                    "stack has no origin: give exactly one of `from`, `image` or `[bootstrap]`"
+                )
             }
-            Origin { found } => write!(f, "stack has {} origins ({}): give exactly one", found.len(), ticks(found)),
+            Origin { found } => write!(
+                f,
+                "stack has {} origins ({}): give exactly one",
+                found.len(),
+                ticks(found)
+            ),
             StepAction { found } if found.is_empty() => write!(f, "step has no action"),
-            StepAction { found } => write!(f, "step has {} actions ({}): give exactly one per step", found.len(), ticks(found)),
+            StepAction { found } => write!(
+                f,
+                "step has {} actions ({}): give exactly one per step",
+                found.len(),
+                ticks(found)
+            ),
             UnknownRuntime { name } => write!(f, "unknown runtime `{name}`"),
-            UnsupportedVersion { runtime, version, suite } => {
-                write!(f, "runtime `{runtime}` version `{version}` is not offered by Debian `{suite}`")
+            UnsupportedVersion {
+                runtime,
+                version,
+                suite,
+            } => {
+                write!(
+                    f,
+                    "runtime `{runtime}` version `{version}` is not offered by Debian `{suite}`"
+                )
             }
             DuplicateRuntime { name } => write!(f, "runtime `{name}` is listed twice"),
             UnknownSuite { suite } => write!(f, "unknown Debian suite `{suite}`"),
-            SuiteUnknown { image } => write!(f, "cannot tell which Debian suite image `{image}` is"),
-            DuplicateName { name, other } => write!(f, "stack `{name}` is defined twice (also in {other})"),
-            MissingParent { stack, parent } => write!(f, "stack `{stack}` names parent `{parent}`, which is not defined"),
+            SuiteUnknown { image } => {
+                write!(f, "cannot tell which Debian suite image `{image}` is")
+            }
+            DuplicateName { name, other } => {
+                write!(f, "stack `{name}` is defined twice (also in {other})")
+            }
+            MissingParent { stack, parent } => write!(
+                f,
+                "stack `{stack}` names parent `{parent}`, which is not defined"
+            ),
             Cycle { cycle } => write!(f, "stack parents form a cycle: {}", cycle.join(" → ")),
-            MatrixCollision { name, first, second } => {
-                write!(f, "matrix combinations {first} and {second} both expand to stack `{name}`")
+            MatrixCollision {
+                name,
+                first,
+                second,
+            } => {
+                write!(
+                    f,
+                    "matrix combinations {first} and {second} both expand to stack `{name}`"
+                )
             }
             MatrixEmpty { variable: Some(v) } => write!(f, "matrix variable `{v}` has no values"),
             MatrixEmpty { variable: None } => write!(f, "`[matrix]` has no variables"),
-            MatrixDuplicate { variable, value } => write!(f, "matrix variable `{variable}` lists `{value}` twice"),
-            MatrixTooLarge { combinations, limit } => {
+            MatrixDuplicate { variable, value } => {
+                write!(f, "matrix variable `{variable}` lists `{value}` twice")
+            }
+            MatrixTooLarge {
+                combinations,
+                limit,
+            } => {
                 write!(f, "`[matrix]` expands to {combinations} stacks; one file may define at most {limit}")
             }
             Expression { message } => write!(f, "expression does not render: {message}"),
-            TagConflict { tag, first, second } => write!(f, "tag `{tag}` is claimed by both `{first}` and `{second}`"),
+            TagConflict { tag, first, second } => {
+                write!(f, "tag `{tag}` is claimed by both `{first}` and `{second}`")
+            }
             InvalidTag { tag } => write!(f, "`{tag}` is not a valid image tag"),
             InvalidName { name } => write!(f, "`{name}` is not a valid stack name"),
-            CopyEscapes { src, reason } => write!(f, "copy source `{src}` escapes the stack's context directory: {reason}"),
-            CopyMissing { src } => write!(f, "copy source `{src}` does not exist in the stack's context directory"),
+            CopyEscapes { src, reason } => write!(
+                f,
+                "copy source `{src}` escapes the stack's context directory: {reason}"
+            ),
+            CopyMissing { src } => write!(
+                f,
+                "copy source `{src}` does not exist in the stack's context directory"
+            ),
             InvalidValue { key, message } => write!(f, "invalid `{key}`: {message}"),
             ContextEntry { path, what } => write!(f, "context file `{path}` {what}"),
         }
@@ -232,7 +301,11 @@ impl fmt::Display for DefinitionErrorKind {
 }
 
 fn ticks(items: &[String]) -> String {
-    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One mistake in a definition: what, where, and what to do about it.
@@ -247,7 +320,12 @@ pub struct DefinitionError {
 
 impl DefinitionError {
     pub(crate) fn new(kind: DefinitionErrorKind, site: Option<Site>) -> Self {
-        DefinitionError { kind, site, help: None, also: None }
+        DefinitionError {
+            kind,
+            site,
+            help: None,
+            also: None,
+        }
     }
 
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -283,7 +361,9 @@ impl Diagnostic for DefinitionError {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -292,11 +372,17 @@ impl Diagnostic for DefinitionError {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let site = self.site.as_ref()?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(site.label.clone()), site.span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(site.label.clone()),
+            site.span,
+        ))))
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        self.also.as_ref().map(|a| Box::new(std::iter::once(a as &dyn Diagnostic)) as Box<dyn Iterator<Item = &'a dyn Diagnostic>>)
+        self.also.as_ref().map(|a| {
+            Box::new(std::iter::once(a as &dyn Diagnostic))
+                as Box<dyn Iterator<Item = &'a dyn Diagnostic>>
+        })
     }
 }
 
@@ -324,12 +410,18 @@ impl Diagnostic for AlsoHere {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.site.label.clone()), self.site.span))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            Some(self.site.label.clone()),
+            self.site.span,
+        ))))
     }
 }
 
 /// "did you mean" for a misspelt name among known ones.
-pub(crate) fn did_you_mean<'a>(wrong: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    wrong: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     // Jaro-Winkler is quadratic in the length: a mistyped name is short, a huge one is no typo.
     if wrong.len() > 64 {
         return None;

@@ -39,7 +39,11 @@ impl DockerIgnore {
                 .build()
                 .map_err(|e| format!("line {}: bad pattern `{line}`: {}", index + 1, e.kind()))?
                 .compile_matcher();
-            patterns.push(Pattern { text, reinclude, glob });
+            patterns.push(Pattern {
+                text,
+                reinclude,
+                glob,
+            });
         }
         Ok(DockerIgnore { patterns })
     }
@@ -51,7 +55,11 @@ impl DockerIgnore {
         let parents: Vec<&str> = match rel.rfind('/') {
             Some(end) => {
                 let parent = &rel[..end];
-                parent.match_indices('/').map(|(i, _)| &parent[..i]).chain([parent]).collect()
+                parent
+                    .match_indices('/')
+                    .map(|(i, _)| &parent[..i])
+                    .chain([parent])
+                    .collect()
             }
             None => Vec::new(),
         };
@@ -72,7 +80,9 @@ impl DockerIgnore {
     /// something below it. Docker's rule: some `!` pattern starts with the directory's path.
     pub(crate) fn may_reinclude_below(&self, dir_rel: &str) -> bool {
         let prefix = format!("{dir_rel}/");
-        self.patterns.iter().any(|p| p.reinclude && format!("{}/", p.text).starts_with(&prefix))
+        self.patterns
+            .iter()
+            .any(|p| p.reinclude && format!("{}/", p.text).starts_with(&prefix))
     }
 }
 
@@ -101,7 +111,11 @@ mod tests {
 
     fn kept(patterns: &str, paths: &[&str]) -> Vec<String> {
         let ignore = DockerIgnore::parse(patterns).unwrap();
-        paths.iter().filter(|p| !ignore.excludes(p)).map(|p| p.to_string()).collect()
+        paths
+            .iter()
+            .filter(|p| !ignore.excludes(p))
+            .map(|p| p.to_string())
+            .collect()
     }
 
     #[test]
@@ -118,18 +132,40 @@ mod tests {
     #[test]
     fn the_last_matching_pattern_wins() {
         let paths = ["a.md", "README.md", "docs/x.md", "src/main.rs"];
-        assert_eq!(kept("*.md\n!README.md\n", &paths), ["README.md", "docs/x.md", "src/main.rs"]);
-        assert_eq!(kept("!README.md\n*.md\n", &paths), ["docs/x.md", "src/main.rs"]);
-        assert_eq!(kept("**/*.md\n!docs\n", &paths), ["docs/x.md", "src/main.rs"], "a re-include matches parents too");
-        assert_eq!(kept("**/*.md\n!docs/**\n", &paths), ["docs/x.md", "src/main.rs"]);
+        assert_eq!(
+            kept("*.md\n!README.md\n", &paths),
+            ["README.md", "docs/x.md", "src/main.rs"]
+        );
+        assert_eq!(
+            kept("!README.md\n*.md\n", &paths),
+            ["docs/x.md", "src/main.rs"]
+        );
+        assert_eq!(
+            kept("**/*.md\n!docs\n", &paths),
+            ["docs/x.md", "src/main.rs"],
+            "a re-include matches parents too"
+        );
+        assert_eq!(
+            kept("**/*.md\n!docs/**\n", &paths),
+            ["docs/x.md", "src/main.rs"]
+        );
     }
 
     #[test]
     fn patterns_are_anchored_and_cleaned() {
         let paths = ["build", "build/out", "src/build/x", "tmp/a.log", "a.log"];
-        assert_eq!(kept("/build/\n", &paths), ["src/build/x", "tmp/a.log", "a.log"]);
-        assert_eq!(kept("./tmp/../*.log\n", &paths), ["build", "build/out", "src/build/x", "tmp/a.log"]);
-        assert_eq!(kept("# comment\n\n*/*.log\n", &paths), ["build", "build/out", "src/build/x", "a.log"]);
+        assert_eq!(
+            kept("/build/\n", &paths),
+            ["src/build/x", "tmp/a.log", "a.log"]
+        );
+        assert_eq!(
+            kept("./tmp/../*.log\n", &paths),
+            ["build", "build/out", "src/build/x", "tmp/a.log"]
+        );
+        assert_eq!(
+            kept("# comment\n\n*/*.log\n", &paths),
+            ["build", "build/out", "src/build/x", "a.log"]
+        );
     }
 
     #[test]

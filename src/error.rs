@@ -17,7 +17,10 @@ pub enum Error {
 
     /// Several mistakes, reported together so one run shows them all.
     #[error("{} problems in stack definitions", .errors.len())]
-    #[diagnostic(code(ferrostack::definitions), help("fix them in order: later ones may follow from earlier ones"))]
+    #[diagnostic(
+        code(ferrostack::definitions),
+        help("fix them in order: later ones may follow from earlier ones")
+    )]
     Definitions {
         #[related]
         errors: Vec<DefinitionError>,
@@ -35,17 +38,32 @@ pub enum Error {
 
     /// A Tera template failed to parse or render.
     #[error("template `{template}` failed for stack `{stack}`: {message}")]
-    #[diagnostic(code(ferrostack::template), help("templates are Tera; a project's `templates/` overrides the bundled ones file by file"))]
-    Template { template: String, stack: String, message: String },
+    #[diagnostic(
+        code(ferrostack::template),
+        help(
+            "templates are Tera; a project's `templates/` overrides the bundled ones file by file"
+        )
+    )]
+    Template {
+        template: String,
+        stack: String,
+        message: String,
+    },
 
     /// `images.lock` exists but cannot be understood.
     #[error("`{}` is not a valid lock: {message}", path.display())]
-    #[diagnostic(code(ferrostack::lock::parse), help("restore it from version control, or delete it: the next build writes a fresh one"))]
+    #[diagnostic(
+        code(ferrostack::lock::parse),
+        help("restore it from version control, or delete it: the next build writes a fresh one")
+    )]
     LockParse { path: PathBuf, message: String },
 
     /// Another ferrostack process holds the lock.
     #[error("`{}` is locked by another ferrostack process", path.display())]
-    #[diagnostic(code(ferrostack::lock::busy), help("wait for the other run to finish, or pass `--wait` to queue behind it"))]
+    #[diagnostic(
+        code(ferrostack::lock::busy),
+        help("wait for the other run to finish, or pass `--wait` to queue behind it")
+    )]
     LockBusy { path: PathBuf },
 
     /// `--locked` was given and the lock would change.
@@ -60,7 +78,10 @@ pub enum Error {
 
     /// `render --check` found committed files that differ from a fresh render.
     #[error("rendered files are out of date:\n{}", differences.join("\n"))]
-    #[diagnostic(code(ferrostack::render::stale), help("run `ferrostack render` and commit the result"))]
+    #[diagnostic(
+        code(ferrostack::render::stale),
+        help("run `ferrostack render` and commit the result")
+    )]
     RenderStale { differences: Vec<String> },
 
     /// The Docker engine refused or failed an operation.
@@ -70,7 +91,10 @@ pub enum Error {
 
     /// Some stacks failed to build or check; the report says which and why.
     #[error("{failed} of {total} stacks failed")]
-    #[diagnostic(code(ferrostack::build::failed), help("the log of each stack is in `target/ferrostack/logs/<stack>.log`"))]
+    #[diagnostic(
+        code(ferrostack::build::failed),
+        help("the log of each stack is in `target/ferrostack/logs/<stack>.log`")
+    )]
     BuildFailed { failed: usize, total: usize },
 
     /// The run was interrupted (Ctrl-C, SIGTERM).
@@ -81,33 +105,60 @@ pub enum Error {
     /// A `[ffmpeg] helper = true` stack whose helper cannot be built here.
     #[error("stack `{stack}`: {message}")]
     #[diagnostic(code(ferrostack::helper), help("{help}"))]
-    Helper { stack: String, message: String, help: String },
+    Helper {
+        stack: String,
+        message: String,
+        help: String,
+    },
 
     /// The package cache could not listen.
     #[error("cannot start the package cache on `{address}`")]
-    #[diagnostic(code(ferrostack::package_cache), help("turn it off with `--no-package-cache` or `[build] package_cache = false`"))]
-    PackageCache { address: String, #[source] source: std::io::Error },
+    #[diagnostic(
+        code(ferrostack::package_cache),
+        help("turn it off with `--no-package-cache` or `[build] package_cache = false`")
+    )]
+    PackageCache {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A registry refused, or its credentials could not be read.
     #[error("registry `{registry}`: {message}")]
     #[diagnostic(code(ferrostack::registry), help("{help}"))]
-    Registry { registry: String, message: String, help: String },
+    Registry {
+        registry: String,
+        message: String,
+        help: String,
+    },
 
     /// A project setting is wrong.
     #[error("{message}")]
     #[diagnostic(code(ferrostack::settings))]
-    Settings { message: String, #[help] help: Option<String> },
+    Settings {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
 
     /// A command-line argument is refused (checked beyond what the parser knows).
     #[error("{message}")]
     #[diagnostic(code(ferrostack::usage))]
-    Usage { message: String, #[help] help: Option<String> },
+    Usage {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
 }
 
 impl Error {
     /// Shorthand for an I/O error that names its path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Turns a list of definition errors into one error (none → `None`).
@@ -122,7 +173,12 @@ impl Error {
     /// Exit code: 2 for usage or definition errors, 1 for every other failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Definition(_) | Error::Definitions { .. } | Error::UnknownStack { .. } | Error::Settings { .. } | Error::Usage { .. } | Error::Helper { .. } => 2,
+            Error::Definition(_)
+            | Error::Definitions { .. }
+            | Error::UnknownStack { .. }
+            | Error::Settings { .. }
+            | Error::Usage { .. }
+            | Error::Helper { .. } => 2,
             _ => 1,
         }
     }

@@ -11,7 +11,9 @@ pub struct StackGraph {
 impl StackGraph {
     /// A graph from (name, parent) pairs. Parents must be among the names.
     pub fn new(edges: impl IntoIterator<Item = (String, Option<String>)>) -> Self {
-        StackGraph { parents: edges.into_iter().collect() }
+        StackGraph {
+            parents: edges.into_iter().collect(),
+        }
     }
 
     /// The parent of `name`.
@@ -30,7 +32,8 @@ impl StackGraph {
                     break;
                 }
                 if let Some(pos) = path.iter().position(|n| *n == node) {
-                    let mut cycle: Vec<String> = path[pos..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        path[pos..].iter().map(|s| s.to_string()).collect();
                     cycle.push(node.to_string());
                     return Some(cycle);
                 }
@@ -84,7 +87,11 @@ impl StackGraph {
 
     /// Children of `name`, by name.
     pub fn children(&self, name: &str) -> Vec<&str> {
-        self.parents.iter().filter(|(_, p)| p.as_deref() == Some(name)).map(|(n, _)| n.as_str()).collect()
+        self.parents
+            .iter()
+            .filter(|(_, p)| p.as_deref() == Some(name))
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 
     /// `name` and everything below it.
@@ -103,7 +110,11 @@ impl StackGraph {
 
     /// Stacks without a parent in the graph.
     pub fn roots(&self) -> Vec<&str> {
-        self.parents.iter().filter(|(_, p)| p.is_none()).map(|(n, _)| n.as_str()).collect()
+        self.parents
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
 
     /// Every stack name.
@@ -117,20 +128,37 @@ mod tests {
     use super::*;
 
     fn graph(edges: &[(&str, Option<&str>)]) -> StackGraph {
-        StackGraph::new(edges.iter().map(|(n, p)| (n.to_string(), p.map(str::to_string))))
+        StackGraph::new(
+            edges
+                .iter()
+                .map(|(n, p)| (n.to_string(), p.map(str::to_string))),
+        )
     }
 
     #[test]
     fn order_puts_parents_first() {
-        let g = graph(&[("c", Some("b")), ("b", Some("a")), ("a", None), ("d", Some("a"))]);
+        let g = graph(&[
+            ("c", Some("b")),
+            ("b", Some("a")),
+            ("a", None),
+            ("d", Some("a")),
+        ]);
         assert_eq!(g.topo_order(), ["a", "b", "d", "c"]);
         assert_eq!(g.find_cycle(), None);
-        assert_eq!(g.with_descendants("b").into_iter().collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(
+            g.with_descendants("b").into_iter().collect::<Vec<_>>(),
+            ["b", "c"]
+        );
     }
 
     #[test]
     fn cycle_is_reported_as_a_closed_path() {
-        let g = graph(&[("a", Some("c")), ("b", Some("a")), ("c", Some("b")), ("r", None)]);
+        let g = graph(&[
+            ("a", Some("c")),
+            ("b", Some("a")),
+            ("c", Some("b")),
+            ("r", None),
+        ]);
         assert_eq!(g.find_cycle().unwrap(), ["a", "c", "b", "a"]);
     }
 }

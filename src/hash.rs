@@ -52,18 +52,38 @@ struct BuildKey<'a> {
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum OriginKey<'a> {
-    Parent { hash: &'a str },
-    Image { reference: &'a str },
-    Bootstrap { suite: &'a str, variant: &'a str, mirror: &'a str, components: &'a [String] },
+    Parent {
+        hash: &'a str,
+    },
+    Image {
+        reference: &'a str,
+    },
+    Bootstrap {
+        suite: &'a str,
+        variant: &'a str,
+        mirror: &'a str,
+        components: &'a [String],
+    },
 }
 
 /// Renders and hashes every stack in `stacks` (which must include each one's ancestors),
 /// parents first. Pins come from `lock`.
-pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lock: Option<&Lockfile>) -> Result<BTreeMap<String, Prepared>> {
+pub fn prepare(
+    project: &Project,
+    templates: &TemplateSet,
+    stacks: &[&Stack],
+    lock: Option<&Lockfile>,
+) -> Result<BTreeMap<String, Prepared>> {
     let no_pins = BTreeMap::new();
-    let pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_pins, |e| &e.pins);
+    let pins_of = |name: &str| {
+        lock.and_then(|l| l.stacks.get(name))
+            .map_or(&no_pins, |e| &e.pins)
+    };
     let no_dependency_pins = BTreeMap::new();
-    let dependency_pins_of = |name: &str| lock.and_then(|l| l.stacks.get(name)).map_or(&no_dependency_pins, |e| &e.dependency_pins);
+    let dependency_pins_of = |name: &str| {
+        lock.and_then(|l| l.stacks.get(name))
+            .map_or(&no_dependency_pins, |e| &e.dependency_pins)
+    };
     // Collect every context file first, then hash them all in parallel.
     let mut contexts: Vec<Vec<ContextFile>> = Vec::with_capacity(stacks.len());
     for stack in stacks {
@@ -71,7 +91,11 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         if !matches!(stack.origin, Origin::Parent { .. }) {
             if let Some(ca) = &project.settings.ca_bundle {
                 files.retain(|f| f.rel != CA_BUNDLE_FILE);
-                files.push(ContextFile { rel: CA_BUNDLE_FILE.into(), source: ContextSource::File(ca.clone()), mode: 0o644 });
+                files.push(ContextFile {
+                    rel: CA_BUNDLE_FILE.into(),
+                    source: ContextSource::File(ca.clone()),
+                    mode: 0o644,
+                });
                 files.sort_by(|a, b| a.rel.cmp(&b.rel));
             }
         }
@@ -79,7 +103,12 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
     }
     let digests: Vec<Vec<String>> = contexts
         .par_iter()
-        .map(|files| files.par_iter().map(|f| f.digest()).collect::<Result<Vec<_>>>())
+        .map(|files| {
+            files
+                .par_iter()
+                .map(|f| f.digest())
+                .collect::<Result<Vec<_>>>()
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut helper_sources: Option<BTreeMap<String, String>> = None;
     let no_helper = BTreeMap::new();
@@ -89,20 +118,37 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         if wants_helper {
             crate::helper::check_buildable(stack, project.settings.media_crate.as_deref())?;
             if helper_sources.is_none() {
-                let dir = project.settings.media_crate.as_deref().expect("checked above");
+                let dir = project
+                    .settings
+                    .media_crate
+                    .as_deref()
+                    .expect("checked above");
                 helper_sources = Some(crate::helper::sources(dir)?);
             }
         }
-        let helper = if wants_helper { helper_sources.as_ref().expect("computed above") } else { &no_helper };
+        let helper = if wants_helper {
+            helper_sources.as_ref().expect("computed above")
+        } else {
+            &no_helper
+        };
         let pins = pins_of(&stack.name);
         let dependency_pins = dependency_pins_of(&stack.name);
         let dockerfile = render_pinned(templates, &project.settings, stack, pins, dependency_pins)?;
         let used: BTreeSet<String> = templates.used_by(stack, project.settings.ca_bundle.is_some());
         let template_digests: BTreeMap<&str, &str> = used
             .iter()
-            .filter_map(|n| templates.files().get(n).map(|f| (n.as_str(), f.digest.as_str())))
+            .filter_map(|n| {
+                templates
+                    .files()
+                    .get(n)
+                    .map(|f| (n.as_str(), f.digest.as_str()))
+            })
             .collect();
-        let file_map: BTreeMap<String, String> = files.iter().zip(&file_digests).map(|(f, d)| (f.rel.clone(), format!("{:o}:{d}", f.mode))).collect();
+        let file_map: BTreeMap<String, String> = files
+            .iter()
+            .zip(&file_digests)
+            .map(|(f, d)| (f.rel.clone(), format!("{:o}:{d}", f.mode)))
+            .collect();
         let definition = digest(&serde_json::to_vec(stack).expect("a stack always serialises"));
         let parent_hash;
         let origin = match &stack.origin {
@@ -111,7 +157,12 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
                 OriginKey::Parent { hash: &parent_hash }
             }
             Origin::Image { reference } => OriginKey::Image { reference },
-            Origin::Bootstrap(b) => OriginKey::Bootstrap { suite: &b.suite, variant: &b.variant, mirror: &b.mirror, components: &b.components },
+            Origin::Bootstrap(b) => OriginKey::Bootstrap {
+                suite: &b.suite,
+                variant: &b.variant,
+                mirror: &b.mirror,
+                components: &b.components,
+            },
         };
         let key = BuildKey {
             schema: SCHEMA,
@@ -130,11 +181,17 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         // The parent's hash is its own input, so a rebuilt parent reads as such, not as a new origin.
         match &stack.origin {
             Origin::Parent { name } => {
-                inputs.insert("origin".to_string(), digest(format!("parent:{name}").as_bytes()));
+                inputs.insert(
+                    "origin".to_string(),
+                    digest(format!("parent:{name}").as_bytes()),
+                );
                 inputs.insert("parent".to_string(), parent_hash_of(&out, name));
             }
             _ => {
-                inputs.insert("origin".to_string(), digest(&serde_json::to_vec(&key.origin).expect("serialises")));
+                inputs.insert(
+                    "origin".to_string(),
+                    digest(&serde_json::to_vec(&key.origin).expect("serialises")),
+                );
             }
         }
         inputs.insert("definition".to_string(), definition.clone());
@@ -156,11 +213,22 @@ pub fn prepare(project: &Project, templates: &TemplateSet, stacks: &[&Stack], lo
         for (f, d) in helper {
             inputs.insert(format!("helper:{f}"), d.clone());
         }
-        out.insert(stack.name.clone(), Prepared { name: stack.name.clone(), dockerfile, context: files, hash, inputs });
+        out.insert(
+            stack.name.clone(),
+            Prepared {
+                name: stack.name.clone(),
+                dockerfile,
+                context: files,
+                hash,
+                inputs,
+            },
+        );
     }
     Ok(out)
 }
 
 fn parent_hash_of(done: &BTreeMap<String, Prepared>, parent: &str) -> String {
-    done.get(parent).map(|p| p.hash.clone()).expect("stacks are prepared parents first, with their ancestors")
+    done.get(parent)
+        .map(|p| p.hash.clone())
+        .expect("stacks are prepared parents first, with their ancestors")
 }

@@ -41,8 +41,16 @@ pub fn sources(crate_dir: &Path) -> Result<BTreeMap<String, String>> {
         }
     }
     let manifest = crate_dir.join("Cargo.toml");
-    let package = read_toml(&manifest)?.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str()).map(str::to_string);
-    if let Some(root) = crate_dir.ancestors().skip(1).find(|d| d.join("Cargo.lock").is_file()) {
+    let package = read_toml(&manifest)?
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
+    if let Some(root) = crate_dir
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("Cargo.lock").is_file())
+    {
         let workspace = read_toml(&root.join("Cargo.toml"))?;
         let shared = serde_json::json!({
             "package": workspace.get("workspace").and_then(|w| w.get("package")),
@@ -55,7 +63,10 @@ pub fn sources(crate_dir: &Path) -> Result<BTreeMap<String, String>> {
             Some(name) => lock_closure(&read_toml(&lock_path)?, name),
             None => Vec::new(),
         };
-        out.insert("Cargo.lock".into(), digest_json(&serde_json::to_value(&closure).expect("strings serialise")));
+        out.insert(
+            "Cargo.lock".into(),
+            digest_json(&serde_json::to_value(&closure).expect("strings serialise")),
+        );
     }
     Ok(out)
 }
@@ -65,13 +76,26 @@ pub fn sources(crate_dir: &Path) -> Result<BTreeMap<String, String>> {
 pub fn bundled_crates(crate_dir: &Path) -> Result<(String, Vec<(String, String)>)> {
     let manifest = read_toml(&crate_dir.join("Cargo.toml"))?;
     let package = manifest.get("package");
-    let name = package.and_then(|p| p.get("name")).and_then(|n| n.as_str()).unwrap_or(HELPER_FILE).to_string();
-    let mut version = package.and_then(|p| p.get("version")).and_then(|v| v.as_str()).map(str::to_string);
+    let name = package
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or(HELPER_FILE)
+        .to_string();
+    let mut version = package
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let mut crates = Vec::new();
-    if let Some(root) = crate_dir.ancestors().skip(1).find(|d| d.join("Cargo.lock").is_file()) {
+    if let Some(root) = crate_dir
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("Cargo.lock").is_file())
+    {
         for entry in lock_closure(&read_toml(&root.join("Cargo.lock"))?, &name) {
             let mut words = entry.split(' ');
-            let (Some(crate_name), Some(crate_version)) = (words.next(), words.next()) else { continue };
+            let (Some(crate_name), Some(crate_version)) = (words.next(), words.next()) else {
+                continue;
+            };
             if crate_name == name {
                 version = Some(crate_version.to_string());
             } else {
@@ -85,25 +109,40 @@ pub fn bundled_crates(crate_dir: &Path) -> Result<(String, Vec<(String, String)>
 
 fn read_toml(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    text.parse::<toml::Table>().map_err(|e| Error::io("parse", path, std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))
+    text.parse::<toml::Table>().map_err(|e| {
+        Error::io(
+            "parse",
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        )
+    })
 }
 
 fn digest_json(value: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(serde_json::to_vec(value).expect("JSON serialises")))
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(value).expect("JSON serialises"),
+    ))
 }
 
 /// The `Cargo.lock` packages `root` depends on, itself included, each as
 /// `name version source checksum`, sorted.
 fn lock_closure(lock: &toml::Table, root: &str) -> Vec<String> {
-    let packages: Vec<&toml::Table> = lock.get("package").and_then(|p| p.as_array()).map(|a| a.iter().filter_map(|p| p.as_table()).collect()).unwrap_or_default();
-    let field = |p: &toml::Table, k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let packages: Vec<&toml::Table> = lock
+        .get("package")
+        .and_then(|p| p.as_array())
+        .map(|a| a.iter().filter_map(|p| p.as_table()).collect())
+        .unwrap_or_default();
+    let field =
+        |p: &toml::Table, k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     // A dependency entry is `name`, `name version` or `name version (source)`.
     let find = |entry: &str| -> Option<usize> {
         let mut words = entry.split(' ');
         let name = words.next()?;
         let version = words.next();
-        packages.iter().position(|p| field(p, "name") == name && version.is_none_or(|v| field(p, "version") == v))
+        packages.iter().position(|p| {
+            field(p, "name") == name && version.is_none_or(|v| field(p, "version") == v)
+        })
     };
     let mut seen = std::collections::BTreeSet::new();
     let mut todo: Vec<usize> = find(root).into_iter().collect();
@@ -111,11 +150,25 @@ fn lock_closure(lock: &toml::Table, root: &str) -> Vec<String> {
         if !seen.insert(i) {
             continue;
         }
-        let deps = packages[i].get("dependencies").and_then(|d| d.as_array()).cloned().unwrap_or_default();
+        let deps = packages[i]
+            .get("dependencies")
+            .and_then(|d| d.as_array())
+            .cloned()
+            .unwrap_or_default();
         todo.extend(deps.iter().filter_map(|d| d.as_str()).filter_map(find));
     }
-    let mut closure: Vec<String> =
-        seen.into_iter().map(|i| format!("{} {} {} {}", field(packages[i], "name"), field(packages[i], "version"), field(packages[i], "source"), field(packages[i], "checksum"))).collect();
+    let mut closure: Vec<String> = seen
+        .into_iter()
+        .map(|i| {
+            format!(
+                "{} {} {} {}",
+                field(packages[i], "name"),
+                field(packages[i], "version"),
+                field(packages[i], "source"),
+                field(packages[i], "checksum")
+            )
+        })
+        .collect();
     closure.sort();
     closure
 }
@@ -140,7 +193,9 @@ pub fn check_buildable(stack: &Stack, media_crate: Option<&Path>) -> Result<()> 
         });
     };
     let _ = dir;
-    let out = std::process::Command::new("pkg-config").args(["--modversion", "libavcodec"]).output();
+    let out = std::process::Command::new("pkg-config")
+        .args(["--modversion", "libavcodec"])
+        .output();
     let host = match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => {
@@ -170,9 +225,20 @@ pub fn check_buildable(stack: &Stack, media_crate: Option<&Path>) -> Result<()> 
 /// Builds the helper in release mode (`cargo build --release -p ferrostack-media`) in the
 /// crate's own workspace, so its target directory (and build cache) is reused, and returns the
 /// binary's path as cargo reports it. Output goes to `log`.
-pub async fn build(media_crate: &Path, log: &mut impl FnMut(&str)) -> std::result::Result<PathBuf, String> {
+pub async fn build(
+    media_crate: &Path,
+    log: &mut impl FnMut(&str),
+) -> std::result::Result<PathBuf, String> {
     let output = tokio::process::Command::new("cargo")
-        .args(["build", "--release", "-p", "ferrostack-media", "--bin", HELPER_FILE, "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "ferrostack-media",
+            "--bin",
+            HELPER_FILE,
+            "--message-format=json-render-diagnostics",
+        ])
         .current_dir(media_crate)
         .stdin(std::process::Stdio::null())
         // A run that ends first (a failure, Ctrl-C) stops the build instead of leaving it.
@@ -184,7 +250,10 @@ pub async fn build(media_crate: &Path, log: &mut impl FnMut(&str)) -> std::resul
         log(line);
     }
     if !output.status.success() {
-        return Err(format!("building `ferrostack-media` failed ({}); see the log", output.status));
+        return Err(format!(
+            "building `ferrostack-media` failed ({}); see the log",
+            output.status
+        ));
     }
     // The last compiler-artifact message for the binary names the executable.
     let exe = String::from_utf8_lossy(&output.stdout)
@@ -263,23 +332,62 @@ checksum = "dd"
         write(&media, "benches/b.rs", "");
         write(&media, "README.md", "docs");
         let before = sources(&media).unwrap();
-        assert_eq!(before.keys().map(String::as_str).collect::<Vec<_>>(), ["Cargo.lock", "Cargo.toml", "build.rs", "src/lib.rs", "workspace:Cargo.toml"]);
-        let same = |label: &str| assert_eq!(sources(&media).unwrap(), before, "{label} changed the helper's sources");
+        assert_eq!(
+            before.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "Cargo.lock",
+                "Cargo.toml",
+                "build.rs",
+                "src/lib.rs",
+                "workspace:Cargo.toml"
+            ]
+        );
+        let same = |label: &str| {
+            assert_eq!(
+                sources(&media).unwrap(),
+                before,
+                "{label} changed the helper's sources"
+            )
+        };
         write(&media, "tests/t.rs", "#[test] fn t2() {}\n");
         write(&media, "benches/b.rs", "changed");
         write(&media, "README.md", "more docs");
         same("tests, benches and docs");
         // The builder's own dependencies: its manifest section and its lock entries.
         write(root, "Cargo.toml", "[workspace]\nmembers = [\"crates/media\"]\n[workspace.dependencies]\nthiserror = \"2\"\n[dependencies]\nbollard = \"0.20\"\n");
-        write(root, "Cargo.lock", &LOCK.replace("checksum = \"aa\"", "checksum = \"a2\"").replace("name = \"thiserror\"\nversion = \"1.0.0\"", "name = \"thiserror\"\nversion = \"1.0.1\""));
+        write(
+            root,
+            "Cargo.lock",
+            &LOCK
+                .replace("checksum = \"aa\"", "checksum = \"a2\"")
+                .replace(
+                    "name = \"thiserror\"\nversion = \"1.0.0\"",
+                    "name = \"thiserror\"\nversion = \"1.0.1\"",
+                ),
+        );
         same("the builder's dependencies");
-        for (rel, text) in [("src/lib.rs", "pub fn g() {}\n"), ("build.rs", "fn main() { }\n")] {
+        for (rel, text) in [
+            ("src/lib.rs", "pub fn g() {}\n"),
+            ("build.rs", "fn main() { }\n"),
+        ] {
             write(&media, rel, text);
             assert_ne!(sources(&media).unwrap()[rel], before[rel], "{rel}");
         }
-        write(root, "Cargo.lock", &LOCK.replace("checksum = \"dd\"", "checksum = \"d2\""));
-        assert_ne!(sources(&media).unwrap()["Cargo.lock"], before["Cargo.lock"], "a dependency of the crate moved");
+        write(
+            root,
+            "Cargo.lock",
+            &LOCK.replace("checksum = \"dd\"", "checksum = \"d2\""),
+        );
+        assert_ne!(
+            sources(&media).unwrap()["Cargo.lock"],
+            before["Cargo.lock"],
+            "a dependency of the crate moved"
+        );
         write(root, "Cargo.toml", "[workspace]\nmembers = [\"crates/media\"]\n[workspace.dependencies]\nthiserror = \"2.1\"\n");
-        assert_ne!(sources(&media).unwrap()["workspace:Cargo.toml"], before["workspace:Cargo.toml"], "an inherited dependency moved");
+        assert_ne!(
+            sources(&media).unwrap()["workspace:Cargo.toml"],
+            before["workspace:Cargo.toml"],
+            "an inherited dependency moved"
+        );
     }
 }

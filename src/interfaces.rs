@@ -37,12 +37,20 @@ impl Interfaces {
             let entry = unsafe { &*cursor };
             cursor = entry.ifa_next;
             // SAFETY: the address and netmask point at sockaddrs of the family they name.
-            let (Some(address), Some(mask)) = (unsafe { ip_of(entry.ifa_addr) }, unsafe { ip_of(entry.ifa_netmask) }) else {
+            let (Some(address), Some(mask)) = (unsafe { ip_of(entry.ifa_addr) }, unsafe {
+                ip_of(entry.ifa_netmask)
+            }) else {
                 continue;
             };
             // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-            let interface = unsafe { CStr::from_ptr(entry.ifa_name) }.to_string_lossy().into_owned();
-            addresses.push(InterfaceAddress { interface, address, prefix: prefix_of(mask) });
+            let interface = unsafe { CStr::from_ptr(entry.ifa_name) }
+                .to_string_lossy()
+                .into_owned();
+            addresses.push(InterfaceAddress {
+                interface,
+                address,
+                prefix: prefix_of(mask),
+            });
         }
         // SAFETY: `head` came from getifaddrs and is freed once.
         unsafe { libc::freeifaddrs(head) };
@@ -104,7 +112,10 @@ mod tests {
     #[test]
     fn the_loopback_interface_is_listed_with_its_prefix() {
         let interfaces = Interfaces::read();
-        assert!(interfaces.is_local(IpAddr::V4(Ipv4Addr::LOCALHOST)), "{interfaces:?}");
+        assert!(
+            interfaces.is_local(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "{interfaces:?}"
+        );
         let lo = interfaces.ipv4_of("lo");
         assert!(lo.contains(&(Ipv4Addr::LOCALHOST, 8)), "{lo:?}");
         assert!(!interfaces.is_local("192.0.2.1".parse().unwrap()));

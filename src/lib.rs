@@ -42,8 +42,8 @@ pub mod subnet;
 pub mod suite;
 pub mod templates;
 pub mod units;
-pub mod upstream;
 pub mod update;
+pub mod upstream;
 mod validate;
 pub mod worker_run;
 

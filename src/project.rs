@@ -46,7 +46,10 @@ pub struct Settings {
 impl Settings {
     /// The registry, when one is set (settings are checked when the project opens).
     pub fn registry_address(&self) -> Option<crate::registry::RegistryAddress> {
-        self.registry.as_deref().and_then(|r| crate::registry::RegistryAddress::parse(r).ok()).map(|a| a.insecure(self.registry_insecure))
+        self.registry
+            .as_deref()
+            .and_then(|r| crate::registry::RegistryAddress::parse(r).ok())
+            .map(|a| a.insecure(self.registry_insecure))
     }
 }
 
@@ -95,7 +98,10 @@ fn on_or_off(variable: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::Settings { message: format!("{variable}=`{value}` is neither on nor off"), help: Some("use 1/true/yes/on or 0/false/no/off".into()) }),
+        _ => Err(Error::Settings {
+            message: format!("{variable}=`{value}` is neither on nor off"),
+            help: Some("use 1/true/yes/on or 0/false/no/off".into()),
+        }),
     }
 }
 
@@ -120,11 +126,14 @@ impl Project {
     /// `FERROSTACK_PACKAGE_CACHE`, `FERROSTACK_PACKAGE_CACHE_ALLOW` comma-separated).
     pub fn open(root: impl AsRef<Path>) -> Result<Project> {
         let root = root.as_ref();
-        let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
+        let root = root
+            .canonicalize()
+            .map_err(|e| Error::io("open project root", root, e))?;
         let mut settings = Settings::default();
         let path = root.join(SETTINGS_FILE);
         if path.exists() {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io("read settings", &path, e))?;
             let file: SettingsFile = toml::from_str(&text).map_err(|e| Error::Settings {
                 message: format!("{}: {}", SETTINGS_FILE, e.message().trim()),
                 help: Some(
@@ -148,10 +157,12 @@ impl Project {
             settings.package_cache_max_size = match file.build.package_cache_max_size {
                 None => settings.package_cache_max_size,
                 Some(SizeValue::Bytes(n)) => n,
-                Some(SizeValue::Text(t)) => crate::units::parse_size(&t).map_err(|e| Error::Settings {
-                    message: format!("{SETTINGS_FILE}: `[build] package_cache_max_size`: {e}"),
-                    help: Some("e.g. `package_cache_max_size = \"10GB\"`".into()),
-                })?,
+                Some(SizeValue::Text(t)) => {
+                    crate::units::parse_size(&t).map_err(|e| Error::Settings {
+                        message: format!("{SETTINGS_FILE}: `[build] package_cache_max_size`: {e}"),
+                        help: Some("e.g. `package_cache_max_size = \"10GB\"`".into()),
+                    })?
+                }
             };
         }
         if let Ok(r) = std::env::var("FERROSTACK_REPOSITORY") {
@@ -174,13 +185,22 @@ impl Project {
             settings.media_crate = Some(root.join("crates/media"));
         }
         if let Ok(m) = std::env::var("FERROSTACK_MEDIA_CRATE") {
-            settings.media_crate = if m.is_empty() { None } else { Some(PathBuf::from(m)) };
+            settings.media_crate = if m.is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(m))
+            };
         }
         if let Ok(v) = std::env::var("FERROSTACK_PACKAGE_CACHE") {
             settings.package_cache = on_or_off("FERROSTACK_PACKAGE_CACHE", &v)?;
         }
         if let Ok(a) = std::env::var("FERROSTACK_PACKAGE_CACHE_ALLOW") {
-            settings.package_cache_allow = a.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
+            settings.package_cache_allow = a
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(String::from)
+                .collect();
         }
         if let Ok(r) = std::env::var("FERROSTACK_NPM_REGISTRY") {
             if !r.is_empty() {
@@ -188,7 +208,11 @@ impl Project {
             }
         }
         if let Ok(c) = std::env::var("FERROSTACK_CA_BUNDLE") {
-            settings.ca_bundle = if c.is_empty() { None } else { Some(PathBuf::from(c)) };
+            settings.ca_bundle = if c.is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(c))
+            };
         }
         let project = Project { root, settings };
         project.check_settings()?;
@@ -199,7 +223,11 @@ impl Project {
     pub fn check_settings(&self) -> Result<()> {
         let r = &self.settings.repository;
         let ok = !r.is_empty()
-            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '/' | ':'))
+            && r.chars().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, '.' | '_' | '-' | '/' | ':')
+            })
             && !r.ends_with(':');
         if !ok {
             return Err(Error::Settings {
@@ -225,10 +253,15 @@ impl Project {
             })?;
         }
         let npm = &self.settings.npm_registry;
-        if !(npm.starts_with("https://") || npm.starts_with("http://")) || npm.contains(char::is_whitespace) {
+        if !(npm.starts_with("https://") || npm.starts_with("http://"))
+            || npm.contains(char::is_whitespace)
+        {
             return Err(Error::Settings {
                 message: format!("`[build] npm_registry`: `{npm}` is not an http(s) URL"),
-                help: Some(format!("e.g. `npm_registry = \"{}\"` (or FERROSTACK_NPM_REGISTRY)", crate::upstream::DEFAULT_NPM_REGISTRY)),
+                help: Some(format!(
+                    "e.g. `npm_registry = \"{}\"` (or FERROSTACK_NPM_REGISTRY)",
+                    crate::upstream::DEFAULT_NPM_REGISTRY
+                )),
             });
         }
         if let Some(ca) = &self.settings.ca_bundle {
@@ -299,10 +332,22 @@ mod tests {
     #[test]
     fn package_cache_allow_list_and_budget() {
         let project = open_with("[build]\npackage_cache_allow = [\"localhost:3142\", \"http://mirror.example/debian\"]\npackage_cache_max_size = \"5GB\"\n").unwrap();
-        assert_eq!(project.settings.package_cache_allow, ["localhost:3142", "http://mirror.example/debian"]);
+        assert_eq!(
+            project.settings.package_cache_allow,
+            ["localhost:3142", "http://mirror.example/debian"]
+        );
         assert_eq!(project.settings.package_cache_max_size, 5_000_000_000);
-        assert_eq!(open_with("[build]\npackage_cache_max_size = 1000\n").unwrap().settings.package_cache_max_size, 1000);
-        assert_eq!(open_with("").unwrap().settings.package_cache_max_size, 10_000_000_000);
+        assert_eq!(
+            open_with("[build]\npackage_cache_max_size = 1000\n")
+                .unwrap()
+                .settings
+                .package_cache_max_size,
+            1000
+        );
+        assert_eq!(
+            open_with("").unwrap().settings.package_cache_max_size,
+            10_000_000_000
+        );
         let err = open_with("[build]\npackage_cache_allow = [\"bad host\"]\n").unwrap_err();
         insta::assert_snapshot!(err.to_string(), @"`[build] package_cache_allow`: `bad host` is not a host, `host:port` or URL");
         let err = open_with("[build]\npackage_cache_max_size = \"lots\"\n").unwrap_err();

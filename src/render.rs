@@ -103,7 +103,12 @@ struct StepView<'a> {
 
 /// Renders `stack`'s Dockerfile. `pins` maps Debian package → version to install
 /// (`pkg=version`); packages without a pin install the mirror's current version.
-pub fn render(templates: &TemplateSet, settings: &Settings, stack: &Stack, pins: &BTreeMap<String, String>) -> Result<String> {
+pub fn render(
+    templates: &TemplateSet,
+    settings: &Settings,
+    stack: &Stack,
+    pins: &BTreeMap<String, String>,
+) -> Result<String> {
     render_pinned(templates, settings, stack, pins, &BTreeMap::new())
 }
 
@@ -125,7 +130,10 @@ pub fn render_pinned(
                 _ => shell_word(p),
             })
             .collect();
-        let named: BTreeSet<&str> = pkgs.iter().map(|p| p.split('=').next().unwrap_or(p)).collect();
+        let named: BTreeSet<&str> = pkgs
+            .iter()
+            .map(|p| p.split('=').next().unwrap_or(p))
+            .collect();
         let deps: BTreeMap<&str, &str> = named
             .iter()
             .filter_map(|p| dependency_pins.get(*p))
@@ -159,31 +167,92 @@ pub fn render_pinned(
         _ => None,
     };
     // Copies come after the other steps: they change most often.
-    let mut steps: Vec<&Step> = stack.steps.iter().filter(|s| !matches!(s, Step::Copy { .. })).collect();
-    steps.extend(stack.steps.iter().filter(|s| matches!(s, Step::Copy { .. })));
+    let mut steps: Vec<&Step> = stack
+        .steps
+        .iter()
+        .filter(|s| !matches!(s, Step::Copy { .. }))
+        .collect();
+    steps.extend(
+        stack
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Copy { .. })),
+    );
     let steps = steps
         .into_iter()
         .map(|s| match s {
-            Step::Run { command } => StepView { kind: "run", command: Some(command.trim_end()), multiline: command.trim_end().contains('\n'), packages: vec![], src: None, dest: None },
-            Step::Apt { packages } => StepView { kind: "apt", command: None, multiline: false, packages: pin(&strs(packages)), src: None, dest: None },
-            Step::Pip { packages } | Step::Npm { packages } | Step::Gem { packages } => {
-                StepView { kind: s.kind(), command: None, multiline: false, packages: packages.iter().map(|p| shell_word(p)).collect(), src: None, dest: None }
-            }
-            Step::Copy { src, dest } => StepView { kind: "copy", command: None, multiline: false, packages: vec![], src: Some(src), dest: Some(dest) },
+            Step::Run { command } => StepView {
+                kind: "run",
+                command: Some(command.trim_end()),
+                multiline: command.trim_end().contains('\n'),
+                packages: vec![],
+                src: None,
+                dest: None,
+            },
+            Step::Apt { packages } => StepView {
+                kind: "apt",
+                command: None,
+                multiline: false,
+                packages: pin(&strs(packages)),
+                src: None,
+                dest: None,
+            },
+            Step::Pip { packages } | Step::Npm { packages } | Step::Gem { packages } => StepView {
+                kind: s.kind(),
+                command: None,
+                multiline: false,
+                packages: packages.iter().map(|p| shell_word(p)).collect(),
+                src: None,
+                dest: None,
+            },
+            Step::Copy { src, dest } => StepView {
+                kind: "copy",
+                command: None,
+                multiline: false,
+                packages: vec![],
+                src: Some(src),
+                dest: Some(dest),
+            },
         })
         .collect();
     let mut labels = BTreeMap::new();
-    labels.insert("org.opencontainers.image.title".to_string(), stack.name.clone());
-    labels.insert("org.opencontainers.image.version".to_string(), stack.tags.first().unwrap_or(&stack.name).clone());
-    labels.insert("org.opencontainers.image.description".to_string(), stack.description.clone());
+    labels.insert(
+        "org.opencontainers.image.title".to_string(),
+        stack.name.clone(),
+    );
+    labels.insert(
+        "org.opencontainers.image.version".to_string(),
+        stack.tags.first().unwrap_or(&stack.name).clone(),
+    );
+    labels.insert(
+        "org.opencontainers.image.description".to_string(),
+        stack.description.clone(),
+    );
     labels.insert("io.ferrostack.stack".to_string(), stack.name.clone());
     for (k, v) in &stack.labels {
         labels.insert(k.clone(), v.clone());
     }
     let root = !matches!(stack.origin, Origin::Parent { .. });
-    let merged = if stack.merges() { stack.component_installs().into_iter().next().map(|(what, packages)| MergedView { what, packages: pin(&packages) }) } else { None };
+    let merged = if stack.merges() {
+        stack
+            .component_installs()
+            .into_iter()
+            .next()
+            .map(|(what, packages)| MergedView {
+                what,
+                packages: pin(&packages),
+            })
+    } else {
+        None
+    };
     // Merged: the components' own views keep their names, not their packages.
-    let own = |packages: &[&str]| if merged.is_some() { Vec::new() } else { pin(packages) };
+    let own = |packages: &[&str]| {
+        if merged.is_some() {
+            Vec::new()
+        } else {
+            pin(packages)
+        }
+    };
     let slim = match (stack.slim, stack.parent_slim) {
         (true, false) => Some("write"),
         (false, true) => Some("remove"),
@@ -205,11 +274,24 @@ pub fn render_pinned(
                 name: r.name.name(),
                 version: &r.version,
                 packages: own(&strs(&r.packages)),
-                release: r.release.map(|x| ReleaseView { name: x.name, version: x.version, integrity: x.integrity, context: x.context_dir() }),
+                release: r.release.map(|x| ReleaseView {
+                    name: x.name,
+                    version: x.version,
+                    integrity: x.integrity,
+                    context: x.context_dir(),
+                }),
             })
             .collect(),
-        ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView { version: &f.version, helper: f.helper, packages: own(&["ffmpeg"]) }),
-        composer: stack.composer.as_ref().map(|c| ComposerView { install: c.install.as_deref(), dest: &c.dest, packages: own(&["composer"]) }),
+        ffmpeg: stack.ffmpeg.as_ref().map(|f| FfmpegView {
+            version: &f.version,
+            helper: f.helper,
+            packages: own(&["ffmpeg"]),
+        }),
+        composer: stack.composer.as_ref().map(|c| ComposerView {
+            install: c.install.as_deref(),
+            dest: &c.dest,
+            packages: own(&["composer"]),
+        }),
         merged,
         steps,
         env: &stack.env,
@@ -219,11 +301,19 @@ pub fn render_pinned(
         entrypoint: stack.entrypoint.as_ref(),
         cmd: stack.cmd.as_ref(),
     };
-    let context = tera::Context::from_serialize(&view).map_err(|e| Error::Template { template: "Dockerfile.tera".into(), stack: stack.name.clone(), message: flatten(&e) })?;
+    let context = tera::Context::from_serialize(&view).map_err(|e| Error::Template {
+        template: "Dockerfile.tera".into(),
+        stack: stack.name.clone(),
+        message: flatten(&e),
+    })?;
     let text = templates
         .tera()
         .render("Dockerfile.tera", &context)
-        .map_err(|e| Error::Template { template: "Dockerfile.tera".into(), stack: stack.name.clone(), message: flatten(&e) })?;
+        .map_err(|e| Error::Template {
+            template: "Dockerfile.tera".into(),
+            stack: stack.name.clone(),
+            message: flatten(&e),
+        })?;
     let text = tidy(&text);
     missing_from(&text, stack, slim).map_or(Ok(text), |what| {
         Err(Error::Template {
@@ -241,19 +331,30 @@ fn missing_from(dockerfile: &str, stack: &Stack, slim: Option<&str>) -> Option<S
     let words: BTreeSet<&str> = dockerfile.split_whitespace().collect();
     for p in stack.apt_packages() {
         let quoted = shell_word(p);
-        let named = |w: &&str| *w == quoted || w.strip_prefix(p).is_some_and(|rest| rest.starts_with('='));
+        let named =
+            |w: &&str| *w == quoted || w.strip_prefix(p).is_some_and(|rest| rest.starts_with('='));
         if !words.iter().any(named) {
             return Some(format!("install `{p}`"));
         }
     }
     for release in stack.runtimes.iter().filter_map(|r| r.release) {
         if !words.contains(format!("{}/", release.context_dir()).as_str()) {
-            return Some(format!("copy {} {} in (`{}/`)", release.name, release.version, release.context_dir()));
+            return Some(format!(
+                "copy {} {} in (`{}/`)",
+                release.name,
+                release.version,
+                release.context_dir()
+            ));
         }
     }
     match slim {
-        Some("write") if !dockerfile.contains(SLIM_CONFIG.dpkg) => Some(format!("write `{}` (`slim = true`)", SLIM_CONFIG.dpkg)),
-        Some("remove") if !dockerfile.contains(SLIM_CONFIG.dpkg) => Some(format!("remove `{}` (`slim = false` under a slim parent)", SLIM_CONFIG.dpkg)),
+        Some("write") if !dockerfile.contains(SLIM_CONFIG.dpkg) => {
+            Some(format!("write `{}` (`slim = true`)", SLIM_CONFIG.dpkg))
+        }
+        Some("remove") if !dockerfile.contains(SLIM_CONFIG.dpkg) => Some(format!(
+            "remove `{}` (`slim = false` under a slim parent)",
+            SLIM_CONFIG.dpkg
+        )),
         _ => None,
     }
 }
@@ -275,7 +376,9 @@ fn security_mirror(mirror: &str) -> String {
 /// (`curl=7.88.1-10+deb12u8`, `1.2~rc1` with `~` not where tilde expansion starts), else
 /// single-quoted (`'pkg>=1.0'`, `'/srv/my app'`). Also the templates' `sh` filter.
 pub(crate) fn shell_word(s: &str) -> String {
-    let plain = s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=@/:+,%~".contains(c))
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.=@/:+,%~".contains(c))
         && !s.starts_with('~')
         && !s.contains("=~")
         && !s.contains(":~");
@@ -313,7 +416,14 @@ mod tests {
 
     #[test]
     fn shell_words_are_quoted_only_when_a_shell_would_read_them() {
-        for plain in ["curl", "curl=7.88.1-10+deb12u8", "npm=9.2.0~ds1-1", "requests==2.31.0", "@scope/pkg@1.2", "/srv/app"] {
+        for plain in [
+            "curl",
+            "curl=7.88.1-10+deb12u8",
+            "npm=9.2.0~ds1-1",
+            "requests==2.31.0",
+            "@scope/pkg@1.2",
+            "/srv/app",
+        ] {
             assert_eq!(shell_word(plain), plain);
         }
         for (raw, quoted) in [

@@ -26,7 +26,12 @@ impl Session {
         let catalogue = project.load()?;
         let templates = TemplateSet::load(&project.templates_dir())?;
         let lock = Lockfile::read(&project.lock_path())?;
-        Ok(Session { project, catalogue, templates, lock })
+        Ok(Session {
+            project,
+            catalogue,
+            templates,
+            lock,
+        })
     }
 
     /// Renders and hashes the named stacks (all when empty) and their ancestors.
@@ -59,7 +64,9 @@ impl Session {
         if let Some(lock) = &self.lock {
             for name in lock.stacks.keys() {
                 if self.catalogue.get(name).is_none() {
-                    changes.push(format!("  {name}: no longer defined (its entry would be removed)"));
+                    changes.push(format!(
+                        "  {name}: no longer defined (its entry would be removed)"
+                    ));
                 }
             }
         }
@@ -79,8 +86,14 @@ impl Session {
     /// A lock entry recording `prepared` (build results left empty), keeping pins and
     /// keeping the previous build's results when the hash is unchanged.
     pub fn entry_for(&self, prepared: &Prepared) -> LockEntry {
-        let stack = self.catalogue.get(&prepared.name).expect("prepared stacks exist");
-        let previous = self.lock.as_ref().and_then(|l| l.stacks.get(&prepared.name));
+        let stack = self
+            .catalogue
+            .get(&prepared.name)
+            .expect("prepared stacks exist");
+        let previous = self
+            .lock
+            .as_ref()
+            .and_then(|l| l.stacks.get(&prepared.name));
         let mut entry = match previous {
             Some(p) if p.hash == prepared.hash => p.clone(),
             _ => LockEntry::default(),
@@ -90,17 +103,27 @@ impl Session {
         entry.tags = stack.tags.clone();
         entry.inputs = prepared.inputs.clone();
         entry.pins = previous.map(|p| p.pins.clone()).unwrap_or_default();
-        entry.dependency_pins = previous.map(|p| p.dependency_pins.clone()).unwrap_or_default();
+        entry.dependency_pins = previous
+            .map(|p| p.dependency_pins.clone())
+            .unwrap_or_default();
         entry
     }
 
     /// A new lock: the current one with `entries` replaced and undefined stacks dropped.
-    pub fn updated_lock(&self, entries: impl IntoIterator<Item = LockEntry>, names: impl IntoIterator<Item = String>) -> Lockfile {
-        let mut lock = self.lock.clone().unwrap_or(Lockfile { version: LOCK_VERSION, stacks: BTreeMap::new() });
+    pub fn updated_lock(
+        &self,
+        entries: impl IntoIterator<Item = LockEntry>,
+        names: impl IntoIterator<Item = String>,
+    ) -> Lockfile {
+        let mut lock = self.lock.clone().unwrap_or(Lockfile {
+            version: LOCK_VERSION,
+            stacks: BTreeMap::new(),
+        });
         for (name, entry) in names.into_iter().zip(entries) {
             lock.stacks.insert(name, entry);
         }
-        lock.stacks.retain(|name, _| self.catalogue.get(name).is_some());
+        lock.stacks
+            .retain(|name, _| self.catalogue.get(name).is_some());
         lock
     }
 }

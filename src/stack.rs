@@ -118,7 +118,10 @@ impl Status {
 
 /// Where a slim image keeps its settings: dpkg's exclusions, and apt's (no translated
 /// package descriptions).
-pub const SLIM_CONFIG: SlimConfig = SlimConfig { dpkg: "/etc/dpkg/dpkg.cfg.d/ferrostack-slim", apt: "/etc/apt/apt.conf.d/90ferrostack-slim" };
+pub const SLIM_CONFIG: SlimConfig = SlimConfig {
+    dpkg: "/etc/dpkg/dpkg.cfg.d/ferrostack-slim",
+    apt: "/etc/apt/apt.conf.d/90ferrostack-slim",
+};
 
 /// The files [`SLIM_CONFIG`] names.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -235,7 +238,11 @@ impl Stack {
     /// them (system packages, each runtime, FFmpeg, Composer, `apt` steps), as written; with
     /// `layers = "merged"` the components are one install.
     pub fn apt_installs(&self) -> Vec<Vec<&str>> {
-        let mut out: Vec<Vec<&str>> = self.component_installs().into_iter().map(|(_, packages)| packages).collect();
+        let mut out: Vec<Vec<&str>> = self
+            .component_installs()
+            .into_iter()
+            .map(|(_, packages)| packages)
+            .collect();
         for s in &self.steps {
             if let Step::Apt { packages } = s {
                 out.push(packages.iter().map(String::as_str).collect());
@@ -266,10 +273,16 @@ impl Stack {
     fn components(&self) -> Vec<(String, Vec<&str>)> {
         let mut out: Vec<(String, Vec<&str>)> = Vec::new();
         if !self.packages.is_empty() {
-            out.push(("System packages".into(), self.packages.iter().map(String::as_str).collect()));
+            out.push((
+                "System packages".into(),
+                self.packages.iter().map(String::as_str).collect(),
+            ));
         }
         for r in &self.runtimes {
-            out.push((format!("{} {}", r.name.name(), r.version), r.packages.iter().map(String::as_str).collect()));
+            out.push((
+                format!("{} {}", r.name.name(), r.version),
+                r.packages.iter().map(String::as_str).collect(),
+            ));
         }
         if let Some(f) = &self.ffmpeg {
             out.push((format!("FFmpeg {}", f.version), vec!["ffmpeg"]));

@@ -151,7 +151,10 @@ impl StackFile {
             opt(&mut s.run, &mut out);
             opt(&mut s.copy, &mut out);
             opt(&mut s.dest, &mut out);
-            for list in [&mut s.apt, &mut s.pip, &mut s.npm, &mut s.gem].into_iter().flatten() {
+            for list in [&mut s.apt, &mut s.pip, &mut s.npm, &mut s.gem]
+                .into_iter()
+                .flatten()
+            {
                 out.extend(list.iter_mut());
             }
         }

@@ -17,8 +17,12 @@ impl Subnet {
     /// `172.17.0.1/16` is `172.17.0.0/16`); `None` when the prefix is longer than the address.
     pub fn new(address: IpAddr, prefix: u8) -> Option<Subnet> {
         let address = match address {
-            IpAddr::V4(a) if prefix <= 32 => IpAddr::V4(Ipv4Addr::from(u32::from(a) & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0))),
-            IpAddr::V6(a) if prefix <= 128 => IpAddr::V6(Ipv6Addr::from(u128::from(a) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0))),
+            IpAddr::V4(a) if prefix <= 32 => IpAddr::V4(Ipv4Addr::from(
+                u32::from(a) & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0),
+            )),
+            IpAddr::V6(a) if prefix <= 128 => IpAddr::V6(Ipv6Addr::from(
+                u128::from(a) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0),
+            )),
             _ => return None,
         };
         Some(Subnet { address, prefix })
@@ -46,11 +50,15 @@ impl Subnet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -95,18 +103,30 @@ mod tests {
         let all: Subnet = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("8.8.8.8".parse().unwrap()));
         let one: Subnet = "127.0.0.1".parse().unwrap();
-        assert!(one.contains("127.0.0.1".parse().unwrap()) && !one.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            one.contains("127.0.0.1".parse().unwrap())
+                && !one.contains("127.0.0.2".parse().unwrap())
+        );
         assert!("10.0.0.0/33".parse::<Subnet>().is_err());
-        assert!("fd00::/8".parse::<Subnet>().unwrap().contains("fd12::1".parse().unwrap()));
+        assert!("fd00::/8"
+            .parse::<Subnet>()
+            .unwrap()
+            .contains("fd12::1".parse().unwrap()));
     }
 
     #[test]
     fn host_bits_are_cleared_and_the_first_host_follows_the_network() {
         let from_interface: Subnet = "172.17.0.1/16".parse().unwrap();
         assert_eq!(from_interface.to_string(), "172.17.0.0/16");
-        assert_eq!(from_interface.first_host(), Some(Ipv4Addr::new(172, 17, 0, 1)));
+        assert_eq!(
+            from_interface.first_host(),
+            Some(Ipv4Addr::new(172, 17, 0, 1))
+        );
         assert_eq!("10.1.2.3/32".parse::<Subnet>().unwrap().first_host(), None);
-        assert_eq!("fd00::1/64".parse::<Subnet>().unwrap().to_string(), "fd00::/64");
+        assert_eq!(
+            "fd00::1/64".parse::<Subnet>().unwrap().to_string(),
+            "fd00::/64"
+        );
         assert_eq!("fd00::/64".parse::<Subnet>().unwrap().first_host(), None);
     }
 }

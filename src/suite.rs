@@ -24,8 +24,14 @@ pub enum RuntimeKind {
 
 impl RuntimeKind {
     /// Every runtime, in the order they are documented.
-    pub const ALL: [RuntimeKind; 6] =
-        [RuntimeKind::Python, RuntimeKind::Node, RuntimeKind::Ruby, RuntimeKind::Php, RuntimeKind::Go, RuntimeKind::Java];
+    pub const ALL: [RuntimeKind; 6] = [
+        RuntimeKind::Python,
+        RuntimeKind::Node,
+        RuntimeKind::Ruby,
+        RuntimeKind::Php,
+        RuntimeKind::Go,
+        RuntimeKind::Java,
+    ];
 
     /// The name used in stack files.
     pub fn name(self) -> &'static str {
@@ -77,13 +83,27 @@ pub struct Suite {
     pub runtimes: &'static [RuntimeOffer],
 }
 
-const fn offer(kind: RuntimeKind, version: &'static str, packages: &'static [&'static str]) -> RuntimeOffer {
-    RuntimeOffer { kind, version, packages, release: None }
+const fn offer(
+    kind: RuntimeKind,
+    version: &'static str,
+    packages: &'static [&'static str],
+) -> RuntimeOffer {
+    RuntimeOffer {
+        kind,
+        version,
+        packages,
+        release: None,
+    }
 }
 
 /// Node from Debian's `nodejs`, with npm's own release instead of Debian's `npm` (335 packages).
 const fn node(version: &'static str) -> RuntimeOffer {
-    RuntimeOffer { kind: RuntimeKind::Node, version, packages: &["nodejs"], release: Some(NPM_9_2_0) }
+    RuntimeOffer {
+        kind: RuntimeKind::Node,
+        version,
+        packages: &["nodejs"],
+        release: Some(NPM_9_2_0),
+    }
 }
 
 /// The suites ferrostack has a catalogue for.
@@ -93,10 +113,24 @@ pub const SUITES: [Suite; 2] = [
         debian_version: "12",
         ffmpeg_version: "5.1",
         runtimes: &[
-            offer(RuntimeKind::Python, "3.11", &["python3", "python3-pip", "python3-venv"]),
+            offer(
+                RuntimeKind::Python,
+                "3.11",
+                &["python3", "python3-pip", "python3-venv"],
+            ),
             node("18"),
             offer(RuntimeKind::Ruby, "3.1", &["ruby", "ruby-dev"]),
-            offer(RuntimeKind::Php, "8.2", &["php8.2-cli", "php8.2-curl", "php8.2-mbstring", "php8.2-xml", "php8.2-zip"]),
+            offer(
+                RuntimeKind::Php,
+                "8.2",
+                &[
+                    "php8.2-cli",
+                    "php8.2-curl",
+                    "php8.2-mbstring",
+                    "php8.2-xml",
+                    "php8.2-zip",
+                ],
+            ),
             offer(RuntimeKind::Go, "1.19", &["golang-go"]),
             offer(RuntimeKind::Java, "17", &["openjdk-17-jdk-headless"]),
         ],
@@ -106,10 +140,24 @@ pub const SUITES: [Suite; 2] = [
         debian_version: "13",
         ffmpeg_version: "7.1",
         runtimes: &[
-            offer(RuntimeKind::Python, "3.13", &["python3", "python3-pip", "python3-venv"]),
+            offer(
+                RuntimeKind::Python,
+                "3.13",
+                &["python3", "python3-pip", "python3-venv"],
+            ),
             node("20"),
             offer(RuntimeKind::Ruby, "3.3", &["ruby", "ruby-dev"]),
-            offer(RuntimeKind::Php, "8.4", &["php8.4-cli", "php8.4-curl", "php8.4-mbstring", "php8.4-xml", "php8.4-zip"]),
+            offer(
+                RuntimeKind::Php,
+                "8.4",
+                &[
+                    "php8.4-cli",
+                    "php8.4-curl",
+                    "php8.4-mbstring",
+                    "php8.4-xml",
+                    "php8.4-zip",
+                ],
+            ),
             offer(RuntimeKind::Go, "1.24", &["golang-go"]),
             offer(RuntimeKind::Java, "21", &["openjdk-21-jdk-headless"]),
         ],
@@ -125,7 +173,10 @@ impl Suite {
     /// Guesses the suite of an external image reference such as `debian:bookworm-slim`.
     pub fn infer_from_image(reference: &str) -> Option<&'static Suite> {
         let tag = reference.rsplit_once(':').map_or(reference, |(_, t)| t);
-        SUITES.iter().find(|s| tag.split(['-', '.', '_']).any(|part| part == s.codename || part == s.debian_version))
+        SUITES.iter().find(|s| {
+            tag.split(['-', '.', '_'])
+                .any(|part| part == s.codename || part == s.debian_version)
+        })
     }
 
     /// The versions of `kind` this suite offers.
@@ -138,12 +189,18 @@ impl Suite {
         let mut offers = self.offers(kind);
         match version {
             None => offers.next(),
-            Some(v) => offers.find(|o| o.version == v || o.version.split('.').next() == Some(v) && !v.contains('.')),
+            Some(v) => offers.find(|o| {
+                o.version == v || o.version.split('.').next() == Some(v) && !v.contains('.')
+            }),
         }
     }
 
     /// The codenames of every known suite, for hints.
     pub fn known() -> String {
-        SUITES.iter().map(|s| format!("`{}`", s.codename)).collect::<Vec<_>>().join(", ")
+        SUITES
+            .iter()
+            .map(|s| format!("`{}`", s.codename))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

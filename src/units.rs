@@ -8,9 +8,13 @@ use std::time::Duration;
 /// as in `docker run --memory`).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{text}` is not a size (e.g. `600MB`, `512m`, `2GiB`)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. `600MB`, `512m`, `2GiB`)"))?;
     let mult: f64 = match unit.trim() {
         "" | "B" | "b" => 1.0,
         "KB" | "kB" => 1e3,
@@ -19,7 +23,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "K" | "k" | "KiB" => 1024.0,
         "M" | "m" | "MiB" => 1024.0 * 1024.0,
         "G" | "g" | "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown size unit `{other}` in `{text}`; use B, KB, MB, GB, KiB, MiB, GiB, k, m or g")),
+        other => {
+            return Err(format!(
+            "unknown size unit `{other}` in `{text}`; use B, KB, MB, GB, KiB, MiB, GiB, k, m or g"
+        ))
+        }
     };
     Ok((n * mult).round() as u64)
 }
@@ -27,15 +35,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses a duration: `90`, `90s`, `5m`, `1h`, `1.5m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (e.g. `30s`, `5m`)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. `30s`, `5m`)"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{text}`; use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{text}`; use ms, s, m or h"
+            ))
+        }
     };
     // `from_secs_f64` panics past `u64::MAX` seconds; such a duration is a mistake, not a wait.
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is too long a duration"))
@@ -62,7 +78,9 @@ mod tests {
         assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
         assert_eq!(parse_size("1024").unwrap(), 1024);
         assert!(parse_size("lots").is_err());
-        assert!(parse_size("5TB").unwrap_err().contains("unknown size unit `TB`"));
+        assert!(parse_size("5TB")
+            .unwrap_err()
+            .contains("unknown size unit `TB`"));
     }
 
     #[test]
@@ -71,7 +89,13 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
-        assert_eq!(parse_duration("99999999999999999999h").unwrap_err(), "`99999999999999999999h` is too long a duration");
-        assert!(parse_duration(&"9".repeat(400)).is_err(), "an infinite number of seconds");
+        assert_eq!(
+            parse_duration("99999999999999999999h").unwrap_err(),
+            "`99999999999999999999h` is too long a duration"
+        );
+        assert!(
+            parse_duration(&"9".repeat(400)).is_err(),
+            "an infinite number of seconds"
+        );
     }
 }

@@ -63,9 +63,17 @@ pub struct Move {
 impl fmt::Display for PinChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.from {
-            Some(from) if *from == self.to => write!(f, "{}: {} {} (now pinned)", self.stack, self.package, self.to),
+            Some(from) if *from == self.to => write!(
+                f,
+                "{}: {} {} (now pinned)",
+                self.stack, self.package, self.to
+            ),
             Some(from) => write!(f, "{}: {} {from} → {}", self.stack, self.package, self.to),
-            None => write!(f, "{}: {} (unpinned) → {}", self.stack, self.package, self.to),
+            None => write!(
+                f,
+                "{}: {} (unpinned) → {}",
+                self.stack, self.package, self.to
+            ),
         }?;
         match &self.dependency_of {
             Some(of) => write!(f, " (dependency of {of})"),
@@ -112,7 +120,11 @@ type NewPins = BTreeMap<String, StackPins>;
 /// Queries the mirror for the named stacks (all when empty; their parents are included) and
 /// writes the new pins into `images.lock`, under the lock guard. Only pins change: the next
 /// `plan` sees the pin inputs differ.
-pub async fn update(session: &Session, names: &[String], cancel: &CancellationToken) -> Result<UpdateReport> {
+pub async fn update(
+    session: &Session,
+    names: &[String],
+    cancel: &CancellationToken,
+) -> Result<UpdateReport> {
     let (mut report, pins) = check(session, names, cancel).await?;
     if !report.would_change {
         return Ok(report);
@@ -135,7 +147,11 @@ pub async fn update(session: &Session, names: &[String], cancel: &CancellationTo
 }
 
 /// What [`update`] would change, without writing anything (`update --locked`).
-pub async fn check(session: &Session, names: &[String], cancel: &CancellationToken) -> Result<(UpdateReport, NewPins)> {
+pub async fn check(
+    session: &Session,
+    names: &[String],
+    cancel: &CancellationToken,
+) -> Result<(UpdateReport, NewPins)> {
     let stacks = session.catalogue.select(names)?;
     let mut report = UpdateReport::default();
     let mut new_pins = NewPins::new();
@@ -145,18 +161,32 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
     let mut asks: Vec<(&Stack, Vec<String>, String)> = Vec::new();
     let mut per_image: BTreeMap<String, Ask> = BTreeMap::new();
     for stack in stacks {
-        let entry = session.lock.as_ref().and_then(|l| l.stacks.get(&stack.name));
+        let entry = session
+            .lock
+            .as_ref()
+            .and_then(|l| l.stacks.get(&stack.name));
         let packages = pinnable_packages(stack);
         let Some(entry) = entry else {
             if !packages.is_empty() {
-                report.notes.push(UpdateNote { stack: stack.name.clone(), message: "not in images.lock yet: build it first, then pin".into() });
+                report.notes.push(UpdateNote {
+                    stack: stack.name.clone(),
+                    message: "not in images.lock yet: build it first, then pin".into(),
+                });
             }
             continue;
         };
         if stack.apt_packages().is_empty() {
             if !entry.pins.is_empty() || !entry.dependency_pins.is_empty() {
-                for p in entry.pins.keys().chain(entry.dependency_pins.keys()).collect::<BTreeSet<_>>() {
-                    report.notes.push(UpdateNote { stack: stack.name.clone(), message: format!("pin `{p}` dropped: the stack no longer installs it") });
+                for p in entry
+                    .pins
+                    .keys()
+                    .chain(entry.dependency_pins.keys())
+                    .collect::<BTreeSet<_>>()
+                {
+                    report.notes.push(UpdateNote {
+                        stack: stack.name.clone(),
+                        message: format!("pin `{p}` dropped: the stack no longer installs it"),
+                    });
                 }
                 new_pins.insert(stack.name.clone(), StackPins::default());
             }
@@ -164,7 +194,9 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         }
         let engine = match &mut engine {
             Some(e) => e,
-            None => engine.insert(crate::fleet::Roster::first_engine(&session.project.settings.engines).await?),
+            None => engine.insert(
+                crate::fleet::Roster::first_engine(&session.project.settings.engines).await?,
+            ),
         };
         let image = query_image(session, engine, stack).await?;
         let ask = per_image.entry(image.clone()).or_default();
@@ -175,11 +207,25 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
         ask.root |= root;
         let installs = stack.apt_installs();
         for p in installs.iter().flatten() {
-            let id = if root { format!("r:{p}") } else { format!("n:{p}") };
+            let id = if root {
+                format!("r:{p}")
+            } else {
+                format!("n:{p}")
+            };
             ask.simulations.insert(id, (vec![p.to_string()], root));
         }
         for i in 0..installs.len() {
-            ask.simulations.insert(format!("g:{}:{i}", stack.name), (installs[..=i].iter().flatten().map(|p| p.to_string()).collect(), root));
+            ask.simulations.insert(
+                format!("g:{}:{i}", stack.name),
+                (
+                    installs[..=i]
+                        .iter()
+                        .flatten()
+                        .map(|p| p.to_string())
+                        .collect(),
+                    root,
+                ),
+            );
         }
         asks.push((stack, packages, image));
     }
@@ -187,13 +233,24 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
     let answers: BTreeMap<String, Answer> = match &engine {
         None => BTreeMap::new(),
         Some(engine) => {
-            let queries = per_image.iter().map(|(image, ask)| async move { candidates(engine, image, ask, cancel).await.map(|c| (image.clone(), c)) });
-            futures_util::future::try_join_all(queries).await?.into_iter().collect()
+            let queries = per_image.iter().map(|(image, ask)| async move {
+                candidates(engine, image, ask, cancel)
+                    .await
+                    .map(|c| (image.clone(), c))
+            });
+            futures_util::future::try_join_all(queries)
+                .await?
+                .into_iter()
+                .collect()
         }
     };
     // Pass 3: each stack's pins from its image's answer.
     for (stack, packages, image) in asks {
-        let entry = session.lock.as_ref().and_then(|l| l.stacks.get(&stack.name)).expect("asked stacks have entries");
+        let entry = session
+            .lock
+            .as_ref()
+            .and_then(|l| l.stacks.get(&stack.name))
+            .expect("asked stacks have entries");
         let answer = &answers[&image];
         let candidates = &answer.candidates;
         report.queried.push((stack.name.clone(), image.clone()));
@@ -214,10 +271,18 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
             }
         }
         for p in entry.pins.keys().filter(|p| !packages.contains(p)) {
-            report.notes.push(UpdateNote { stack: stack.name.clone(), message: format!("pin `{p}` dropped: the stack no longer installs it") });
+            report.notes.push(UpdateNote {
+                stack: stack.name.clone(),
+                message: format!("pin `{p}` dropped: the stack no longer installs it"),
+            });
         }
         let root = image == session.project.image_ref(&stack.name);
-        let dependencies = match closure_pins(&stack.apt_installs(), &stack.name, if root { "r" } else { "n" }, answer) {
+        let dependencies = match closure_pins(
+            &stack.apt_installs(),
+            &stack.name,
+            if root { "r" } else { "n" },
+            answer,
+        ) {
             Ok(deps) => deps,
             Err(why) => {
                 report.notes.push(UpdateNote {
@@ -227,7 +292,8 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
                 entry.dependency_pins.clone()
             }
         };
-        let old_dependencies: BTreeMap<&String, &String> = entry.dependency_pins.values().flatten().collect();
+        let old_dependencies: BTreeMap<&String, &String> =
+            entry.dependency_pins.values().flatten().collect();
         for (of, deps) in &dependencies {
             for (dep, version) in deps {
                 let old = old_dependencies.get(dep).copied();
@@ -235,19 +301,42 @@ pub async fn check(session: &Session, names: &[String], cancel: &CancellationTok
                     continue;
                 }
                 // Pinned for the first time: the version the last build recorded is the "from".
-                let from = old.cloned().or_else(|| entry.closure.iter().find(|(k, _)| k.split(':').next() == Some(dep.as_str())).map(|(_, r)| r.version.clone()));
-                report.changes.push(PinChange { stack: stack.name.clone(), package: dep.clone(), from, to: version.clone(), dependency_of: Some(of.clone()) });
+                let from = old.cloned().or_else(|| {
+                    entry
+                        .closure
+                        .iter()
+                        .find(|(k, _)| k.split(':').next() == Some(dep.as_str()))
+                        .map(|(_, r)| r.version.clone())
+                });
+                report.changes.push(PinChange {
+                    stack: stack.name.clone(),
+                    package: dep.clone(),
+                    from,
+                    to: version.clone(),
+                    dependency_of: Some(of.clone()),
+                });
             }
         }
-        new_pins.insert(stack.name.clone(), StackPins { named: pins, dependencies });
+        new_pins.insert(
+            stack.name.clone(),
+            StackPins {
+                named: pins,
+                dependencies,
+            },
+        );
     }
     report.moves = moves(session, &report.changes);
-    report.would_change = !report.changes.is_empty() || new_pins.iter().any(|(s, p)| pins_differ(session, s, p));
+    report.would_change =
+        !report.changes.is_empty() || new_pins.iter().any(|(s, p)| pins_differ(session, s, p));
     Ok((report, new_pins))
 }
 
 fn pins_differ(session: &Session, stack: &str, pins: &StackPins) -> bool {
-    session.lock.as_ref().and_then(|l| l.stacks.get(stack)).is_some_and(|e| e.pins != pins.named || e.dependency_pins != pins.dependencies)
+    session
+        .lock
+        .as_ref()
+        .and_then(|l| l.stacks.get(stack))
+        .is_some_and(|e| e.pins != pins.named || e.dependency_pins != pins.dependencies)
 }
 
 /// The changes that move a version, one per package and versions, with every stack they move
@@ -276,7 +365,11 @@ fn moves(session: &Session, changes: &[PinChange]) -> Vec<Move> {
     let graph = session.catalogue.graph();
     by.into_values()
         .map(|mut m| {
-            let rebuilds: BTreeSet<String> = m.stacks.iter().flat_map(|s| graph.with_descendants(s)).collect();
+            let rebuilds: BTreeSet<String> = m
+                .stacks
+                .iter()
+                .flat_map(|s| graph.with_descendants(s))
+                .collect();
             m.rebuilds = rebuilds.into_iter().collect();
             m.dependency_of.sort();
             m.stacks.sort();
@@ -290,9 +383,17 @@ fn moves(session: &Session, changes: &[PinChange]) -> Vec<Move> {
 /// `0..i` has not; each dependency goes under the first package of its install whose own
 /// simulation pulls it in (the install's first package when none does alone). Packages the
 /// stack names are pinned by name, not here. `Err` carries apt's first error.
-fn closure_pins(installs: &[Vec<&str>], stack: &str, solo: &str, answer: &Answer) -> std::result::Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+fn closure_pins(
+    installs: &[Vec<&str>],
+    stack: &str,
+    solo: &str,
+    answer: &Answer,
+) -> std::result::Result<BTreeMap<String, BTreeMap<String, String>>, String> {
     let simulation = |id: &str| -> std::result::Result<&Simulation, String> {
-        let sim = answer.simulations.get(id).ok_or_else(|| "no answer".to_string())?;
+        let sim = answer
+            .simulations
+            .get(id)
+            .ok_or_else(|| "no answer".to_string())?;
         match sim.errors.first() {
             Some(e) => Err(e.clone()),
             None => Ok(sim),
@@ -312,8 +413,13 @@ fn closure_pins(installs: &[Vec<&str>], stack: &str, solo: &str, answer: &Answer
             if named.contains(dep) || !seen.insert(dep.clone()) {
                 continue;
             }
-            let of = solos.iter().find(|(_, sim)| sim.installs.contains_key(dep)).map_or_else(|| base(install[0]), |(p, _)| p.clone());
-            out.entry(of).or_default().insert(dep.clone(), version.clone());
+            let of = solos
+                .iter()
+                .find(|(_, sim)| sim.installs.contains_key(dep))
+                .map_or_else(|| base(install[0]), |(p, _)| p.clone());
+            out.entry(of)
+                .or_default()
+                .insert(dep.clone(), version.clone());
         }
     }
     Ok(out)
@@ -351,7 +457,12 @@ struct Answer {
 /// pins itself (`pkg=version`) are left to it.
 pub(crate) fn pinnable_packages(stack: &Stack) -> Vec<String> {
     // A package the definition pins itself (`pkg=version`) is not the lock's to move.
-    stack.apt_packages().into_iter().filter(|p| !p.contains('=')).map(str::to_string).collect()
+    stack
+        .apt_packages()
+        .into_iter()
+        .filter(|p| !p.contains('='))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The image whose apt sources answer for `stack`: its parent's built image; for a root
@@ -359,7 +470,10 @@ pub(crate) fn pinnable_packages(stack: &Stack) -> Vec<String> {
 async fn query_image(session: &Session, engine: &Engine, stack: &Stack) -> Result<String> {
     let (candidates, build): (Vec<String>, &str) = match &stack.origin {
         Origin::Parent { name } => (vec![session.project.image_ref(name)], name),
-        Origin::Image { reference } => (vec![session.project.image_ref(&stack.name), reference.clone()], &stack.name),
+        Origin::Image { reference } => (
+            vec![session.project.image_ref(&stack.name), reference.clone()],
+            &stack.name,
+        ),
         Origin::Bootstrap(_) => (vec![session.project.image_ref(&stack.name)], &stack.name),
     };
     for image in &candidates {
@@ -368,7 +482,11 @@ async fn query_image(session: &Session, engine: &Engine, stack: &Stack) -> Resul
         }
     }
     Err(Error::Settings {
-        message: format!("cannot ask the mirror for `{}`: no image `{}` in the engine", stack.name, candidates.join("` or `")),
+        message: format!(
+            "cannot ask the mirror for `{}`: no image `{}` in the engine",
+            stack.name,
+            candidates.join("` or `")
+        ),
         help: Some(format!("build `{build}` first: `ferrostack build {build}`")),
     })
 }
@@ -376,7 +494,12 @@ async fn query_image(session: &Session, engine: &Engine, stack: &Stack) -> Resul
 /// Runs `apt-get update`, `apt-cache policy` and the simulated installs in one throwaway
 /// container of `image` and returns each package's candidate version (packages without one
 /// are absent) and each simulation's `Inst` lines.
-async fn candidates(engine: &Engine, image: &str, ask: &Ask, cancel: &CancellationToken) -> Result<Answer> {
+async fn candidates(
+    engine: &Engine,
+    image: &str,
+    ask: &Ask,
+    cancel: &CancellationToken,
+) -> Result<Answer> {
     let quoted: Vec<String> = ask.packages.iter().map(|p| shell_quote(p)).collect();
     // The same flags as the Dockerfile's installs; `Inst` and `E:` lines only, under `=ID`.
     let mut script = format!(
@@ -388,8 +511,16 @@ async fn candidates(engine: &Engine, image: &str, ask: &Ask, cancel: &Cancellati
     }
     for (id, (packages, root)) in &ask.simulations {
         let quoted: Vec<String> = packages.iter().map(|p| shell_quote(p)).collect();
-        let status = if *root { ROOT_STATUS } else { "/var/lib/dpkg/status" };
-        script.push_str(&format!(" && sim {} {status} {}", shell_quote(id), quoted.join(" ")));
+        let status = if *root {
+            ROOT_STATUS
+        } else {
+            "/var/lib/dpkg/status"
+        };
+        script.push_str(&format!(
+            " && sim {} {status} {}",
+            shell_quote(id),
+            quoted.join(" ")
+        ));
     }
     let mut req = RunRequest::shell(image, &script);
     req.user = Some("0".into());
@@ -397,7 +528,11 @@ async fn candidates(engine: &Engine, image: &str, ask: &Ask, cancel: &Cancellati
     req.memory_limit = Some(CHECK_MEMORY);
     let out = engine.run(&req, cancel).await?;
     if !out.success() {
-        let why = if out.timed_out { format!("timed out after {} s", QUERY_TIMEOUT.as_secs()) } else { format!("exited with {}", out.exit_code) };
+        let why = if out.timed_out {
+            format!("timed out after {} s", QUERY_TIMEOUT.as_secs())
+        } else {
+            format!("exited with {}", out.exit_code)
+        };
         return Err(Error::Settings {
             message: format!("asking Debian's mirror from `{image}` failed: `apt-get update` {why}\n{}", out.stderr.trim_end()),
             help: Some("check the network and the mirror in the stack's apt sources, then run `ferrostack update` again".into()),
@@ -450,7 +585,9 @@ pub struct PinNotOffered {
 }
 
 fn of_text(of: &Option<String>) -> String {
-    of.as_ref().map(|of| format!(" (a dependency of `{of}`)")).unwrap_or_default()
+    of.as_ref()
+        .map(|of| format!(" (a dependency of `{of}`)"))
+        .unwrap_or_default()
 }
 
 impl PinNotOffered {
@@ -471,7 +608,11 @@ impl PinNotOffered {
             let rest = line.trim().strip_prefix("E: Version '")?;
             let (version, rest) = rest.split_once("' for '")?;
             let (package, _) = rest.split_once("' was not found")?;
-            Some(PinNotOffered { package: package.to_string(), version: version.to_string(), dependency_of: None })
+            Some(PinNotOffered {
+                package: package.to_string(),
+                version: version.to_string(),
+                dependency_of: None,
+            })
         })
     }
 }
@@ -501,20 +642,35 @@ mod tests {
     #[test]
     fn candidates_skip_packages_without_one() {
         let parsed = parse_candidates("jq\t1.6-2.1+deb12u1\nnope\t\nvirt\t(none)\n");
-        assert_eq!(parsed, BTreeMap::from([("jq".to_string(), "1.6-2.1+deb12u1".to_string())]));
+        assert_eq!(
+            parsed,
+            BTreeMap::from([("jq".to_string(), "1.6-2.1+deb12u1".to_string())])
+        );
     }
 
     #[test]
     fn apt_missing_version_is_recognised() {
         let log = "Reading package lists...\nE: Version '1.5+dfsg-2' for 'jq' was not found\n";
         let found = PinNotOffered::find(log).unwrap();
-        assert_eq!(found, PinNotOffered { package: "jq".into(), version: "1.5+dfsg-2".into(), dependency_of: None });
+        assert_eq!(
+            found,
+            PinNotOffered {
+                package: "jq".into(),
+                version: "1.5+dfsg-2".into(),
+                dependency_of: None
+            }
+        );
         assert_eq!(
             found.to_string(),
             "the mirror no longer offers pinned `jq` version `1.5+dfsg-2`; run `ferrostack update` to move the pin"
         );
-        let inputs = BTreeMap::from([("dep:jq:libonig5".to_string(), "6.9.8-1".to_string()), ("pin:jq".to_string(), "1.6-2.1".to_string())]);
-        let dependency = PinNotOffered::find("E: Version '6.9.8-1' for 'libonig5' was not found").unwrap().with_inputs(&inputs);
+        let inputs = BTreeMap::from([
+            ("dep:jq:libonig5".to_string(), "6.9.8-1".to_string()),
+            ("pin:jq".to_string(), "1.6-2.1".to_string()),
+        ]);
+        let dependency = PinNotOffered::find("E: Version '6.9.8-1' for 'libonig5' was not found")
+            .unwrap()
+            .with_inputs(&inputs);
         assert_eq!(
             dependency.to_string(),
             "the mirror no longer offers pinned `libonig5` version `6.9.8-1` (a dependency of `jq`); run `ferrostack update` to move the pin"
@@ -540,11 +696,24 @@ mod tests {
         assert_eq!(answer.candidates.len(), 3);
         let installs = vec![vec!["python3"], vec!["curl", "jq"]];
         let pins = closure_pins(&installs, "app", "n", &answer).unwrap();
-        let text: Vec<String> = pins.iter().flat_map(|(of, deps)| deps.iter().map(move |(d, v)| format!("{of}: {d}={v}"))).collect();
-        assert_eq!(text, ["jq: libjq1=1.6-2.1", "python3: libpython3.11=3.11.2-6", "python3: libssl3=3.0.17-1~deb12u3"]);
+        let text: Vec<String> = pins
+            .iter()
+            .flat_map(|(of, deps)| deps.iter().map(move |(d, v)| format!("{of}: {d}={v}")))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "jq: libjq1=1.6-2.1",
+                "python3: libpython3.11=3.11.2-6",
+                "python3: libssl3=3.0.17-1~deb12u3"
+            ]
+        );
 
         let failed = parse_answer("=g:app:0\nE: Unable to locate package nope\n=n:nope\nE: Unable to locate package nope\n");
-        assert_eq!(closure_pins(&[vec!["nope"]], "app", "n", &failed), Err("Unable to locate package nope".to_string()));
+        assert_eq!(
+            closure_pins(&[vec!["nope"]], "app", "n", &failed),
+            Err("Unable to locate package nope".to_string())
+        );
     }
 
     #[test]

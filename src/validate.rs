@@ -10,7 +10,9 @@ use crate::definition_error::{did_you_mean, DefinitionError, DefinitionErrorKind
 use crate::error::{Error, Result};
 use crate::graph::StackGraph;
 use crate::matrix::{render_expression, variables_hint, Expanded};
-use crate::stack::{Bootstrap, Check, Composer, Ffmpeg, Layers, Origin, Runtime, Stack, Status, Step};
+use crate::stack::{
+    Bootstrap, Check, Composer, Ffmpeg, Layers, Origin, Runtime, Stack, Status, Step,
+};
 use crate::stack_file::Str;
 use crate::suite::{RuntimeKind, Suite};
 
@@ -45,11 +47,16 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
             let first: &Draft = &unique[first];
             errors.push(
                 DefinitionError::new(
-                    K::DuplicateName { name: d.stack.name.clone(), other: first.stack.source.clone() },
+                    K::DuplicateName {
+                        name: d.stack.name.clone(),
+                        other: first.stack.source.clone(),
+                    },
                     Some(name_site(&d, "defined again here")),
                 )
                 .with_also(Some(name_site(first, "first defined here")))
-                .with_help("stack names are unique across all files in `stacks/`; rename one of them"),
+                .with_help(
+                    "stack names are unique across all files in `stacks/`; rename one of them",
+                ),
             );
             continue;
         }
@@ -64,8 +71,17 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
         if let Some(parent) = d.stack.parent() {
             if !by_name.contains_key(parent) {
                 parent_ok = false;
-                let from = d.expanded.file.from.as_ref().expect("parent origin comes from `from`");
-                let known: Vec<&str> = all_known.iter().copied().filter(|n| *n != d.stack.name).collect();
+                let from = d
+                    .expanded
+                    .file
+                    .from
+                    .as_ref()
+                    .expect("parent origin comes from `from`");
+                let known: Vec<&str> = all_known
+                    .iter()
+                    .copied()
+                    .filter(|n| *n != d.stack.name)
+                    .collect();
                 let mut help = match did_you_mean(parent, known.iter().copied()) {
                     Some(m) => format!("did you mean `{m}`? "),
                     None => String::new(),
@@ -73,8 +89,15 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
                 help.push_str(&format!("defined stacks: {}", list(&known)));
                 errors.push(
                     DefinitionError::new(
-                        K::MissingParent { stack: d.stack.name.clone(), parent: parent.to_string() },
-                        Some(d.expanded.source.site(from.span(), "no stack has this name")),
+                        K::MissingParent {
+                            stack: d.stack.name.clone(),
+                            parent: parent.to_string(),
+                        },
+                        Some(
+                            d.expanded
+                                .source
+                                .site(from.span(), "no stack has this name"),
+                        ),
                     )
                     .with_help(help),
                 );
@@ -84,13 +107,31 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
     if !parent_ok || !errors.is_empty() {
         return Err(Error::from_definitions(errors).expect("errors is not empty"));
     }
-    let graph = StackGraph::new(drafts.iter().map(|d| (d.stack.name.clone(), d.stack.parent().map(str::to_string))));
+    let graph = StackGraph::new(
+        drafts
+            .iter()
+            .map(|d| (d.stack.name.clone(), d.stack.parent().map(str::to_string))),
+    );
     if let Some(cycle) = graph.find_cycle() {
         let d = &drafts[by_name[&cycle[0]]];
-        let from = d.expanded.file.from.as_ref().expect("a stack in a cycle has a parent");
+        let from = d
+            .expanded
+            .file
+            .from
+            .as_ref()
+            .expect("a stack in a cycle has a parent");
         errors.push(
-            DefinitionError::new(K::Cycle { cycle }, Some(d.expanded.source.site(from.span(), "this parent closes the cycle")))
-                .with_help("a stack cannot be its own ancestor; one stack in the cycle needs another origin"),
+            DefinitionError::new(
+                K::Cycle { cycle },
+                Some(
+                    d.expanded
+                        .source
+                        .site(from.span(), "this parent closes the cycle"),
+                ),
+            )
+            .with_help(
+                "a stack cannot be its own ancestor; one stack in the cycle needs another origin",
+            ),
         );
         return Err(Error::from_definitions(errors).expect("errors is not empty"));
     }
@@ -100,11 +141,19 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
     let mut stacks: BTreeMap<String, Stack> = BTreeMap::new();
     let mut tag_owner: BTreeMap<String, (String, Option<Site>)> = BTreeMap::new();
     for name in &order {
-        let Draft { mut stack, expanded, runtime_versions } = slots[by_name[name]].take().expect("each stack once");
+        let Draft {
+            mut stack,
+            expanded,
+            runtime_versions,
+        } = slots[by_name[name]].take().expect("each stack once");
         let parent = stack.parent().and_then(|p| stacks.get(p));
         // `slim` lives in the image: a child inherits its parent's unless it says otherwise.
         stack.parent_slim = parent.is_some_and(|p| p.slim);
-        stack.slim = expanded.file.slim.as_ref().map_or(stack.parent_slim, |s| *s.get_ref());
+        stack.slim = expanded
+            .file
+            .slim
+            .as_ref()
+            .map_or(stack.parent_slim, |s| *s.get_ref());
         if let Some(p) = parent {
             stack.suite = p.suite.clone();
             if p.status == Status::Eol && stack.status != Status::Eol {
@@ -129,7 +178,12 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
                 Some(offer) => stack.runtimes.push(Runtime {
                     name: kind,
                     version: offer.version.to_string(),
-                    packages: offer.packages.iter().map(|p| p.to_string()).chain(debian_npm.then(|| "npm".to_string())).collect(),
+                    packages: offer
+                        .packages
+                        .iter()
+                        .map(|p| p.to_string())
+                        .chain(debian_npm.then(|| "npm".to_string()))
+                        .collect(),
                     release: offer.release.filter(|_| !debian_npm),
                 }),
                 None => {
@@ -137,10 +191,19 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
                     let supported: Vec<&str> = suite.offers(kind).map(|o| o.version).collect();
                     errors.push(
                         DefinitionError::new(
-                            K::UnsupportedVersion { runtime: kind.name().into(), version: version.get_ref().clone(), suite: suite.codename.into() },
+                            K::UnsupportedVersion {
+                                runtime: kind.name().into(),
+                                version: version.get_ref().clone(),
+                                suite: suite.codename.into(),
+                            },
                             Some(expanded.source.site(version.span(), "not in this suite")),
                         )
-                        .with_help(format!("Debian `{}` offers {} {}; leave out `version` for the default", suite.codename, kind.name(), list(&supported))),
+                        .with_help(format!(
+                            "Debian `{}` offers {} {}; leave out `version` for the default",
+                            suite.codename,
+                            kind.name(),
+                            list(&supported)
+                        )),
                     );
                 }
             }
@@ -148,11 +211,16 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
         if let Some(ff) = &mut stack.ffmpeg {
             match suite {
                 Some(s) => ff.version = s.ffmpeg_version.to_string(),
-                None => errors.push(suite_unknown(&stack, &expanded, expanded.file.ffmpeg.as_ref().map_or(0..0, |f| f.span()))),
+                None => errors.push(suite_unknown(
+                    &stack,
+                    &expanded,
+                    expanded.file.ffmpeg.as_ref().map_or(0..0, |f| f.span()),
+                )),
             }
         }
         // Steps that need a runtime somewhere in the lineage.
-        let mut lineage_runtimes: BTreeSet<RuntimeKind> = stack.runtimes.iter().map(|r| r.name).collect();
+        let mut lineage_runtimes: BTreeSet<RuntimeKind> =
+            stack.runtimes.iter().map(|r| r.name).collect();
         for a in graph.ancestors(name) {
             lineage_runtimes.extend(stacks[a].runtimes.iter().map(|r| r.name));
         }
@@ -194,12 +262,21 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
                     Ok(t) => t,
                     Err(message) => {
                         let mut vars: BTreeMap<String, String> = stack.vars.clone();
-                        for k in ["name", "suite", "debian_version", "ffmpeg_version", "runtimes"] {
+                        for k in [
+                            "name",
+                            "suite",
+                            "debian_version",
+                            "ffmpeg_version",
+                            "runtimes",
+                        ] {
                             vars.insert(k.into(), String::new());
                         }
                         errors.push(
-                            DefinitionError::new(K::Expression { message }, Some(expanded.source.site(tag.span(), "in this tag")))
-                                .with_help(variables_hint(&vars)),
+                            DefinitionError::new(
+                                K::Expression { message },
+                                Some(expanded.source.site(tag.span(), "in this tag")),
+                            )
+                            .with_help(variables_hint(&vars)),
                         );
                         continue;
                     }
@@ -218,7 +295,10 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
             tags.push((rendered, site));
         }
         // The stack's own name is always one of its tags.
-        let mut all_tags = vec![(stack.name.clone(), Some(name_site_of(&stack, &expanded, "stack name")))];
+        let mut all_tags = vec![(
+            stack.name.clone(),
+            Some(name_site_of(&stack, &expanded, "stack name")),
+        )];
         all_tags.extend(tags.iter().cloned().map(|(t, s)| (t, Some(s))));
         let mut mine = BTreeSet::new();
         for (tag, site) in all_tags {
@@ -235,7 +315,11 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
             }
             tag_owner.insert(tag, (stack.name.clone(), site));
         }
-        stack.tags = tags.into_iter().map(|(t, _)| t).filter(|t| *t != stack.name).collect();
+        stack.tags = tags
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| *t != stack.name)
+            .collect();
         stacks.insert(name.clone(), stack);
     }
     match Error::from_definitions(errors) {
@@ -244,13 +328,23 @@ pub(crate) fn validate(root: &Path, expanded: Vec<Expanded>) -> Result<Catalogue
     }
 }
 
-fn suite_unknown(stack: &Stack, expanded: &Expanded, span: std::ops::Range<usize>) -> DefinitionError {
+fn suite_unknown(
+    stack: &Stack,
+    expanded: &Expanded,
+    span: std::ops::Range<usize>,
+) -> DefinitionError {
     let image = match &stack.origin {
         Origin::Image { reference } => reference.clone(),
         _ => stack.suite.clone(),
     };
-    DefinitionError::new(K::SuiteUnknown { image }, Some(expanded.source.site(span, "needs a Debian suite")))
-        .with_help(format!("add `suite = \"bookworm\"` next to `image`; known suites: {}", Suite::known()))
+    DefinitionError::new(
+        K::SuiteUnknown { image },
+        Some(expanded.source.site(span, "needs a Debian suite")),
+    )
+    .with_help(format!(
+        "add `suite = \"bookworm\"` next to `image`; known suites: {}",
+        Suite::known()
+    ))
 }
 
 /// Variables a tag expression sees.
@@ -265,7 +359,11 @@ fn tag_context(stack: &Stack, suite: Option<&Suite>) -> tera::Context {
         c.insert("debian_version", s.debian_version);
         c.insert("ffmpeg_version", s.ffmpeg_version);
     }
-    let runtimes: BTreeMap<&str, &str> = stack.runtimes.iter().map(|r| (r.name.name(), r.version.as_str())).collect();
+    let runtimes: BTreeMap<&str, &str> = stack
+        .runtimes
+        .iter()
+        .map(|r| (r.name.name(), r.version.as_str()))
+        .collect();
     c.insert("runtimes", &runtimes);
     c
 }
@@ -280,13 +378,18 @@ fn name_site_of(_stack: &Stack, e: &Expanded, label: &str) -> Site {
 }
 
 fn list<S: AsRef<str>>(items: &[S]) -> String {
-    items.iter().map(|i| format!("`{}`", i.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|i| format!("`{}`", i.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
         && name.len() <= 128
 }
 
@@ -313,8 +416,14 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         }
         None => {
             errors.push(
-                DefinitionError::new(K::MissingKey { key: "name".into() }, Some(src.site(0..0, "in this file")))
-                    .with_help(format!("add `name = \"{}\"` at the top of the file", src.stem())),
+                DefinitionError::new(
+                    K::MissingKey { key: "name".into() },
+                    Some(src.site(0..0, "in this file")),
+                )
+                .with_help(format!(
+                    "add `name = \"{}\"` at the top of the file",
+                    src.stem()
+                )),
             );
             String::new()
         }
@@ -340,7 +449,14 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
     let mut suite = String::new();
     let origin = if found.len() != 1 {
         let second = if found.len() > 1 {
-            [f.image.as_ref().map(|s| s.span()), f.bootstrap.as_ref().map(|s| s.span())].into_iter().flatten().last().unwrap_or(origin_span.clone())
+            [
+                f.image.as_ref().map(|s| s.span()),
+                f.bootstrap.as_ref().map(|s| s.span()),
+            ]
+            .into_iter()
+            .flatten()
+            .last()
+            .unwrap_or(origin_span.clone())
         } else {
             0..0
         };
@@ -350,7 +466,9 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         );
         None
     } else if let Some(from) = &f.from {
-        Some(Origin::Parent { name: from.get_ref().clone() })
+        Some(Origin::Parent {
+            name: from.get_ref().clone(),
+        })
     } else if let Some(image) = &f.image {
         let reference = image.get_ref().clone();
         match &f.suite {
@@ -373,26 +491,68 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
                 None => errors.push(unknown_suite(&e, s)),
             },
             None => errors.push(
-                DefinitionError::new(K::MissingKey { key: "bootstrap.suite".into() }, Some(src.site(f.bootstrap.as_ref().map_or(0..0, |b| b.span()), "in this table")))
-                    .with_help(format!("add `suite = \"bookworm\"`; known suites: {}", Suite::known())),
+                DefinitionError::new(
+                    K::MissingKey {
+                        key: "bootstrap.suite".into(),
+                    },
+                    Some(src.site(
+                        f.bootstrap.as_ref().map_or(0..0, |b| b.span()),
+                        "in this table",
+                    )),
+                )
+                .with_help(format!(
+                    "add `suite = \"bookworm\"`; known suites: {}",
+                    Suite::known()
+                )),
             ),
         }
-        let variant = b.variant.as_ref().map_or("minbase".to_string(), |v| v.get_ref().clone());
-        if let Some(v) = b.variant.as_ref().filter(|v| !VARIANTS.contains(&v.get_ref().as_str())) {
+        let variant = b
+            .variant
+            .as_ref()
+            .map_or("minbase".to_string(), |v| v.get_ref().clone());
+        if let Some(v) = b
+            .variant
+            .as_ref()
+            .filter(|v| !VARIANTS.contains(&v.get_ref().as_str()))
+        {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: "bootstrap.variant".into(), message: format!("`{}` is not a debootstrap variant", v.get_ref()) }, Some(src.site(v.span(), "here")))
-                    .maybe_help(Some(format!("variants: {}", list(&VARIANTS)))),
+                DefinitionError::new(
+                    K::InvalidValue {
+                        key: "bootstrap.variant".into(),
+                        message: format!("`{}` is not a debootstrap variant", v.get_ref()),
+                    },
+                    Some(src.site(v.span(), "here")),
+                )
+                .maybe_help(Some(format!("variants: {}", list(&VARIANTS)))),
             );
         }
-        let mirror = b.mirror.as_ref().map_or(DEFAULT_MIRROR.to_string(), |m| m.get_ref().clone());
+        let mirror = b
+            .mirror
+            .as_ref()
+            .map_or(DEFAULT_MIRROR.to_string(), |m| m.get_ref().clone());
         // The mirror and components go into a single-quoted `sources.list` line of a `RUN`.
-        if let Some(m) = b.mirror.as_ref().filter(|m| !((m.get_ref().starts_with("http://") || m.get_ref().starts_with("https://")) && url_text(m.get_ref()))) {
+        if let Some(m) = b.mirror.as_ref().filter(|m| {
+            !((m.get_ref().starts_with("http://") || m.get_ref().starts_with("https://"))
+                && url_text(m.get_ref()))
+        }) {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: "bootstrap.mirror".into(), message: "a mirror is an http:// or https:// URL, without spaces or quotes".into() }, Some(src.site(m.span(), "here")))
-                    .with_help(format!("for example `mirror = \"{DEFAULT_MIRROR}\"`")),
+                DefinitionError::new(
+                    K::InvalidValue {
+                        key: "bootstrap.mirror".into(),
+                        message: "a mirror is an http:// or https:// URL, without spaces or quotes"
+                            .into(),
+                    },
+                    Some(src.site(m.span(), "here")),
+                )
+                .with_help(format!("for example `mirror = \"{DEFAULT_MIRROR}\"`")),
             );
         }
-        for c in b.components.iter().flatten().filter(|c| !valid_component(c.get_ref())) {
+        for c in b
+            .components
+            .iter()
+            .flatten()
+            .filter(|c| !valid_component(c.get_ref()))
+        {
             errors.push(
                 DefinitionError::new(K::InvalidValue { key: "bootstrap.components".into(), message: format!("`{}` is not a Debian archive component", c.get_ref()) }, Some(src.site(c.span(), "here")))
                     .with_help("components are lowercase letters, digits, `-` and `/`: `main`, `contrib`, `non-free-firmware`"),
@@ -401,15 +561,26 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         let components = match &b.components {
             Some(c) if c.is_empty() => {
                 errors.push(
-                    DefinitionError::new(K::InvalidValue { key: "bootstrap.components".into(), message: "needs at least one component".into() }, Some(src.site(f.bootstrap.as_ref().map_or(0..0, |b| b.span()), "here")))
-                        .with_help("for example `components = [\"main\"]`"),
+                    DefinitionError::new(
+                        K::InvalidValue {
+                            key: "bootstrap.components".into(),
+                            message: "needs at least one component".into(),
+                        },
+                        Some(src.site(f.bootstrap.as_ref().map_or(0..0, |b| b.span()), "here")),
+                    )
+                    .with_help("for example `components = [\"main\"]`"),
                 );
                 vec![]
             }
             Some(c) => c.iter().map(|s| s.get_ref().clone()).collect(),
             None => vec!["main".to_string()],
         };
-        Some(Origin::Bootstrap(Bootstrap { suite: suite.clone(), variant, mirror, components }))
+        Some(Origin::Bootstrap(Bootstrap {
+            suite: suite.clone(),
+            variant,
+            mirror,
+            components,
+        }))
     };
     if let (Some(s), None) = (&f.suite, &f.image) {
         errors.push(
@@ -426,7 +597,10 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
     let context_abs = root.join(&context_rel);
     let mut context_sites = ContextSites::new(match &f.context {
         Some(c) => src.site(c.span(), "context directory"),
-        None => src.site(0..0, format!("this file's context directory is `{context_rel}/`")),
+        None => src.site(
+            0..0,
+            format!("this file's context directory is `{context_rel}/`"),
+        ),
     });
     // Runtimes.
     let mut runtime_versions = Vec::new();
@@ -435,8 +609,16 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         let rt = r.get_ref();
         let Some(n) = &rt.name else {
             errors.push(
-                DefinitionError::new(K::MissingKey { key: "runtime.name".into() }, Some(src.site(r.span(), "this runtime")))
-                    .with_help(format!("runtimes: {}", list(&RuntimeKind::ALL.map(|k| k.name())))),
+                DefinitionError::new(
+                    K::MissingKey {
+                        key: "runtime.name".into(),
+                    },
+                    Some(src.site(r.span(), "this runtime")),
+                )
+                .with_help(format!(
+                    "runtimes: {}",
+                    list(&RuntimeKind::ALL.map(|k| k.name()))
+                )),
             );
             continue;
         };
@@ -444,16 +626,27 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             Some(kind) => {
                 if !seen_runtimes.insert(kind) {
                     errors.push(
-                        DefinitionError::new(K::DuplicateRuntime { name: kind.name().into() }, Some(src.site(n.span(), "again")))
-                            .with_help("list each runtime once"),
+                        DefinitionError::new(
+                            K::DuplicateRuntime {
+                                name: kind.name().into(),
+                            },
+                            Some(src.site(n.span(), "again")),
+                        )
+                        .with_help("list each runtime once"),
                     );
                 }
                 let debian_npm = match &rt.npm {
                     None => false,
                     Some(v) if kind != RuntimeKind::Node => {
                         errors.push(
-                            DefinitionError::new(K::InvalidValue { key: "runtime.npm".into(), message: format!("the {} runtime has no npm", kind.name()) }, Some(src.site(v.span(), "here")))
-                                .with_help("`npm` chooses where the node runtime's npm comes from"),
+                            DefinitionError::new(
+                                K::InvalidValue {
+                                    key: "runtime.npm".into(),
+                                    message: format!("the {} runtime has no npm", kind.name()),
+                                },
+                                Some(src.site(v.span(), "here")),
+                            )
+                            .with_help("`npm` chooses where the node runtime's npm comes from"),
                         );
                         false
                     }
@@ -478,7 +671,15 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
                     None => String::new(),
                 };
                 help.push_str(&format!("runtimes: {}", list(&names)));
-                errors.push(DefinitionError::new(K::UnknownRuntime { name: n.get_ref().clone() }, Some(src.site(n.span(), "unknown runtime"))).with_help(help));
+                errors.push(
+                    DefinitionError::new(
+                        K::UnknownRuntime {
+                            name: n.get_ref().clone(),
+                        },
+                        Some(src.site(n.span(), "unknown runtime")),
+                    )
+                    .with_help(help),
+                );
             }
         }
     }
@@ -493,15 +694,32 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         }
         // `dest` is where a `RUN cd` goes; it is checked rather than quoted, so the rendered
         // Dockerfiles (and the hashes of every stack with `[composer]`) stay as they are.
-        if let Some(d) = c.dest.as_ref().filter(|d| !d.get_ref().starts_with('/') || crate::render::shell_word(d.get_ref()) != *d.get_ref()) {
+        if let Some(d) = c.dest.as_ref().filter(|d| {
+            !d.get_ref().starts_with('/') || crate::render::shell_word(d.get_ref()) != *d.get_ref()
+        }) {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: "composer.dest".into(), message: format!("`{}` is not an absolute path of letters, digits and `-_.@/+`", d.get_ref()) }, Some(src.site(d.span(), "here")))
-                    .with_help("for example `dest = \"/srv/app\"`"),
+                DefinitionError::new(
+                    K::InvalidValue {
+                        key: "composer.dest".into(),
+                        message: format!(
+                            "`{}` is not an absolute path of letters, digits and `-_.@/+`",
+                            d.get_ref()
+                        ),
+                    },
+                    Some(src.site(d.span(), "here")),
+                )
+                .with_help("for example `dest = \"/srv/app\"`"),
             );
         }
         Composer {
-            install: c.install.as_ref().map(|d| d.get_ref().trim_end_matches('/').to_string()),
-            dest: c.dest.as_ref().map_or("/srv/app".to_string(), |d| d.get_ref().clone()),
+            install: c
+                .install
+                .as_ref()
+                .map(|d| d.get_ref().trim_end_matches('/').to_string()),
+            dest: c
+                .dest
+                .as_ref()
+                .map_or("/srv/app".to_string(), |d| d.get_ref().clone()),
         }
     });
     // Steps.
@@ -530,21 +748,37 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         }
         if t.dest.is_some() && t.copy.is_none() {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: "dest".into(), message: "only a `copy` step takes `dest`".into() }, Some(src.site(t.dest.as_ref().map_or(0..0, |d| d.span()), "here")))
-                    .with_help("remove `dest`, or make the step a `copy`"),
+                DefinitionError::new(
+                    K::InvalidValue {
+                        key: "dest".into(),
+                        message: "only a `copy` step takes `dest`".into(),
+                    },
+                    Some(src.site(t.dest.as_ref().map_or(0..0, |d| d.span()), "here")),
+                )
+                .with_help("remove `dest`, or make the step a `copy`"),
             );
         }
         let packages = |l: &Vec<Str>| l.iter().map(|p| p.get_ref().clone()).collect::<Vec<_>>();
         let step = if let Some(run) = &t.run {
-            Step::Run { command: run.get_ref().clone() }
+            Step::Run {
+                command: run.get_ref().clone(),
+            }
         } else if let Some(l) = &t.apt {
-            Step::Apt { packages: packages(l) }
+            Step::Apt {
+                packages: packages(l),
+            }
         } else if let Some(l) = &t.pip {
-            Step::Pip { packages: packages(l) }
+            Step::Pip {
+                packages: packages(l),
+            }
         } else if let Some(l) = &t.npm {
-            Step::Npm { packages: packages(l) }
+            Step::Npm {
+                packages: packages(l),
+            }
         } else if let Some(l) = &t.gem {
-            Step::Gem { packages: packages(l) }
+            Step::Gem {
+                packages: packages(l),
+            }
         } else {
             let copy = t.copy.as_ref().expect("one action");
             if let Err(err) = check_context_path(&e, &context_abs, &context_rel, copy) {
@@ -553,19 +787,31 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
             context_sites.add_path(copy.get_ref(), src.site(copy.span(), "sent from here"));
             let Some(dest) = &t.dest else {
                 errors.push(
-                    DefinitionError::new(K::MissingKey { key: "dest".into() }, Some(src.site(s.span(), "this copy step")))
-                        .with_help("add `dest = \"/path/in/image\"`"),
+                    DefinitionError::new(
+                        K::MissingKey { key: "dest".into() },
+                        Some(src.site(s.span(), "this copy step")),
+                    )
+                    .with_help("add `dest = \"/path/in/image\"`"),
                 );
                 continue;
             };
-            Step::Copy { src: copy.get_ref().clone(), dest: dest.get_ref().clone() }
+            Step::Copy {
+                src: copy.get_ref().clone(),
+                dest: dest.get_ref().clone(),
+            }
         };
         let empty = matches!(&step, Step::Apt { packages } | Step::Pip { packages } | Step::Npm { packages } | Step::Gem { packages } if packages.is_empty())
             || matches!(&step, Step::Run { command } if command.trim().is_empty());
         if empty {
             errors.push(
-                DefinitionError::new(K::InvalidValue { key: step.kind().into(), message: "is empty".into() }, Some(src.site(s.span(), "this step")))
-                    .with_help("give at least one package or a command, or remove the step"),
+                DefinitionError::new(
+                    K::InvalidValue {
+                        key: step.kind().into(),
+                        message: "is empty".into(),
+                    },
+                    Some(src.site(s.span(), "this step")),
+                )
+                .with_help("give at least one package or a command, or remove the step"),
             );
         }
         steps.push(step);
@@ -574,10 +820,22 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
     let mut checks = Vec::new();
     for c in &f.check {
         match &c.get_ref().run {
-            Some(run) => checks.push(Check { run: run.get_ref().clone(), timeout: c.get_ref().timeout.as_ref().map_or(DEFAULT_CHECK_TIMEOUT, |t| *t.get_ref()) }),
+            Some(run) => checks.push(Check {
+                run: run.get_ref().clone(),
+                timeout: c
+                    .get_ref()
+                    .timeout
+                    .as_ref()
+                    .map_or(DEFAULT_CHECK_TIMEOUT, |t| *t.get_ref()),
+            }),
             None => errors.push(
-                DefinitionError::new(K::MissingKey { key: "check.run".into() }, Some(src.site(c.span(), "this check")))
-                    .with_help("add `run = \"<command that must succeed in the image>\"`"),
+                DefinitionError::new(
+                    K::MissingKey {
+                        key: "check.run".into(),
+                    },
+                    Some(src.site(c.span(), "this check")),
+                )
+                .with_help("add `run = \"<command that must succeed in the image>\"`"),
             ),
         }
     }
@@ -594,7 +852,16 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
                     None => String::new(),
                 };
                 help.push_str("status is one of `supported`, `deprecated`, `eol`");
-                errors.push(DefinitionError::new(K::InvalidValue { key: "status".into(), message: format!("`{other}` is not a status") }, Some(src.site(v.span(), "here"))).with_help(help));
+                errors.push(
+                    DefinitionError::new(
+                        K::InvalidValue {
+                            key: "status".into(),
+                            message: format!("`{other}` is not a status"),
+                        },
+                        Some(src.site(v.span(), "here")),
+                    )
+                    .with_help(help),
+                );
                 Status::Supported
             }
         },
@@ -604,7 +871,16 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         Some(v) => match crate::units::parse_size(v.get_ref()) {
             Ok(n) => Some(n),
             Err(message) => {
-                errors.push(DefinitionError::new(K::InvalidValue { key: "max_size".into(), message }, Some(src.site(v.span(), "here"))).with_help("for example `max_size = \"600MB\"`"));
+                errors.push(
+                    DefinitionError::new(
+                        K::InvalidValue {
+                            key: "max_size".into(),
+                            message,
+                        },
+                        Some(src.site(v.span(), "here")),
+                    )
+                    .with_help("for example `max_size = \"600MB\"`"),
+                );
                 None
             }
         },
@@ -620,28 +896,55 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
                     None => String::new(),
                 };
                 help.push_str("layers is `per-component` (one apt layer per runtime, FFmpeg, Composer) or `merged` (one for all)");
-                errors.push(DefinitionError::new(K::InvalidValue { key: "layers".into(), message: format!("`{other}` is not a layering") }, Some(src.site(v.span(), "here"))).with_help(help));
+                errors.push(
+                    DefinitionError::new(
+                        K::InvalidValue {
+                            key: "layers".into(),
+                            message: format!("`{other}` is not a layering"),
+                        },
+                        Some(src.site(v.span(), "here")),
+                    )
+                    .with_help(help),
+                );
                 Layers::PerComponent
             }
         },
     };
-    let strings = |l: &Vec<Str>| l.iter().map(|p| p.get_ref().clone()).collect::<Vec<String>>();
+    let strings = |l: &Vec<Str>| {
+        l.iter()
+            .map(|p| p.get_ref().clone())
+            .collect::<Vec<String>>()
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     let stack = Stack {
         name,
-        description: f.description.as_ref().map_or(String::new(), |d| d.get_ref().clone()),
+        description: f
+            .description
+            .as_ref()
+            .map_or(String::new(), |d| d.get_ref().clone()),
         origin: origin.expect("no errors means an origin"),
         suite,
         tags: Vec::new(),
         packages: f.packages.iter().map(|p| p.get_ref().clone()).collect(),
         runtimes: Vec::new(),
-        ffmpeg: f.ffmpeg.as_ref().map(|ff| Ffmpeg { version: String::new(), helper: ff.get_ref().helper }),
+        ffmpeg: f.ffmpeg.as_ref().map(|ff| Ffmpeg {
+            version: String::new(),
+            helper: ff.get_ref().helper,
+        }),
         composer,
         steps,
-        env: f.env.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect(),
-        labels: f.labels.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect(),
+        env: f
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
+        labels: f
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
         workdir: f.workdir.as_ref().map(|w| w.get_ref().clone()),
         user: f.user.as_ref().map(|u| u.get_ref().clone()),
         entrypoint: f.entrypoint.as_ref().map(|l| strings(l.get_ref())),
@@ -658,7 +961,11 @@ fn draft(root: &Path, e: Expanded) -> std::result::Result<Draft, Vec<DefinitionE
         context: context_rel,
         context_sites,
     };
-    Ok(Draft { stack, expanded: e, runtime_versions })
+    Ok(Draft {
+        stack,
+        expanded: e,
+        runtime_versions,
+    })
 }
 
 fn unknown_suite(e: &Expanded, s: &Str) -> DefinitionError {
@@ -668,17 +975,27 @@ fn unknown_suite(e: &Expanded, s: &Str) -> DefinitionError {
         None => String::new(),
     };
     help.push_str(&format!("known suites: {}", Suite::known()));
-    DefinitionError::new(K::UnknownSuite { suite: s.get_ref().clone() }, Some(e.source.site(s.span(), "unknown suite"))).with_help(help)
+    DefinitionError::new(
+        K::UnknownSuite {
+            suite: s.get_ref().clone(),
+        },
+        Some(e.source.site(s.span(), "unknown suite")),
+    )
+    .with_help(help)
 }
 
 /// Text that can stand in a URL without quoting: no spaces, controls, quotes or backslashes.
 fn url_text(text: &str) -> bool {
-    text.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '`'))
+    text.chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '`'))
 }
 
 /// A Debian archive component: `main`, `non-free-firmware`, `updates/main`.
 fn valid_component(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '/'))
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '/'))
 }
 
 /// Lexically normalises a relative path (`a/./b/../c` → `a/c`), `/`-separated.
@@ -698,7 +1015,12 @@ fn normalize(p: &Path) -> String {
 
 /// A path named in a stack (copy source, composer dir) must stay inside the context directory:
 /// relative, no `..`, present, and not a symlink that resolves outside.
-fn check_context_path(e: &Expanded, context_abs: &Path, context_rel: &str, p: &Str) -> std::result::Result<(), DefinitionError> {
+fn check_context_path(
+    e: &Expanded,
+    context_abs: &Path,
+    context_rel: &str,
+    p: &Str,
+) -> std::result::Result<(), DefinitionError> {
     let text = p.get_ref();
     let site = e.source.site(p.span(), "this path");
     let escapes = |reason: &str| {
@@ -714,10 +1036,14 @@ fn check_context_path(e: &Expanded, context_abs: &Path, context_rel: &str, p: &S
     }
     let full = context_abs.join(path);
     if std::fs::symlink_metadata(&full).is_err() {
-        return Err(DefinitionError::new(K::CopyMissing { src: text.clone() }, Some(site))
-            .with_help(format!("create `{context_rel}/{text}`, or fix the path")));
+        return Err(
+            DefinitionError::new(K::CopyMissing { src: text.clone() }, Some(site))
+                .with_help(format!("create `{context_rel}/{text}`, or fix the path")),
+        );
     }
-    let canon_ctx = context_abs.canonicalize().map_err(|_| escapes("the context directory cannot be resolved"))?;
+    let canon_ctx = context_abs
+        .canonicalize()
+        .map_err(|_| escapes("the context directory cannot be resolved"))?;
     match full.canonicalize() {
         Ok(c) if c.starts_with(&canon_ctx) => Ok(()),
         Ok(_) => Err(escapes("it is a symlink that points outside")),

@@ -51,35 +51,67 @@ pub struct WorkerRun {
 /// Runs `run` in the stack's built image (`<repository>:<stack>`), passing its output to `sink`
 /// as it comes. First removes the containers that earlier runs of this project left when their
 /// process was killed.
-pub async fn run_worker(session: &Session, run: &WorkerRun, cancel: &CancellationToken, sink: OutputSink<'_>) -> Result<RunOutcome> {
+pub async fn run_worker(
+    session: &Session,
+    run: &WorkerRun,
+    cancel: &CancellationToken,
+    sink: OutputSink<'_>,
+) -> Result<RunOutcome> {
     check_limits(run)?;
     if session.catalogue.get(&run.stack).is_none() {
         session.catalogue.select(std::slice::from_ref(&run.stack))?;
     }
-    let root = session.project.root.canonicalize().map_err(|e| Error::io("open the project", &session.project.root, e))?;
+    let root = session
+        .project
+        .root
+        .canonicalize()
+        .map_err(|e| Error::io("open the project", &session.project.root, e))?;
     let mut mounts = Vec::new();
     let mut env = run.env.clone();
     if let Some(payload) = &run.payload {
-        let host = payload.canonicalize().map_err(|e| Error::io("read payload", payload, e))?;
+        let host = payload
+            .canonicalize()
+            .map_err(|e| Error::io("read payload", payload, e))?;
         if !host.is_file() {
-            return Err(usage(format!("the payload `{}` is not a regular file", payload.display()), "give a file; a directory goes in with `--mount`"));
+            return Err(usage(
+                format!("the payload `{}` is not a regular file", payload.display()),
+                "give a file; a directory goes in with `--mount`",
+            ));
         }
         let name = match host.extension() {
             Some(ext) => format!("{PAYLOAD_PATH}.{}", ext.to_string_lossy()),
             None => PAYLOAD_PATH.to_string(),
         };
-        mounts.push(BindMount { host, container: name.clone(), read_only: true });
+        mounts.push(BindMount {
+            host,
+            container: name.clone(),
+            read_only: true,
+        });
         env.insert(PAYLOAD_ENV.to_string(), name);
     }
     if let Some(dir) = &run.mount {
         let host = dir.canonicalize().map_err(|e| Error::io("mount", dir, e))?;
         check_mount(dir, &host, &root, &docker_socket())?;
-        mounts.push(BindMount { host, container: MOUNT_PATH.to_string(), read_only: false });
+        mounts.push(BindMount {
+            host,
+            container: MOUNT_PATH.to_string(),
+            read_only: false,
+        });
     }
 
     let engine = crate::fleet::Roster::first_engine(&session.project.settings.engines).await?;
     let project = root.display().to_string();
-    engine.remove_stray_run_containers(PROJECT_LABEL, &project, |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_none_or(|owner| owner_is_gone(owner))).await?;
+    engine
+        .remove_stray_run_containers(
+            PROJECT_LABEL,
+            &project,
+            |labels: &HashMap<String, String>| {
+                labels
+                    .get(OWNER_LABEL)
+                    .is_none_or(|owner| owner_is_gone(owner))
+            },
+        )
+        .await?;
     let image = session.project.image_ref(&run.stack);
     if !engine.image_exists(&image).await? {
         return Err(Error::Settings {
@@ -95,7 +127,10 @@ pub async fn run_worker(session: &Session, run: &WorkerRun, cancel: &Cancellatio
     request.workdir = run.mount.as_ref().map(|_| MOUNT_PATH.to_string());
     request.mounts = mounts;
     request.sandbox = Some(run.sandbox.clone());
-    request.labels = BTreeMap::from([(PROJECT_LABEL.to_string(), project), (OWNER_LABEL.to_string(), this_owner())]);
+    request.labels = BTreeMap::from([
+        (PROJECT_LABEL.to_string(), project),
+        (OWNER_LABEL.to_string(), this_owner()),
+    ]);
     Ok(engine.run_streaming(&request, cancel, sink).await?)
 }
 
@@ -122,9 +157,15 @@ pub fn check_memory(bytes: u64) -> std::result::Result<u64, String> {
 /// Checks a `--timeout` value: more than nothing, at most [`MAX_TIMEOUT`].
 pub fn check_timeout(timeout: Duration) -> std::result::Result<Duration, String> {
     if timeout.is_zero() {
-        Err("a timeout of 0 would kill the command before it starts; give e.g. `30s` or `5m`".to_string())
+        Err(
+            "a timeout of 0 would kill the command before it starts; give e.g. `30s` or `5m`"
+                .to_string(),
+        )
     } else if timeout > MAX_TIMEOUT {
-        Err(format!("{} s is longer than the longest timeout, 30 days", timeout.as_secs()))
+        Err(format!(
+            "{} s is longer than the longest timeout, 30 days",
+            timeout.as_secs()
+        ))
     } else {
         Ok(timeout)
     }
@@ -132,13 +173,21 @@ pub fn check_timeout(timeout: Duration) -> std::result::Result<Duration, String>
 
 fn check_limits(run: &WorkerRun) -> Result<()> {
     if let Some(memory) = run.memory {
-        check_memory(memory).map_err(|message| usage(message, "`--memory` takes e.g. `512m` or `1GiB`"))?;
+        check_memory(memory)
+            .map_err(|message| usage(message, "`--memory` takes e.g. `512m` or `1GiB`"))?;
     }
     if let Some(timeout) = run.timeout {
-        check_timeout(timeout).map_err(|message| usage(message, "`--timeout` takes e.g. `30s`, `5m` or `2h`"))?;
+        check_timeout(timeout)
+            .map_err(|message| usage(message, "`--timeout` takes e.g. `30s`, `5m` or `2h`"))?;
     }
     if run.sandbox.pids_limit < 1 {
-        return Err(usage(format!("a pids limit of {} would be no limit at all to the engine", run.sandbox.pids_limit), "`--pids` takes a count of at least 1"));
+        return Err(usage(
+            format!(
+                "a pids limit of {} would be no limit at all to the engine",
+                run.sandbox.pids_limit
+            ),
+            "`--pids` takes a count of at least 1",
+        ));
     }
     Ok(())
 }
@@ -146,29 +195,48 @@ fn check_limits(run: &WorkerRun) -> Result<()> {
 /// Refuses to mount what would hand the host to the command: `/`, `/proc`, `/sys`, `/dev`, the
 /// Docker socket's directory (or a directory above it) and the project's own `target/`.
 fn check_mount(given: &Path, host: &Path, project: &Path, socket: &Path) -> Result<()> {
-    let socket_dir = socket.canonicalize().unwrap_or_else(|_| socket.to_path_buf());
+    let socket_dir = socket
+        .canonicalize()
+        .unwrap_or_else(|_| socket.to_path_buf());
     let socket_dir = socket_dir.parent().unwrap_or(Path::new("/"));
     let target = project.join("target");
     let reason = if host == Path::new("/") {
         Some("it is the host's whole filesystem".to_string())
-    } else if let Some(system) = ["/proc", "/sys", "/dev"].into_iter().find(|system| host.starts_with(system)) {
-        Some(format!("it is in `{system}`, the host's kernel and devices"))
+    } else if let Some(system) = ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .find(|system| host.starts_with(system))
+    {
+        Some(format!(
+            "it is in `{system}`, the host's kernel and devices"
+        ))
     } else if socket_dir.starts_with(host) {
-        Some(format!("it holds the Docker socket `{}`, which controls the whole engine", socket.display()))
+        Some(format!(
+            "it holds the Docker socket `{}`, which controls the whole engine",
+            socket.display()
+        ))
     } else if host.starts_with(&target) {
-        Some(format!("it is in the project's own `{}`, where ferrostack keeps its state", target.display()))
+        Some(format!(
+            "it is in the project's own `{}`, where ferrostack keeps its state",
+            target.display()
+        ))
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(usage(format!("`--mount {}` is refused: {reason}", given.display()), "mount a directory made for the work, e.g. `--mount work`")),
+        Some(reason) => Err(usage(
+            format!("`--mount {}` is refused: {reason}", given.display()),
+            "mount a directory made for the work, e.g. `--mount work`",
+        )),
         None => Ok(()),
     }
 }
 
 /// The engine's socket: `DOCKER_HOST` when it is a unix socket, else the default.
 fn docker_socket() -> PathBuf {
-    let address = std::env::var("DOCKER_HOST").ok().filter(|a| !a.is_empty()).unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
+    let address = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_ADDRESS.to_string());
     let path = address.strip_prefix("unix://").unwrap_or(&address);
     if path.starts_with('/') {
         PathBuf::from(path)
@@ -178,13 +246,21 @@ fn docker_socket() -> PathBuf {
 }
 
 fn usage(message: String, help: &str) -> Error {
-    Error::Usage { message, help: Some(help.to_string()) }
+    Error::Usage {
+        message,
+        help: Some(help.to_string()),
+    }
 }
 
 /// This process as [`OWNER_LABEL`] records it: `host/boot id/pid/start time`.
 fn this_owner() -> String {
     let pid = std::process::id();
-    format!("{}/{}/{pid}/{}", read_trimmed("/proc/sys/kernel/hostname"), read_trimmed("/proc/sys/kernel/random/boot_id"), start_time(pid).unwrap_or_default())
+    format!(
+        "{}/{}/{pid}/{}",
+        read_trimmed("/proc/sys/kernel/hostname"),
+        read_trimmed("/proc/sys/kernel/random/boot_id"),
+        start_time(pid).unwrap_or_default()
+    )
 }
 
 /// Whether the process an [`OWNER_LABEL`] names has ended: same host, and either the machine
@@ -192,7 +268,9 @@ fn this_owner() -> String {
 /// another host (a shared engine) is never called gone, nor any where `/proc` cannot be read.
 fn owner_is_gone(owner: &str) -> bool {
     let parts: Vec<&str> = owner.split('/').collect();
-    let [host, boot, pid, started] = parts[..] else { return false };
+    let [host, boot, pid, started] = parts[..] else {
+        return false;
+    };
     // Without `/proc` (not Linux) nothing can be told apart: better a stray than a live run removed.
     let this_boot = read_trimmed("/proc/sys/kernel/random/boot_id");
     if this_boot.is_empty() || host != read_trimmed("/proc/sys/kernel/hostname") {
@@ -216,7 +294,9 @@ fn start_time(pid: u32) -> Option<String> {
 }
 
 fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -228,9 +308,21 @@ mod tests {
         let me = this_owner();
         assert!(!owner_is_gone(&me), "{me}");
         let parts: Vec<&str> = me.split('/').collect();
-        assert!(owner_is_gone(&format!("{}/{}/{}/1", parts[0], parts[1], parts[2])), "same pid, other start time");
-        assert!(owner_is_gone(&format!("{}/another-boot/{}/{}", parts[0], parts[2], parts[3])), "rebooted since");
-        assert!(!owner_is_gone(&format!("another-host/{}/1/1", parts[1])), "another host's container is left alone");
+        assert!(
+            owner_is_gone(&format!("{}/{}/{}/1", parts[0], parts[1], parts[2])),
+            "same pid, other start time"
+        );
+        assert!(
+            owner_is_gone(&format!(
+                "{}/another-boot/{}/{}",
+                parts[0], parts[2], parts[3]
+            )),
+            "rebooted since"
+        );
+        assert!(
+            !owner_is_gone(&format!("another-host/{}/1/1", parts[1])),
+            "another host's container is left alone"
+        );
         assert!(!owner_is_gone("garbage"));
     }
 
@@ -238,11 +330,27 @@ mod tests {
     fn refuses_mounts_that_hand_over_the_host() {
         let project = Path::new("/work/project");
         let socket = Path::new("/nonexistent/run/docker.sock");
-        let refused = |dir: &str| check_mount(Path::new(dir), Path::new(dir), project, socket).is_err();
-        for dir in ["/", "/proc", "/proc/1", "/sys", "/dev/shm", "/nonexistent/run", "/nonexistent", "/work/project/target", "/work/project/target/ferrostack"] {
+        let refused =
+            |dir: &str| check_mount(Path::new(dir), Path::new(dir), project, socket).is_err();
+        for dir in [
+            "/",
+            "/proc",
+            "/proc/1",
+            "/sys",
+            "/dev/shm",
+            "/nonexistent/run",
+            "/nonexistent",
+            "/work/project/target",
+            "/work/project/target/ferrostack",
+        ] {
             assert!(refused(dir), "{dir} is refused");
         }
-        for dir in ["/work/project/work", "/work/project", "/tmp/x", "/nonexistent/run/sub"] {
+        for dir in [
+            "/work/project/work",
+            "/work/project",
+            "/tmp/x",
+            "/nonexistent/run/sub",
+        ] {
             assert!(!refused(dir), "{dir} is allowed");
         }
     }

@@ -20,7 +20,9 @@ enum Stage {
 }
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("bad_input")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("bad_input")
 }
 
 /// Runs the pipeline up to `plan` and returns the first error and the stage it came from.
@@ -49,10 +51,18 @@ fn render(err: &Error, width: usize) -> String {
 /// git cannot hold (a FIFO) in a temporary copy of the case, which then runs instead.
 fn run_case(name: &str, stage: Stage, exit: i32, setup: Option<fn(&Path)>, expected: &[&str]) {
     let mut dir = corpus_dir().join(name);
-    assert!(dir.join("stacks").is_dir(), "case `{name}` has no stacks/ directory");
+    assert!(
+        dir.join("stacks").is_dir(),
+        "case `{name}` has no stacks/ directory"
+    );
     let _copy = setup.map(|setup| {
         let tmp = tempfile::tempdir().expect("a temporary directory");
-        let status = std::process::Command::new("cp").arg("-a").arg(&dir).arg(tmp.path()).status().expect("cp runs");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&dir)
+            .arg(tmp.path())
+            .status()
+            .expect("cp runs");
         assert!(status.success(), "copying case `{name}`");
         dir = tmp.path().join(name);
         setup(&dir);
@@ -75,10 +85,20 @@ fn run_case(name: &str, stage: Stage, exit: i32, setup: Option<fn(&Path)>, expec
         text = render(&err, usize::MAX / 2);
     }
     let text = text.replace(&root_prefix, "<project>/");
-    assert_eq!(got_stage, stage, "case `{name}` failed at an unexpected stage:\n{text}");
-    assert_eq!(err.exit_code(), exit, "case `{name}`: unexpected exit code:\n{text}");
+    assert_eq!(
+        got_stage, stage,
+        "case `{name}` failed at an unexpected stage:\n{text}"
+    );
+    assert_eq!(
+        err.exit_code(),
+        exit,
+        "case `{name}`: unexpected exit code:\n{text}"
+    );
     for fact in expected {
-        assert!(text.contains(fact), "case `{name}`: the report lacks `{fact}`:\n{text}");
+        assert!(
+            text.contains(fact),
+            "case `{name}`: the report lacks `{fact}`:\n{text}"
+        );
     }
     insta::assert_snapshot!(name, text);
 }
@@ -117,7 +137,10 @@ macro_rules! cases {
 
 /// Makes `stacks/files/app/pipe` a FIFO (git cannot hold one).
 fn make_fifo(dir: &Path) {
-    let status = std::process::Command::new("mkfifo").arg(dir.join("stacks/files/app/pipe")).status().expect("mkfifo runs");
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.join("stacks/files/app/pipe"))
+        .status()
+        .expect("mkfifo runs");
     assert!(status.success());
 }
 

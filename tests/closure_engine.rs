@@ -13,7 +13,6 @@ use common::engine_project::{ferrostack, write, Project, BOOKWORM_BASE};
 use common::test_mirror::{Package, TestMirror};
 use common::{docker, stderr, stdout, TestImages};
 
-
 fn project(mirror: &TestMirror) -> Project {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("catalogue");
@@ -28,8 +27,20 @@ fn project(mirror: &TestMirror) -> Project {
     let images = TestImages::new("closure", &["base", "fsmirror", "fsapp", "fsroot"]);
     // A root on an image reference (the mirror stack's image): `update` asks it in its own
     // image, which already holds fs-app and fs-lib.
-    write(&root, "stacks/fsroot.toml", &format!("name = \"fsroot\"\nimage = \"{}:fsmirror\"\npackages = [\"fs-app\"]\n", images.repo));
-    Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
+    write(
+        &root,
+        "stacks/fsroot.toml",
+        &format!(
+            "name = \"fsroot\"\nimage = \"{}:fsmirror\"\npackages = [\"fs-app\"]\n",
+            images.repo
+        ),
+    );
+    Project {
+        _tmp: tmp,
+        root,
+        repo: images.repo.clone(),
+        _images: images,
+    }
 }
 
 fn lock(p: &Project) -> toml::Value {
@@ -42,7 +53,14 @@ fn build(p: &Project) {
 }
 
 fn build_only(p: &Project, stacks: &[&str]) {
-    let out = ferrostack(p, &[&["build", "--progress", "plain", "--no-package-cache"], stacks].concat());
+    let out = ferrostack(
+        p,
+        &[
+            &["build", "--progress", "plain", "--no-package-cache"],
+            stacks,
+        ]
+        .concat(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -52,9 +70,22 @@ fn fsapp_image(p: &Project) -> String {
 }
 
 fn image_of(p: &Project, stack: &str) -> String {
-    let hash = lock(p)["stacks"][stack]["hash"].as_str().unwrap().to_string();
-    let out = docker(&["images", "-q", "--filter", &format!("label=io.ferrostack.hash={hash}")]);
-    let ids: Vec<String> = stdout(&out).lines().map(str::to_string).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let hash = lock(p)["stacks"][stack]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = docker(&[
+        "images",
+        "-q",
+        "--filter",
+        &format!("label=io.ferrostack.hash={hash}"),
+    ]);
+    let ids: Vec<String> = stdout(&out)
+        .lines()
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     assert_eq!(ids.len(), 1, "one image with hash {hash}: {ids:?}");
     ids[0].clone()
 }
@@ -67,13 +98,33 @@ fn installed(image: &str) -> String {
 }
 
 fn fs_lib(image: &str) -> String {
-    installed(image).lines().find_map(|l| l.strip_prefix("fs-lib\t")).expect("fs-lib installed").to_string()
+    installed(image)
+        .lines()
+        .find_map(|l| l.strip_prefix("fs-lib\t"))
+        .expect("fs-lib installed")
+        .to_string()
 }
 
-const APP: Package = Package { name: "fs-app", version: "1.0", depends: "fs-lib (>= 1.0)" };
-const LIB_1_0: Package = Package { name: "fs-lib", version: "1.0", depends: "" };
-const LIB_1_1: Package = Package { name: "fs-lib", version: "1.1", depends: "" };
-const LIB_1_2: Package = Package { name: "fs-lib", version: "1.2", depends: "" };
+const APP: Package = Package {
+    name: "fs-app",
+    version: "1.0",
+    depends: "fs-lib (>= 1.0)",
+};
+const LIB_1_0: Package = Package {
+    name: "fs-lib",
+    version: "1.0",
+    depends: "",
+};
+const LIB_1_1: Package = Package {
+    name: "fs-lib",
+    version: "1.1",
+    depends: "",
+};
+const LIB_1_2: Package = Package {
+    name: "fs-lib",
+    version: "1.2",
+    depends: "",
+};
 
 #[test]
 fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
@@ -88,34 +139,74 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     build(&p);
     let out = ferrostack(&p, &["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("fsapp: fs-lib 1.0 (now pinned) (dependency of fs-app)\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("fsapp: fs-lib 1.0 (now pinned) (dependency of fs-app)\n"),
+        "{}",
+        stdout(&out)
+    );
     let pinned = lock(&p);
     let deps = &pinned["stacks"]["fsapp"]["dependency_pins"];
     assert_eq!(deps["fs-app"]["fs-lib"].as_str(), Some("1.0"), "{deps}");
-    assert!(deps["jq"].get("libjq1").is_some() && deps["jq"].get("libonig5").is_some(), "jq's dependencies pinned under it: {deps}");
-    assert_eq!(pinned["stacks"]["fsapp"]["pins"]["fs-app"].as_str(), Some("1.0"));
-    assert_eq!(pinned["stacks"]["fsroot"]["dependency_pins"]["fs-app"]["fs-lib"].as_str(), Some("1.0"), "{}", pinned["stacks"]["fsroot"]);
+    assert!(
+        deps["jq"].get("libjq1").is_some() && deps["jq"].get("libonig5").is_some(),
+        "jq's dependencies pinned under it: {deps}"
+    );
+    assert_eq!(
+        pinned["stacks"]["fsapp"]["pins"]["fs-app"].as_str(),
+        Some("1.0")
+    );
+    assert_eq!(
+        pinned["stacks"]["fsroot"]["dependency_pins"]["fs-app"]["fs-lib"].as_str(),
+        Some("1.0"),
+        "{}",
+        pinned["stacks"]["fsroot"]
+    );
 
     // 2. Build from the pins: every Debian package of the image is one the lock pins.
     build(&p);
     let first = fsapp_image(&p);
     let before = installed(&first);
-    let closure = lock(&p)["stacks"]["fsapp"]["closure"].as_table().unwrap().clone();
+    let closure = lock(&p)["stacks"]["fsapp"]["closure"]
+        .as_table()
+        .unwrap()
+        .clone();
     let all_pins: Vec<String> = {
         let stack = &lock(&p)["stacks"]["fsapp"];
-        let mut v: Vec<String> = stack["pins"].as_table().unwrap().iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect();
+        let mut v: Vec<String> = stack["pins"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+            .collect();
         for deps in stack["dependency_pins"].as_table().unwrap().values() {
-            v.extend(deps.as_table().unwrap().iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())));
+            v.extend(
+                deps.as_table()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap())),
+            );
         }
         v.sort();
         v
     };
     let recorded: Vec<String> = {
-        let mut v: Vec<String> = closure.iter().map(|(k, r)| format!("{}={}", k.split(':').next().unwrap(), r.as_str().unwrap().split(' ').next().unwrap())).collect();
+        let mut v: Vec<String> = closure
+            .iter()
+            .map(|(k, r)| {
+                format!(
+                    "{}={}",
+                    k.split(':').next().unwrap(),
+                    r.as_str().unwrap().split(' ').next().unwrap()
+                )
+            })
+            .collect();
         v.sort();
         v
     };
-    assert_eq!(recorded, all_pins, "the built closure is the pinned closure");
+    assert_eq!(
+        recorded, all_pins,
+        "the built closure is the pinned closure"
+    );
 
     // 3. The mirror moves fs-lib. Without `update`, a rebuild from the lock (the image
     //    removed) installs exactly the recorded set, the old fs-lib included.
@@ -125,14 +216,26 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     build(&p);
     let second = fsapp_image(&p);
     assert_ne!(second, first, "rebuilt, not found");
-    assert_eq!(installed(&second), before, "dpkg-query -W identical after a rebuild from the lock");
+    assert_eq!(
+        installed(&second),
+        before,
+        "dpkg-query -W identical after a rebuild from the lock"
+    );
     assert_eq!(fs_lib(&second), "1.0");
 
     // 4. `update` names the dependency move; `--json` lists it with the stacks it affects.
     let out = ferrostack(&p, &["--locked", "update"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("fsapp: fs-lib 1.0 → 1.1 (dependency of fs-app)"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("fsroot: fs-lib 1.0 → 1.1 (dependency of fs-app)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("fsapp: fs-lib 1.0 → 1.1 (dependency of fs-app)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("fsroot: fs-lib 1.0 → 1.1 (dependency of fs-app)"),
+        "{}",
+        stderr(&out)
+    );
     let out = ferrostack(&p, &["update", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -145,7 +248,11 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     // 5. The plan says why `fsapp` rebuilds; the build installs the new fs-lib.
     let out = ferrostack(&p, &["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("- fs-lib 1.0 → 1.1 (dependency of fs-app)\n"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("- fs-lib 1.0 → 1.1 (dependency of fs-app)\n"),
+        "{}",
+        stdout(&out)
+    );
     let night_before = p.root.join("images.lock.before");
     std::fs::copy(p.root.join("images.lock"), &night_before).unwrap();
     build(&p);
@@ -153,22 +260,47 @@ fn update_pins_the_whole_closure_and_a_rebuild_installs_exactly_it() {
     assert_eq!(fs_lib(&image_of(&p, "fsroot")), "1.1");
     // `diff` between the two locks reports the one-package night: in `fsapp`, only fs-lib moved.
     let night_after = p.root.join("images.lock");
-    let (before_arg, after_arg) = (night_before.to_str().unwrap(), night_after.to_str().unwrap());
+    let (before_arg, after_arg) = (
+        night_before.to_str().unwrap(),
+        night_after.to_str().unwrap(),
+    );
     let out = ferrostack(&p, &["diff", before_arg, after_arg, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let diff: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let fsapp = diff["stacks"].as_array().unwrap().iter().find(|s| s["name"] == "fsapp").unwrap_or_else(|| panic!("fsapp changed: {diff}"));
+    let fsapp = diff["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "fsapp")
+        .unwrap_or_else(|| panic!("fsapp changed: {diff}"));
     let own: Vec<(&str, &str, &str, &str)> = fsapp["packages"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["inherited"] != true)
-        .map(|c| (c["package"].as_str().unwrap(), c["change"].as_str().unwrap(), c["from"].as_str().unwrap_or(""), c["to"].as_str().unwrap_or("")))
+        .map(|c| {
+            (
+                c["package"].as_str().unwrap(),
+                c["change"].as_str().unwrap(),
+                c["from"].as_str().unwrap_or(""),
+                c["to"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(own.len(), 1, "{fsapp}");
-    assert!(own[0].0.starts_with("fs-lib") && own[0].1 == "moved" && own[0].2 == "1.0" && own[0].3 == "1.1", "{fsapp}");
+    assert!(
+        own[0].0.starts_with("fs-lib")
+            && own[0].1 == "moved"
+            && own[0].2 == "1.0"
+            && own[0].3 == "1.1",
+        "{fsapp}"
+    );
     let out = ferrostack(&p, &["diff", before_arg, after_arg]);
-    assert!(stdout(&out).contains("fs-lib") && stdout(&out).contains("1.0 → 1.1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("fs-lib") && stdout(&out).contains("1.0 → 1.1"),
+        "{}",
+        stdout(&out)
+    );
 
     // 6. The mirror drops the pinned fs-lib: a rebuild fails naming it, and the way out.
     mirror.publish(&[APP, LIB_1_2]);

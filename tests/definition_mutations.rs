@@ -22,7 +22,10 @@ const PER_CASE_WALL: Duration = Duration::from_secs(10);
 
 /// CPU time used by this process so far.
 fn cpu_time() -> Duration {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
@@ -54,7 +57,10 @@ fn project() -> (tempfile::TempDir, PathBuf) {
     for entry in std::fs::read_dir(repo).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if [".git", "target", "docs", "src", "tests"].iter().any(|n| name == *n) {
+        if [".git", "target", "docs", "src", "tests"]
+            .iter()
+            .any(|n| name == *n)
+        {
             continue;
         }
         if entry.file_type().unwrap().is_dir() {
@@ -160,12 +166,17 @@ fn mutate(text: &str, rng: &mut Rng) -> (Vec<u8>, &'static str) {
         }
         6 => {
             let cut = rng.below(text.len());
-            let cut = (0..=cut).rev().find(|c| text.is_char_boundary(*c)).unwrap_or(0);
+            let cut = (0..=cut)
+                .rev()
+                .find(|c| text.is_char_boundary(*c))
+                .unwrap_or(0);
             (text.as_bytes()[..cut].to_vec(), "truncation")
         }
         7 => {
             let mut l = owned();
-            let headers: Vec<usize> = (0..l.len()).filter(|i| l[*i].trim_start().starts_with('[')).collect();
+            let headers: Vec<usize> = (0..l.len())
+                .filter(|i| l[*i].trim_start().starts_with('['))
+                .collect();
             if headers.is_empty() {
                 return (Vec::new(), "emptied");
             }
@@ -210,7 +221,8 @@ fn plan_offline(root: &Path) -> Result<String, ferrostack::Error> {
 }
 
 fn render(e: &ferrostack::Error) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     let mut out = String::new();
     if handler.render_report(&mut out, e).is_err() {
         out = format!("error: {e}\n");
@@ -223,7 +235,10 @@ fn mutated_definitions_plan_or_fail_naming_the_file() {
     let (_tmp, root) = project();
     plan_offline(&root).expect("the bundled catalogue plans");
     let files = stack_files(&root);
-    let originals: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let originals: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     let mut failures = Vec::new();
     let (mut planned, mut refused) = (0, 0);
     let mut slowest = Duration::ZERO;
@@ -248,7 +263,8 @@ fn mutated_definitions_plan_or_fail_naming_the_file() {
             Ok(Err(e)) => {
                 refused += 1;
                 // Rendering is what the CLI does next; it must not panic either.
-                let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(e))).unwrap_or_else(|_| "PANIC while rendering".into());
+                let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| render(e)))
+                    .unwrap_or_else(|_| "PANIC while rendering".into());
                 if text.starts_with("PANIC") {
                     Some(text)
                 } else if !matches!(e.exit_code(), 1 | 2) {
@@ -264,13 +280,24 @@ fn mutated_definitions_plan_or_fail_naming_the_file() {
             .or_else(|| (took > PER_CASE).then(|| format!("took {took:?} of CPU")))
             .or_else(|| (wall > PER_CASE_WALL).then(|| format!("took {wall:?}")));
         if let Some(p) = problem {
-            eprintln!("case {case} ({kind} in {rel}) took {took:?}: {}", p.chars().take(200).collect::<String>());
-            failures.push(format!("case {case} ({kind} in {rel}): {}", p.chars().take(600).collect::<String>()));
+            eprintln!(
+                "case {case} ({kind} in {rel}) took {took:?}: {}",
+                p.chars().take(200).collect::<String>()
+            );
+            failures.push(format!(
+                "case {case} ({kind} in {rel}): {}",
+                p.chars().take(600).collect::<String>()
+            ));
         }
         std::fs::write(&files[f], &originals[f]).unwrap();
     }
     println!("cases: {CASES}, planned: {planned}, refused: {refused}, most CPU for one case: {slowest:?}");
-    assert!(failures.is_empty(), "{} of {CASES} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {CASES} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Case 48 of the first run: a diagnostic on a line wider than 65535 columns made miette's
@@ -280,13 +307,21 @@ fn a_diagnostic_on_a_very_long_line_renders() {
     let (_tmp, root) = project();
     let file = root.join("stacks/node.toml");
     let original = std::fs::read_to_string(&file).unwrap();
-    let text = original.replacen("description = ", &format!("description ={} 1 #", "\t".repeat(20_000)), 1);
+    let text = original.replacen(
+        "description = ",
+        &format!("description ={} 1 #", "\t".repeat(20_000)),
+        1,
+    );
     std::fs::write(&file, text).unwrap();
     let err = plan_offline(&root).unwrap_err();
     let text = render(&err);
     assert_eq!(err.exit_code(), 2);
     assert!(text.contains("stacks/node.toml:3:"), "{text}");
-    assert!(text.len() < 4000, "the snippet is cut: {} bytes", text.len());
+    assert!(
+        text.len() < 4000,
+        "the snippet is cut: {} bytes",
+        text.len()
+    );
 }
 
 #[test]
@@ -317,10 +352,18 @@ fn mutated_definitions_through_the_binary() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let rel = format!("stacks/{}", files[f].file_name().unwrap().to_string_lossy());
-        assert!(matches!(out.status.code(), Some(1 | 2)), "case {case}: {:?} {stderr}", out.status);
+        assert!(
+            matches!(out.status.code(), Some(1 | 2)),
+            "case {case}: {:?} {stderr}",
+            out.status
+        );
         assert!(stderr.contains(&rel), "case {case} names {rel}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
-        assert!(started.elapsed() < Duration::from_secs(5), "case {case} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "case {case} took {:?}",
+            started.elapsed()
+        );
         std::fs::write(&files[f], original).unwrap();
     }
 }

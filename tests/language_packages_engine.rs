@@ -17,15 +17,43 @@ fn a_gem_a_step_installed_is_in_the_lock_and_the_sbom() {
     write(root, "stacks/gems.toml", &format!("name = \"gems\"\nfrom = \"base\"\n[[step]]\napt = [\"ruby\"]\n[[step]]\nrun = '''{GEM_STEP}'''\n[[check]]\nrun = \"ruby -e 'require \\\"fs_gem\\\"'\"\n"));
     let out = ferrostack(&p, &["build", "--progress", "plain"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("images.lock")).unwrap()).unwrap();
-    let recorded = lock["stacks"]["gems"].get("language_packages").and_then(|t| t.as_table()).cloned().unwrap_or_default();
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("images.lock")).unwrap()).unwrap();
+    let recorded = lock["stacks"]["gems"]
+        .get("language_packages")
+        .and_then(|t| t.as_table())
+        .cloned()
+        .unwrap_or_default();
     // RubyGems itself, in the image, says which gems are there and where.
-    let listed = docker(&["run", "--rm", &format!("{}:gems", p.repo), "gem", "list", "--local", "fs-gem"]);
-    assert!(stdout(&listed).contains("fs-gem (1.2.3)"), "{}", stdout(&listed));
+    let listed = docker(&[
+        "run",
+        "--rm",
+        &format!("{}:gems", p.repo),
+        "gem",
+        "list",
+        "--local",
+        "fs-gem",
+    ]);
+    assert!(
+        stdout(&listed).contains("fs-gem (1.2.3)"),
+        "{}",
+        stdout(&listed)
+    );
     let keys: Vec<&String> = recorded.keys().collect();
-    assert_eq!(keys, ["gem:fs-gem"], "only the gem the step installed, not Ruby's default or Debian's gems: {recorded:?}");
+    assert_eq!(
+        keys,
+        ["gem:fs-gem"],
+        "only the gem the step installed, not Ruby's default or Debian's gems: {recorded:?}"
+    );
     assert_eq!(recorded["gem:fs-gem"].as_str(), Some("1.2.3"));
-    assert!(lock["stacks"]["base"].get("language_packages").is_none(), "the base has none: {}", lock["stacks"]["base"]);
+    assert!(
+        lock["stacks"]["base"].get("language_packages").is_none(),
+        "the base has none: {}",
+        lock["stacks"]["base"]
+    );
     let sbom = std::fs::read_to_string(root.join("target/ferrostack/sbom/gems.spdx.json")).unwrap();
-    assert!(sbom.contains("\"referenceLocator\": \"pkg:gem/fs-gem@1.2.3\""), "the SBOM lists the gem with its purl");
+    assert!(
+        sbom.contains("\"referenceLocator\": \"pkg:gem/fs-gem@1.2.3\""),
+        "the SBOM lists the gem with its purl"
+    );
 }

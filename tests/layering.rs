@@ -15,7 +15,10 @@ use ferrostack::{Project, Session};
 fn fixture() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("project");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tree"), &root);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tree"),
+        &root,
+    );
     write(
         &root,
         "media.toml",
@@ -36,7 +39,12 @@ fn edit(root: &Path, file: &str, f: impl FnOnce(String) -> String) {
 
 fn dockerfiles(root: &Path) -> BTreeMap<String, (String, String)> {
     let session = Session::open(Project::open(root).unwrap()).unwrap();
-    session.prepare(&[]).unwrap().into_iter().map(|(n, p)| (n, (p.dockerfile, p.hash))).collect()
+    session
+        .prepare(&[])
+        .unwrap()
+        .into_iter()
+        .map(|(n, p)| (n, (p.dockerfile, p.hash)))
+        .collect()
 }
 
 /// The package lists of every `apt-get install` in a Dockerfile, in order.
@@ -48,7 +56,10 @@ fn installs(dockerfile: &str) -> Vec<Vec<String>> {
         .map(|run| {
             let body = run.split("--no-install-recommends").nth(1).unwrap();
             let body = body.split("&& apt-get clean").next().unwrap();
-            body.split_whitespace().filter(|w| *w != "\\").map(str::to_string).collect()
+            body.split_whitespace()
+                .filter(|w| *w != "\\")
+                .map(str::to_string)
+                .collect()
         })
         .collect()
 }
@@ -58,11 +69,24 @@ fn merged_installs_every_component_in_one_transaction_and_keeps_steps_apart() {
     let (_tmp, root) = fixture();
     let before = dockerfiles(&root);
     let per_component = installs(&before["media"].0);
-    assert_eq!(per_component.len(), 6, "system packages, python, php, ffmpeg, composer, the apt step: {per_component:?}");
-    edit(&root, "media.toml", |t| t.replace("packages = [\"jq\"]", "packages = [\"jq\"]\nlayers = \"merged\""));
+    assert_eq!(
+        per_component.len(),
+        6,
+        "system packages, python, php, ffmpeg, composer, the apt step: {per_component:?}"
+    );
+    edit(&root, "media.toml", |t| {
+        t.replace(
+            "packages = [\"jq\"]",
+            "packages = [\"jq\"]\nlayers = \"merged\"",
+        )
+    });
     let after = dockerfiles(&root);
     let merged = installs(&after["media"].0);
-    assert_eq!(merged.len(), 2, "one for the components, one for the apt step: {merged:?}");
+    assert_eq!(
+        merged.len(),
+        2,
+        "one for the components, one for the apt step: {merged:?}"
+    );
     // The same packages, in the same order, and the apt step after them.
     let joined: Vec<String> = per_component[..5].concat();
     assert_eq!(merged[0], joined);
@@ -78,9 +102,14 @@ fn merged_installs_every_component_in_one_transaction_and_keeps_steps_apart() {
 fn merged_with_one_component_renders_as_per_component() {
     let (_tmp, root) = fixture();
     let before = dockerfiles(&root);
-    edit(&root, "app.toml", |t| t.replace("from = \"root\"", "from = \"root\"\nlayers = \"merged\""));
+    edit(&root, "app.toml", |t| {
+        t.replace("from = \"root\"", "from = \"root\"\nlayers = \"merged\"")
+    });
     let after = dockerfiles(&root);
-    assert_eq!(before["app"].0, after["app"].0, "app has one runtime: nothing to merge");
+    assert_eq!(
+        before["app"].0, after["app"].0,
+        "app has one runtime: nothing to merge"
+    );
 }
 
 #[test]
@@ -88,31 +117,52 @@ fn slim_is_written_once_inherited_and_lifted_by_a_child_that_says_no() {
     let (_tmp, root) = fixture();
     let before = dockerfiles(&root);
     for (name, (d, _)) in &before {
-        assert!(!d.contains("ferrostack-slim"), "{name}: not slim by default");
+        assert!(
+            !d.contains("ferrostack-slim"),
+            "{name}: not slim by default"
+        );
     }
-    edit(&root, "root.toml", |t| t.replace("tags = ", "slim = true\ntags = "));
+    edit(&root, "root.toml", |t| {
+        t.replace("tags = ", "slim = true\ntags = ")
+    });
     let after = dockerfiles(&root);
     let root_file = &after["root"].0;
     // The exclusions come before any install, and copyright files stay.
-    let slim_at = root_file.find("> /etc/dpkg/dpkg.cfg.d/ferrostack-slim").expect("root writes the exclusions");
-    assert!(root_file.contains("'path-exclude=/usr/share/doc/*'") && root_file.contains("'path-include=/usr/share/doc/*/copyright'"));
-    assert!(root_file.contains("'force-unsafe-io'"), "dpkg skips the fsync of every unpacked file");
+    let slim_at = root_file
+        .find("> /etc/dpkg/dpkg.cfg.d/ferrostack-slim")
+        .expect("root writes the exclusions");
+    assert!(
+        root_file.contains("'path-exclude=/usr/share/doc/*'")
+            && root_file.contains("'path-include=/usr/share/doc/*/copyright'")
+    );
+    assert!(
+        root_file.contains("'force-unsafe-io'"),
+        "dpkg skips the fsync of every unpacked file"
+    );
     if let Some(install) = root_file.find("apt-get install") {
         assert!(slim_at < install, "exclusions before the first install");
     }
     // Children inherit it from the image: nothing to write again.
     for name in ["app", "tools", "leaf", "media"] {
-        assert!(!after[name].0.contains("ferrostack-slim"), "{name}: {}", after[name].0);
+        assert!(
+            !after[name].0.contains("ferrostack-slim"),
+            "{name}: {}",
+            after[name].0
+        );
     }
     // Every stack's hash moves with its root's.
     for (name, (_, hash)) in &before {
         assert_ne!(hash, &after[name].1, "{name}");
     }
     // A child that says no lifts the exclusions; its own child inherits that.
-    edit(&root, "app.toml", |t| t.replace("from = \"root\"", "from = \"root\"\nslim = false"));
+    edit(&root, "app.toml", |t| {
+        t.replace("from = \"root\"", "from = \"root\"\nslim = false")
+    });
     let lifted = dockerfiles(&root);
     let app = &lifted["app"].0;
-    let rm = app.find("RUN rm -f /etc/dpkg/dpkg.cfg.d/ferrostack-slim").expect("app lifts the exclusions");
+    let rm = app
+        .find("RUN rm -f /etc/dpkg/dpkg.cfg.d/ferrostack-slim")
+        .expect("app lifts the exclusions");
     assert!(rm < app.find("apt-get install").unwrap());
     assert!(!lifted["leaf"].0.contains("ferrostack-slim"));
     assert!(!lifted["tools"].0.contains("ferrostack-slim"));
@@ -121,16 +171,25 @@ fn slim_is_written_once_inherited_and_lifted_by_a_child_that_says_no() {
 #[test]
 fn slim_on_a_child_of_a_plain_parent_writes_the_exclusions_there() {
     let (_tmp, root) = fixture();
-    edit(&root, "tools.toml", |t| t.replace("from = \"root\"", "from = \"root\"\nslim = true"));
+    edit(&root, "tools.toml", |t| {
+        t.replace("from = \"root\"", "from = \"root\"\nslim = true")
+    });
     let after = dockerfiles(&root);
-    assert!(after["tools"].0.contains("> /etc/dpkg/dpkg.cfg.d/ferrostack-slim"));
+    assert!(after["tools"]
+        .0
+        .contains("> /etc/dpkg/dpkg.cfg.d/ferrostack-slim"));
     assert!(!after["root"].0.contains("ferrostack-slim"));
 }
 
 #[test]
 fn a_template_override_that_predates_the_settings_is_an_error_not_a_silent_drop() {
     let (_tmp, root) = fixture();
-    edit(&root, "media.toml", |t| t.replace("packages = [\"jq\"]", "packages = [\"jq\"]\nlayers = \"merged\""));
+    edit(&root, "media.toml", |t| {
+        t.replace(
+            "packages = [\"jq\"]",
+            "packages = [\"jq\"]\nlayers = \"merged\"",
+        )
+    });
     // The skeleton as it was before `layers`/`slim`: no `merged` or `slim` partial.
     let old: String = include_str!("../templates/Dockerfile.tera")
         .lines()
@@ -141,10 +200,18 @@ fn a_template_override_that_predates_the_settings_is_an_error_not_a_silent_drop(
     std::fs::write(root.join("templates/Dockerfile.tera"), old).unwrap();
     let session = Session::open(Project::open(&root).unwrap()).unwrap();
     let err = session.prepare(&[]).unwrap_err().to_string();
-    assert!(err.contains("media") && err.contains("does not install `composer`"), "{err}");
+    assert!(
+        err.contains("media") && err.contains("does not install `composer`"),
+        "{err}"
+    );
     // Slim with the same override: the exclusions would be lost.
-    edit(&root, "media.toml", |t| t.replace("layers = \"merged\"", "slim = true"));
+    edit(&root, "media.toml", |t| {
+        t.replace("layers = \"merged\"", "slim = true")
+    });
     let session = Session::open(Project::open(&root).unwrap()).unwrap();
     let err = session.prepare(&[]).unwrap_err().to_string();
-    assert!(err.contains("does not write `/etc/dpkg/dpkg.cfg.d/ferrostack-slim`"), "{err}");
+    assert!(
+        err.contains("does not write `/etc/dpkg/dpkg.cfg.d/ferrostack-slim`"),
+        "{err}"
+    );
 }

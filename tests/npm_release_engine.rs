@@ -27,23 +27,54 @@ fn a_registry_serving_other_bytes_fails_the_stack_and_keeps_nothing() {
         for mut client in listener.incoming().map_while(Result::ok) {
             let mut head = [0u8; 4096];
             let n = client.read(&mut head).unwrap_or(0);
-            seen.lock().unwrap().push(String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or("").to_string());
+            seen.lock().unwrap().push(
+                String::from_utf8_lossy(&head[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
             let body = b"not npm";
-            let _ = write!(client, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = client.write_all(body);
         }
     });
-    write(&p.root, "ferrostack.toml", &format!("[build]\nnpm_registry = \"{registry}\"\npackage_cache = false\n"));
+    write(
+        &p.root,
+        "ferrostack.toml",
+        &format!("[build]\nnpm_registry = \"{registry}\"\npackage_cache = false\n"),
+    );
     write(&p.root, "stacks/n.toml", &format!("name = \"n\"\nimage = \"{seed}\"\nsuite = \"bookworm\"\n[[runtime]]\nname = \"node\"\n"));
     let out = common::engine_project::ferrostack(&p, &["build", "--progress", "plain"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("`{registry}/npm/-/npm-9.2.0.tgz` is not the pinned release")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "`{registry}/npm/-/npm-9.2.0.tgz` is not the pinned release"
+        )),
+        "{err}"
+    );
     assert!(err.contains("sha512-oypVdaWGHDuV79RXLvp+B9gh6gDyAmoHKrQ0/JBYTWWx5D8/+AAxFdZC84fSIiyDdyW4qfrSyYGKhekxDOaMXQ=="), "the pin is named: {err}");
-    assert_eq!(*asked.lock().unwrap(), ["GET /npm/-/npm-9.2.0.tgz HTTP/1.1"]);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["GET /npm/-/npm-9.2.0.tgz HTTP/1.1"]
+    );
     let upstream = p.root.join("target/ferrostack/upstream");
-    let left: Vec<_> = std::fs::read_dir(&upstream).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
-    assert!(left.is_empty(), "nothing kept in {}: {left:?}", upstream.display());
+    let left: Vec<_> = std::fs::read_dir(&upstream)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "nothing kept in {}: {left:?}",
+        upstream.display()
+    );
     let images = docker(&["images", "-q", &format!("{}:n", p.repo)]);
-    assert!(common::stdout(&images).trim().is_empty(), "no image was tagged");
+    assert!(
+        common::stdout(&images).trim().is_empty(),
+        "no image was tagged"
+    );
 }

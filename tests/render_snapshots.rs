@@ -17,7 +17,10 @@ fn bundled() -> Session {
 fn every_bundled_stack_renders_as_snapshotted() {
     let session = bundled();
     let prepared = session.prepare(&[]).unwrap();
-    assert!(prepared.len() >= 10, "bundled catalogue has base x2, python x2, node, ruby, php, go, java, ffmpeg");
+    assert!(
+        prepared.len() >= 10,
+        "bundled catalogue has base x2, python x2, node, ruby, php, go, java, ffmpeg"
+    );
     for (name, p) in &prepared {
         insta::assert_snapshot!(format!("dockerfile_{name}"), p.dockerfile);
     }
@@ -29,25 +32,53 @@ fn rendered_dockerfiles_follow_the_layering_rules() {
     for (name, p) in session.prepare(&[]).unwrap() {
         let d = &p.dockerfile;
         // Classic builder only: no BuildKit syntax.
-        assert!(!d.contains("# syntax="), "{name}: BuildKit syntax directive");
-        assert!(!d.contains("--mount="), "{name}: RUN --mount is BuildKit-only");
+        assert!(
+            !d.contains("# syntax="),
+            "{name}: BuildKit syntax directive"
+        );
+        assert!(
+            !d.contains("--mount="),
+            "{name}: RUN --mount is BuildKit-only"
+        );
         assert!(!d.contains("<<"), "{name}: heredocs are BuildKit-only");
         // Every apt install skips recommends and removes its lists in the same RUN.
         for run in d.split("\nRUN ").skip(1) {
-            let layer: String = run.lines().take_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+            let layer: String = run
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
             if layer.contains("apt-get install") {
                 assert!(layer.contains("--no-install-recommends"), "{name}: {layer}");
-                assert!(layer.contains("rm -rf /var/lib/apt/lists/*"), "{name}: {layer}");
+                assert!(
+                    layer.contains("rm -rf /var/lib/apt/lists/*"),
+                    "{name}: {layer}"
+                );
             }
         }
-        for label in ["org.opencontainers.image.title", "org.opencontainers.image.version", "org.opencontainers.image.description", "io.ferrostack.stack", "io.ferrostack.hash"] {
+        for label in [
+            "org.opencontainers.image.title",
+            "org.opencontainers.image.version",
+            "org.opencontainers.image.description",
+            "io.ferrostack.stack",
+            "io.ferrostack.hash",
+        ] {
             assert!(d.contains(label), "{name}: label {label} missing");
         }
         // Order: system packages, runtimes, FFmpeg, Composer, then metadata.
         let pos = |needle: &str| d.find(needle);
-        let order = ["# System packages", "# Runtime:", "# FFmpeg", "# PHP Composer", "ARG FERROSTACK_HASH"];
+        let order = [
+            "# System packages",
+            "# Runtime:",
+            "# FFmpeg",
+            "# PHP Composer",
+            "ARG FERROSTACK_HASH",
+        ];
         let found: Vec<usize> = order.iter().filter_map(|n| pos(n)).collect();
-        assert!(found.windows(2).all(|w| w[0] < w[1]), "{name}: layers out of order");
+        assert!(
+            found.windows(2).all(|w| w[0] < w[1]),
+            "{name}: layers out of order"
+        );
     }
 }
 
@@ -58,8 +89,13 @@ fn committed_rendered_directory_is_current() {
     let session = bundled();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, p) in session.prepare(&[]).unwrap() {
-        let committed = std::fs::read_to_string(root.join("rendered").join(&name).join("Dockerfile")).unwrap_or_default();
-        assert_eq!(committed, p.dockerfile, "rendered/{name}/Dockerfile is stale: run `ferrostack render`");
+        let committed =
+            std::fs::read_to_string(root.join("rendered").join(&name).join("Dockerfile"))
+                .unwrap_or_default();
+        assert_eq!(
+            committed, p.dockerfile,
+            "rendered/{name}/Dockerfile is stale: run `ferrostack render`"
+        );
     }
 }
 
@@ -82,7 +118,10 @@ fn package_specs_reach_the_shell_quoted() {
     .unwrap();
     let session = Session::open(Project::open(root).unwrap()).unwrap();
     let dockerfile = &session.prepare(&[]).unwrap()["worker"].dockerfile;
-    assert!(dockerfile.contains("      curl=7.88.1-10+deb12u8~1 \\\n"), "{dockerfile}");
+    assert!(
+        dockerfile.contains("      curl=7.88.1-10+deb12u8~1 \\\n"),
+        "{dockerfile}"
+    );
     assert!(dockerfile.contains("      'x$(id)' \\\n"), "{dockerfile}");
     assert!(dockerfile.contains(" 'requests>=2'"), "{dockerfile}");
 }
@@ -108,8 +147,24 @@ fn dependency_pins_are_installed_beside_the_package_that_pulls_them_in() {
         session.prepare(&[]).unwrap().remove("tool").unwrap()
     };
     let first = prepared(&lock("6.9.8-1"));
-    let installs: Vec<&str> = first.dockerfile.lines().filter(|l| l.starts_with("      ") && l.contains('=') && !l.contains('"')).map(str::trim).collect();
-    assert_eq!(installs, ["curl=7.88.1-10+deb12u12 \\", "libcurl4=7.88.1-10+deb12u12 \\", "jq=1.6-2.1 \\", "libjq1=1.6-2.1 \\", "libonig5=6.9.8-1 \\"], "{}", first.dockerfile);
+    let installs: Vec<&str> = first
+        .dockerfile
+        .lines()
+        .filter(|l| l.starts_with("      ") && l.contains('=') && !l.contains('"'))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        installs,
+        [
+            "curl=7.88.1-10+deb12u12 \\",
+            "libcurl4=7.88.1-10+deb12u12 \\",
+            "jq=1.6-2.1 \\",
+            "libjq1=1.6-2.1 \\",
+            "libonig5=6.9.8-1 \\"
+        ],
+        "{}",
+        first.dockerfile
+    );
     assert_eq!(first.inputs["dep:jq:libonig5"], "6.9.8-1");
     let moved = prepared(&lock("6.9.8-2"));
     assert_ne!(moved.hash, first.hash);

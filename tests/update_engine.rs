@@ -8,7 +8,6 @@ use common::engine_project::{ferrostack, write, Project, BOOKWORM_BASE};
 
 use common::{stderr, stdout, TestImages};
 
-
 /// bookworm never had this jq (it is buster's): the mirror cannot offer it.
 const NOT_OFFERED: &str = "1.5+dfsg-2";
 
@@ -19,7 +18,12 @@ fn project() -> Project {
     write(&root, "stacks/base.toml", BOOKWORM_BASE);
     write(&root, "stacks/tool.toml", "name = \"tool\"\nfrom = \"base\"\n[[step]]\napt = [\"jq\"]\n[[check]]\nrun = \"echo '{}' | jq .\"\n");
     let images = TestImages::new("upd", &["base", "tool"]);
-    Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
+    Project {
+        _tmp: tmp,
+        root,
+        repo: images.repo.clone(),
+        _images: images,
+    }
 }
 
 fn lock(p: &Project) -> toml::Value {
@@ -39,13 +43,20 @@ fn pin_jq(p: &Project, version: &str, as_built: bool) {
     pins.insert("jq".into(), toml::Value::String(version.into()));
     tool.insert("pins".into(), toml::Value::Table(pins));
     if as_built {
-        tool["inputs"].as_table_mut().unwrap().insert("pin:jq".into(), toml::Value::String(version.into()));
+        tool["inputs"]
+            .as_table_mut()
+            .unwrap()
+            .insert("pin:jq".into(), toml::Value::String(version.into()));
     }
     std::fs::write(p.root.join("images.lock"), toml::to_string(&lock).unwrap()).unwrap();
 }
 
 fn tool_str(lock: &toml::Value, table: &str) -> Option<String> {
-    lock["stacks"]["tool"].get(table).and_then(|t| t.get("jq")).and_then(|v| v.as_str()).map(str::to_string)
+    lock["stacks"]["tool"]
+        .get(table)
+        .and_then(|t| t.get("jq"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
 }
 
 #[test]
@@ -76,7 +87,11 @@ fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
     let before = lock_text(&p);
     let out = ferrostack(&p, &["--locked", "update"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("tool: {change}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("tool: {change}")),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(lock_text(&p), before);
 
     // 5. `update` moves the pin to today's candidate and pins jq's dependencies too (at the
@@ -85,18 +100,35 @@ fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines[0], format!("tool: {change}"), "{lines:?}");
-    assert!(lines[1..].iter().all(|l| l.ends_with("(now pinned) (dependency of jq)")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.starts_with("tool: libjq1 ")), "{lines:?}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.ends_with("(now pinned) (dependency of jq)")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("tool: libjq1 ")),
+        "{lines:?}"
+    );
     let after = lock(&p);
     assert_eq!(tool_str(&after, "pins"), Some(candidate.clone()));
-    assert_eq!(after["stacks"]["tool"]["hash"], toml::from_str::<toml::Value>(&before).unwrap()["stacks"]["tool"]["hash"]);
+    assert_eq!(
+        after["stacks"]["tool"]["hash"],
+        toml::from_str::<toml::Value>(&before).unwrap()["stacks"]["tool"]["hash"]
+    );
 
     // 6. The plan says why `tool` rebuilds: the package and both versions.
     let out = ferrostack(&p, &["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan = stdout(&out);
-    assert!(plan.lines().any(|l| l.starts_with("up-to-date base")), "{plan}");
-    assert!(plan.lines().any(|l| l.starts_with("build      tool")), "{plan}");
+    assert!(
+        plan.lines().any(|l| l.starts_with("up-to-date base")),
+        "{plan}"
+    );
+    assert!(
+        plan.lines().any(|l| l.starts_with("build      tool")),
+        "{plan}"
+    );
     assert!(plan.contains(&format!("- {change}\n")), "{plan}");
 
     // 7. Building from the lock installs the pinned version; then nothing moves.
@@ -112,13 +144,31 @@ fn update_moves_old_pins_and_a_vanished_pin_fails_clearly() {
     // 8. A pin for a package the stack no longer installs is dropped (`--locked` says so).
     let mut with_stale = lock(&p);
     let mut pins = toml::Table::new();
-    pins.insert("curl".into(), toml::Value::String("7.88.1-10+deb12u1".into()));
-    with_stale["stacks"]["base"].as_table_mut().unwrap().insert("pins".into(), toml::Value::Table(pins));
-    std::fs::write(p.root.join("images.lock"), toml::to_string(&with_stale).unwrap()).unwrap();
+    pins.insert(
+        "curl".into(),
+        toml::Value::String("7.88.1-10+deb12u1".into()),
+    );
+    with_stale["stacks"]["base"]
+        .as_table_mut()
+        .unwrap()
+        .insert("pins".into(), toml::Value::Table(pins));
+    std::fs::write(
+        p.root.join("images.lock"),
+        toml::to_string(&with_stale).unwrap(),
+    )
+    .unwrap();
     let out = ferrostack(&p, &["--locked", "update"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("base: pin `curl` dropped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("base: pin `curl` dropped"),
+        "{}",
+        stderr(&out)
+    );
     let out = ferrostack(&p, &["update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(lock(&p)["stacks"]["base"].get("pins").is_none(), "{}", lock_text(&p));
+    assert!(
+        lock(&p)["stacks"]["base"].get("pins").is_none(),
+        "{}",
+        lock_text(&p)
+    );
 }

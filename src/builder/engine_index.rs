@@ -11,7 +11,10 @@ pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>
     let filters = HashMap::from([("label".to_string(), vec![HASH_LABEL.to_string()])]);
     let summaries = engine
         .docker()
-        .list_images(Some(bollard::query_parameters::ListImagesOptions { filters: Some(filters), ..Default::default() }))
+        .list_images(Some(bollard::query_parameters::ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
         .await
         .map_err(|e| EngineError::api("list images", e))?;
     let mut out = HashMap::new();
@@ -34,21 +37,31 @@ pub async fn hashes_in_engine(engine: &Engine) -> Result<HashMap<String, String>
 /// repository tags), the engine's whole image list is read instead, as [`hashes_in_engine`]
 /// does. A warm no-op plan thus costs one small call per stack, in parallel, instead of a list
 /// of every image the engine holds.
-pub async fn hashes_of_plan(engine: &Engine, repository: &str, plan: &Plan) -> Result<HashMap<String, String>, EngineError> {
-    let lookups = plan.stacks.iter().filter(|s| s.action != Action::Eol).map(|s| {
-        let reference = format!("{repository}:{}", s.name);
-        async move {
-            let found = engine.inspect_image(&reference).await;
-            (s.hash.clone(), found)
-        }
-    });
+pub async fn hashes_of_plan(
+    engine: &Engine,
+    repository: &str,
+    plan: &Plan,
+) -> Result<HashMap<String, String>, EngineError> {
+    let lookups = plan
+        .stacks
+        .iter()
+        .filter(|s| s.action != Action::Eol)
+        .map(|s| {
+            let reference = format!("{repository}:{}", s.name);
+            async move {
+                let found = engine.inspect_image(&reference).await;
+                (s.hash.clone(), found)
+            }
+        });
     let mut out = HashMap::new();
     for (hash, found) in futures_util::future::join_all(lookups).await {
         match found {
             Ok(info) if info.labels.get(HASH_LABEL) == Some(&hash) => {
                 out.insert(hash, info.id);
             }
-            Ok(_) | Err(EngineError::ImageNotFound { .. }) => return hashes_in_engine(engine).await,
+            Ok(_) | Err(EngineError::ImageNotFound { .. }) => {
+                return hashes_in_engine(engine).await
+            }
             Err(e) => return Err(e),
         }
     }
@@ -59,7 +72,11 @@ pub async fn hashes_of_plan(engine: &Engine, repository: &str, plan: &Plan) -> R
 /// tag) in the registry as `build`, with the reason "image not in engine", and what is below it.
 /// Records where each up-to-date image was found. Returns the image ID of each planned stack
 /// the engine has.
-pub fn check_plan(index: &HashMap<String, String>, in_registry: &HashMap<String, String>, plan: &mut Plan) -> HashMap<String, String> {
+pub fn check_plan(
+    index: &HashMap<String, String>,
+    in_registry: &HashMap<String, String>,
+    plan: &mut Plan,
+) -> HashMap<String, String> {
     let mut images = HashMap::new();
     for s in plan.stacks.clone() {
         match index.get(&s.hash) {
@@ -67,7 +84,9 @@ pub fn check_plan(index: &HashMap<String, String>, in_registry: &HashMap<String,
                 images.insert(s.name.clone(), id.clone());
                 plan.set_found(&s.name, Found::Engine);
             }
-            None if s.action == Action::UpToDate && in_registry.contains_key(&s.name) => plan.set_found(&s.name, Found::Registry),
+            None if s.action == Action::UpToDate && in_registry.contains_key(&s.name) => {
+                plan.set_found(&s.name, Found::Registry)
+            }
             None if s.action == Action::UpToDate => plan.force(&s.name, Reason::ImageNotInEngine),
             None => {}
         }

@@ -22,11 +22,26 @@ pub(crate) struct FactsCache {
 impl FactsCache {
     /// The facts of `image` on `engine`: read on the first call (concurrent callers wait for
     /// that one read), then shared. A failed read is not kept: the next call tries again.
-    pub(crate) async fn parent(&self, engine: &Engine, image: &str, cancel: &CancellationToken) -> Result<Arc<ImageFacts>, EngineError> {
+    pub(crate) async fn parent(
+        &self,
+        engine: &Engine,
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<ImageFacts>, EngineError> {
         let cell = {
             let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(cells.entry((engine.address().to_string(), image.to_string())).or_default())
+            Arc::clone(
+                cells
+                    .entry((engine.address().to_string(), image.to_string()))
+                    .or_default(),
+            )
         };
-        cell.get_or_try_init(|| async { ImageFacts::read(engine, image, &Questions::default(), cancel).await.map(Arc::new) }).await.cloned()
+        cell.get_or_try_init(|| async {
+            ImageFacts::read(engine, image, &Questions::default(), cancel)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .cloned()
     }
 }

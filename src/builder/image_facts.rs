@@ -37,12 +37,23 @@ pub(crate) struct ImageFacts {
 
 impl ImageFacts {
     /// Asks `image` everything in one container.
-    pub(crate) async fn read(engine: &Engine, image: &str, questions: &Questions, cancel: &CancellationToken) -> Result<ImageFacts, EngineError> {
+    pub(crate) async fn read(
+        engine: &Engine,
+        image: &str,
+        questions: &Questions,
+        cancel: &CancellationToken,
+    ) -> Result<ImageFacts, EngineError> {
         let mut req = RunRequest::shell(image, &script(questions));
         req.timeout = Some(Duration::from_secs(240));
         req.memory_limit = Some(super::CHECK_MEMORY);
         let out = engine.run(&req, cancel).await?;
-        let fail = |why: String| EngineError::Unreachable { address: engine.address().to_string(), reason: format!("listing the packages of `{image}` {why}: {}", out.stderr.trim()) };
+        let fail = |why: String| EngineError::Unreachable {
+            address: engine.address().to_string(),
+            reason: format!(
+                "listing the packages of `{image}` {why}: {}",
+                out.stderr.trim()
+            ),
+        };
         if !out.success() {
             return Err(fail(format!("exited with {}", out.exit_code)));
         }
@@ -96,15 +107,26 @@ impl ImageFacts {
 /// part runs in its own subshell, so one that exits early does not end the others.
 fn script(questions: &Questions) -> String {
     let mut s = String::new();
-    s.push_str(&format!("echo '{MARK}installed'\n( {QUERY} ) || echo \"{MARK}failed $?\"\n"));
-    s.push_str(&format!("echo '{MARK}licenses'\n( {} )\n", crate::licenses::query_installed()));
-    s.push_str(&format!("echo '{MARK}languages'\n( {} )\n", crate::language_packages::QUERY));
+    s.push_str(&format!(
+        "echo '{MARK}installed'\n( {QUERY} ) || echo \"{MARK}failed $?\"\n"
+    ));
+    s.push_str(&format!(
+        "echo '{MARK}licenses'\n( {} )\n",
+        crate::licenses::query_installed()
+    ));
+    s.push_str(&format!(
+        "echo '{MARK}languages'\n( {} )\n",
+        crate::language_packages::QUERY
+    ));
     if !questions.packages.is_empty() {
         // Package names are Debian names (the definition checked them): safe as shell words.
         s.push_str(&format!("echo '{MARK}packages'\n( dpkg-query -W -f='${{Package}}\\t${{Version}}\\n' {} 2>/dev/null )\n", questions.packages.join(" ")));
     }
     if !questions.runtimes.is_empty() {
-        s.push_str(&format!("echo '{MARK}runtimes'\n(\n{}\n)\n", questions.runtimes));
+        s.push_str(&format!(
+            "echo '{MARK}runtimes'\n(\n{}\n)\n",
+            questions.runtimes
+        ));
     }
     s.push_str("true\n");
     s
@@ -118,22 +140,48 @@ mod tests {
     fn sections_are_read_apart_and_a_failed_listing_is_an_error() {
         let out = "@@ferrostack installed\nii \tjq\tamd64\t1.6-2.1\tjq\t1.6-2.1\n@@ferrostack licenses\nP jq\nL Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nL License: MIT\n@@ferrostack languages\n@gem\nfs-gem\t1.2.3\n@@ferrostack packages\njq\t1.6-2.1\nnope\t\n@@ferrostack runtimes\npython\tPython 3.11.2\n";
         let facts = ImageFacts::parse(out).unwrap();
-        assert_eq!(facts.installed.packages.keys().collect::<Vec<_>>(), ["jq:amd64"]);
+        assert_eq!(
+            facts.installed.packages.keys().collect::<Vec<_>>(),
+            ["jq:amd64"]
+        );
         assert_eq!(facts.licenses["jq"].text, "MIT");
-        assert_eq!(facts.languages.get("gem:fs-gem").map(String::as_str), Some("1.2.3"));
-        assert_eq!(facts.packages.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), ["jq=1.6-2.1"]);
+        assert_eq!(
+            facts.languages.get("gem:fs-gem").map(String::as_str),
+            Some("1.2.3")
+        );
+        assert_eq!(
+            facts
+                .packages
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+            ["jq=1.6-2.1"]
+        );
         assert_eq!(facts.runtimes["python"], "Python 3.11.2");
-        let failed = ImageFacts::parse("@@ferrostack installed\n@@ferrostack failed 2\n@@ferrostack licenses\n").unwrap_err();
+        let failed = ImageFacts::parse(
+            "@@ferrostack installed\n@@ferrostack failed 2\n@@ferrostack licenses\n",
+        )
+        .unwrap_err();
         assert!(failed.contains("exited with 2"), "{failed}");
     }
 
     #[test]
     fn the_script_asks_only_what_is_asked() {
         let bare = script(&Questions::default());
-        assert!(bare.contains("@@ferrostack installed") && bare.contains("@@ferrostack licenses") && bare.contains("@@ferrostack languages"));
+        assert!(
+            bare.contains("@@ferrostack installed")
+                && bare.contains("@@ferrostack licenses")
+                && bare.contains("@@ferrostack languages")
+        );
         assert!(!bare.contains("@@ferrostack packages") && !bare.contains("@@ferrostack runtimes"));
-        let full = script(&Questions { packages: vec!["jq".into(), "curl".into()], runtimes: "printf 'python\\t%s\\n' \"$(python3 --version)\"".into() });
-        assert!(full.contains("dpkg-query -W -f='${Package}\\t${Version}\\n' jq curl"), "{full}");
+        let full = script(&Questions {
+            packages: vec!["jq".into(), "curl".into()],
+            runtimes: "printf 'python\\t%s\\n' \"$(python3 --version)\"".into(),
+        });
+        assert!(
+            full.contains("dpkg-query -W -f='${Package}\\t${Version}\\n' jq curl"),
+            "{full}"
+        );
         assert!(full.contains("@@ferrostack runtimes"));
     }
 }

@@ -14,7 +14,11 @@ use crate::stack::Stack;
 
 /// The Debian packages a stack asks for itself, without version suffixes.
 pub(crate) fn direct_packages(stack: &Stack) -> Vec<String> {
-    let mut out: Vec<String> = stack.apt_packages().into_iter().map(|p| p.split('=').next().unwrap_or(p).to_string()).collect();
+    let mut out: Vec<String> = stack
+        .apt_packages()
+        .into_iter()
+        .map(|p| p.split('=').next().unwrap_or(p).to_string())
+        .collect();
     out.dedup();
     out
 }
@@ -22,13 +26,21 @@ pub(crate) fn direct_packages(stack: &Stack) -> Vec<String> {
 /// The licences of the source packages of `closure`, from `by_package` (each binary package's
 /// expression, read from the image's copyright files): the first binary package of each source
 /// with a machine-readable one.
-fn licenses(closure: &BTreeMap<String, PackageRecord>, by_package: &BTreeMap<String, LicenseExpression>) -> BTreeMap<String, String> {
+fn licenses(
+    closure: &BTreeMap<String, PackageRecord>,
+    by_package: &BTreeMap<String, LicenseExpression>,
+) -> BTreeMap<String, String> {
     let mut by_source = BTreeMap::new();
     for (key, record) in closure {
         let name = key.split_once(':').map_or(key.as_str(), |(n, _)| n);
         // Only what the lock will read back (an expression past its length limit is left out).
-        if let Some(expression) = by_package.get(name).filter(|e| LicenseExpression::is_well_formed(&e.text)) {
-            by_source.entry(record.source_name(name).to_string()).or_insert_with(|| expression.text.clone());
+        if let Some(expression) = by_package
+            .get(name)
+            .filter(|e| LicenseExpression::is_well_formed(&e.text))
+        {
+            by_source
+                .entry(record.source_name(name).to_string())
+                .or_insert_with(|| expression.text.clone());
         }
     }
     by_source
@@ -48,7 +60,15 @@ pub(crate) enum Below<'a> {
 
 /// Fills the build results of `entry` from `image`; its closure is what it holds beyond
 /// `below`. One container reads the image, and one per run each parent (`parents`).
-pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack: &Stack, parents: &FactsCache, entry: &mut LockEntry, cancel: &CancellationToken) -> Result<(), EngineError> {
+pub(crate) async fn record(
+    engine: &Engine,
+    image: &str,
+    below: Below<'_>,
+    stack: &Stack,
+    parents: &FactsCache,
+    entry: &mut LockEntry,
+    cancel: &CancellationToken,
+) -> Result<(), EngineError> {
     let parent: Option<Arc<ImageFacts>> = match below {
         Below::Nothing => Some(Arc::new(ImageFacts::default())),
         // A parent image the engine no longer holds (removed since, or a base that was never
@@ -59,14 +79,18 @@ pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack
         },
         Below::Unknown => None,
     };
-    let questions = Questions { packages: direct_packages(stack), runtimes: runtime_script(stack) };
+    let questions = Questions {
+        packages: direct_packages(stack),
+        runtimes: runtime_script(stack),
+    };
     let held = ImageFacts::read(engine, image, &questions, cancel).await?;
     if let Some(parent) = &parent {
         entry.closure = held.installed.added_or_changed_since(&parent.installed);
         entry.closure_removed = held.installed.removed_since(&parent.installed);
         entry.licenses = licenses(&entry.closure, &held.licenses);
         // Language packages: what this image's tools list beyond what its parent's list.
-        entry.language_packages = crate::language_packages::added_since(&held.languages, &parent.languages);
+        entry.language_packages =
+            crate::language_packages::added_since(&held.languages, &parent.languages);
     }
     let info = engine.inspect_image(image).await?;
     entry.size = Some(info.size);
@@ -80,7 +104,11 @@ pub(crate) async fn record(engine: &Engine, image: &str, below: Below<'_>, stack
 fn runtime_script(stack: &Stack) -> String {
     let mut script = String::new();
     for r in &stack.runtimes {
-        script.push_str(&format!("printf '{}\\t%s\\n' \"$({} 2>&1 | head -n 1)\"\n", r.name.name(), r.name.version_command()));
+        script.push_str(&format!(
+            "printf '{}\\t%s\\n' \"$({} 2>&1 | head -n 1)\"\n",
+            r.name.name(),
+            r.name.version_command()
+        ));
     }
     if stack.ffmpeg.is_some() {
         script.push_str("printf 'ffmpeg\\t%s\\n' \"$(ffmpeg -version 2>&1 | head -n 1)\"\n");

@@ -10,13 +10,20 @@ use crate::units::show_size;
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum StackOutcome {
     /// Built (or found in the engine), checked, recorded; tagged unless promotion held it back.
-    Built { image: String, seconds: f64, cached: bool },
+    Built {
+        image: String,
+        seconds: f64,
+        cached: bool,
+    },
     /// Nothing to do.
     UpToDate,
     /// Not attempted: its parent failed, it is end-of-life, or the run stopped.
     Skipped { reason: String },
     /// The build or a check failed.
-    Failed { reason: String, log_tail: Vec<String> },
+    Failed {
+        reason: String,
+        log_tail: Vec<String>,
+    },
 }
 
 /// One stack in the report.
@@ -70,20 +77,30 @@ pub struct BuildReport {
 impl BuildReport {
     /// Stacks that failed.
     pub fn failed(&self) -> usize {
-        self.stacks.iter().filter(|s| matches!(s.outcome, StackOutcome::Failed { .. })).count()
+        self.stacks
+            .iter()
+            .filter(|s| matches!(s.outcome, StackOutcome::Failed { .. }))
+            .count()
     }
 
     /// A Markdown report for humans (a nightly job's summary).
     pub fn to_markdown(&self) -> String {
-        let count = |f: fn(&StackOutcome) -> bool| self.stacks.iter().filter(|s| f(&s.outcome)).count();
+        let count =
+            |f: fn(&StackOutcome) -> bool| self.stacks.iter().filter(|s| f(&s.outcome)).count();
         let built = count(|o| matches!(o, StackOutcome::Built { .. }));
         let up = count(|o| matches!(o, StackOutcome::UpToDate));
         let skipped = count(|o| matches!(o, StackOutcome::Skipped { .. }));
         let failed = self.failed();
         let mut out = String::from("# ferrostack build report\n\n");
-        out.push_str(&format!("{built} built, {up} up-to-date, {skipped} skipped, {failed} failed"));
+        out.push_str(&format!(
+            "{built} built, {up} up-to-date, {skipped} skipped, {failed} failed"
+        ));
         if self.promote == Promote::AllOrNothing {
-            out.push_str(if self.promoted { "; promoted all-or-nothing: tags moved" } else { "; promoted all-or-nothing: **no tag moved, lock unchanged**" });
+            out.push_str(if self.promoted {
+                "; promoted all-or-nothing: tags moved"
+            } else {
+                "; promoted all-or-nothing: **no tag moved, lock unchanged**"
+            });
         }
         if self.interrupted {
             out.push_str("; **interrupted**");
@@ -94,7 +111,13 @@ impl BuildReport {
         if !self.tag_moves.is_empty() {
             out.push_str("\n\n| stack | registry tag | from | to |\n|---|---|---|---|\n");
             for m in &self.tag_moves {
-                out.push_str(&format!("| {} | {} | {} | {} |\n", m.stack, m.tag, m.from.as_deref().unwrap_or("(new)"), m.to));
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    m.stack,
+                    m.tag,
+                    m.from.as_deref().unwrap_or("(new)"),
+                    m.to
+                ));
             }
         }
         if let Some(stats) = &self.package_cache {
@@ -103,16 +126,34 @@ impl BuildReport {
         out.push_str("\n\n| stack | result | why | time | size |\n|---|---|---|---|---|\n");
         for s in &self.stacks {
             let (result, time) = match &s.outcome {
-                StackOutcome::Built { seconds, cached: true, .. } => ("found in engine".to_string(), format!("{seconds:.1} s")),
-                StackOutcome::Built { seconds, .. } => ("built".to_string(), format!("{seconds:.1} s")),
+                StackOutcome::Built {
+                    seconds,
+                    cached: true,
+                    ..
+                } => ("found in engine".to_string(), format!("{seconds:.1} s")),
+                StackOutcome::Built { seconds, .. } => {
+                    ("built".to_string(), format!("{seconds:.1} s"))
+                }
                 StackOutcome::UpToDate => ("up-to-date".to_string(), String::new()),
                 StackOutcome::Skipped { reason } => (format!("skipped: {reason}"), String::new()),
-                StackOutcome::Failed { reason, .. } => (format!("**failed**: {}", reason.replace('|', "\\|").replace('\n', " ")), String::new()),
+                StackOutcome::Failed { reason, .. } => (
+                    format!(
+                        "**failed**: {}",
+                        reason.replace('|', "\\|").replace('\n', " ")
+                    ),
+                    String::new(),
+                ),
             };
             let size = match (s.size_before, s.size_after) {
                 (Some(a), Some(b)) if a != b => {
                     let delta = b as i64 - a as i64;
-                    format!("{} → {} ({}{})", show_size(a), show_size(b), if delta >= 0 { "+" } else { "-" }, show_size(delta.unsigned_abs()))
+                    format!(
+                        "{} → {} ({}{})",
+                        show_size(a),
+                        show_size(b),
+                        if delta >= 0 { "+" } else { "-" },
+                        show_size(delta.unsigned_abs())
+                    )
                 }
                 (_, Some(b)) => show_size(b),
                 (Some(a), None) => show_size(a),
@@ -122,21 +163,31 @@ impl BuildReport {
                 Some(engine) => format!("{result} on {engine}"),
                 None => result,
             };
-            out.push_str(&format!("| {} | {result} | {} | {time} | {size} |\n", s.name, s.reasons.join("; ").replace('|', "\\|")));
+            out.push_str(&format!(
+                "| {} | {result} | {} | {time} | {size} |\n",
+                s.name,
+                s.reasons.join("; ").replace('|', "\\|")
+            ));
         }
         if let Some(changes) = &self.changes {
             // One level down: the report's own title is the only `#`.
             out.push('\n');
             for line in changes.to_markdown().lines() {
                 match line.strip_prefix('#') {
-                    Some(rest) if line.starts_with("# ") || line.starts_with("## ") => out.push_str(&format!("##{rest}\n")),
+                    Some(rest) if line.starts_with("# ") || line.starts_with("## ") => {
+                        out.push_str(&format!("##{rest}\n"))
+                    }
                     _ => out.push_str(&format!("{line}\n")),
                 }
             }
         }
         for s in &self.stacks {
             if let StackOutcome::Failed { reason, log_tail } = &s.outcome {
-                out.push_str(&format!("\n## {} failed\n\n{reason}\n\n```text\n{}\n```\n", s.name, log_tail.join("\n")));
+                out.push_str(&format!(
+                    "\n## {} failed\n\n{reason}\n\n```text\n{}\n```\n",
+                    s.name,
+                    log_tail.join("\n")
+                ));
             }
         }
         out

@@ -15,11 +15,25 @@ pub enum Progress {
     /// debootstrap is making the root filesystem.
     Bootstrapping { stack: String, line: String },
     /// Building Dockerfile step `index` of `total`.
-    Step { stack: String, index: usize, total: usize, instruction: String },
+    Step {
+        stack: String,
+        index: usize,
+        total: usize,
+        instruction: String,
+    },
     /// Running check `index` of `total`.
-    Checking { stack: String, index: usize, total: usize, command: String },
+    Checking {
+        stack: String,
+        index: usize,
+        total: usize,
+        command: String,
+    },
     /// Built, checked and tagged.
-    Done { stack: String, seconds: f64, image: String },
+    Done {
+        stack: String,
+        seconds: f64,
+        image: String,
+    },
     /// Not built: up to date, found in the engine, or its parent failed.
     Skipped { stack: String, reason: String },
     /// Build or checks failed.

@@ -40,19 +40,36 @@ pub(crate) fn run(session: &Session, command: &CacheCommand) -> Result<i32> {
         CacheCommand::Verify { json } => {
             let report = store.verify()?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("a report serialises")
+                );
             } else {
                 for key in &report.dropped {
                     println!("dropped {key}");
                 }
-                println!("{} files good, {} dropped", report.good, report.dropped.len());
+                println!(
+                    "{} files good, {} dropped",
+                    report.good,
+                    report.dropped.len()
+                );
             }
         }
-        CacheCommand::Prune { max_size, older_than, json } => {
+        CacheCommand::Prune {
+            max_size,
+            older_than,
+            json,
+        } => {
             let max_size = max_size.unwrap_or(session.project.settings.package_cache_max_size);
-            let report = store.prune(max_size, older_than.map(|d| Duration::from_secs(d * 86_400)))?;
+            let report = store.prune(
+                max_size,
+                older_than.map(|d| Duration::from_secs(d * 86_400)),
+            )?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("a report serialises")
+                );
             } else {
                 println!(
                     "removed {} files ({}); {} files ({}) left, budget {}",

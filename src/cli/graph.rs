@@ -11,14 +11,28 @@ pub(crate) fn draw(session: &Session, format: GraphFormat) -> String {
     match format {
         GraphFormat::Text => {
             let mut out = String::new();
-            fn walk(g: &ferrostack::graph::StackGraph, name: &str, prefix: &str, last: bool, top: bool, out: &mut String) {
+            fn walk(
+                g: &ferrostack::graph::StackGraph,
+                name: &str,
+                prefix: &str,
+                last: bool,
+                top: bool,
+                out: &mut String,
+            ) {
                 if top {
                     out.push_str(&format!("{name}\n"));
                 } else {
-                    out.push_str(&format!("{prefix}{}{name}\n", if last { "└── " } else { "├── " }));
+                    out.push_str(&format!(
+                        "{prefix}{}{name}\n",
+                        if last { "└── " } else { "├── " }
+                    ));
                 }
                 let children = g.children(name);
-                let child_prefix = if top { String::new() } else { format!("{prefix}{}", if last { "    " } else { "│   " }) };
+                let child_prefix = if top {
+                    String::new()
+                } else {
+                    format!("{prefix}{}", if last { "    " } else { "│   " })
+                };
                 for (i, c) in children.iter().enumerate() {
                     walk(g, c, &child_prefix, i + 1 == children.len(), false, out);
                 }
@@ -46,7 +60,13 @@ pub(crate) fn draw(session: &Session, format: GraphFormat) -> String {
             let mut out = String::from("graph TD\n");
             for s in &stacks {
                 match s.parent() {
-                    Some(p) => out.push_str(&format!("  {}[{}] --> {}[{}]\n", id(p), p, id(&s.name), s.name)),
+                    Some(p) => out.push_str(&format!(
+                        "  {}[{}] --> {}[{}]\n",
+                        id(p),
+                        p,
+                        id(&s.name),
+                        s.name
+                    )),
                     None => out.push_str(&format!("  {}[{}]\n", id(&s.name), s.name)),
                 }
             }

@@ -18,7 +18,13 @@ use ferrostack::{Error, Project, Result, Session};
 #[command(name = "ferrostack", version, about, propagate_version = true)]
 pub struct Cli {
     /// Project root (holds `stacks/`, `templates/`, `images.lock`).
-    #[arg(short = 'C', long = "root", global = true, default_value = ".", value_name = "DIR")]
+    #[arg(
+        short = 'C',
+        long = "root",
+        global = true,
+        default_value = ".",
+        value_name = "DIR"
+    )]
     root: PathBuf,
     /// Fail, with the reason, when `images.lock` would change.
     #[arg(long, global = true)]
@@ -83,7 +89,12 @@ enum Command {
         #[arg(long, value_name = "ENGINES[xSLOTS]")]
         simulate: Option<ferrostack::scheduler::Shape>,
         /// With `--simulate`: how fast an engine pulls a parent it did not build.
-        #[arg(long, value_name = "RATE", requires = "simulate", default_value = "100MB/s")]
+        #[arg(
+            long,
+            value_name = "RATE",
+            requires = "simulate",
+            default_value = "100MB/s"
+        )]
         pull_rate: ferrostack::scheduler::PullRate,
     },
     /// Build what the plan says through the Docker engine, check, tag and record it.
@@ -241,11 +252,13 @@ pub fn main() -> i32 {
 
 /// Prints an error as a miette report on stderr.
 pub(crate) fn report(e: &Error) {
-    let handler = miette::GraphicalReportHandler::new().with_theme(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    });
+    let handler = miette::GraphicalReportHandler::new().with_theme(
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        },
+    );
     let mut out = String::new();
     if handler.render_report(&mut out, e).is_err() {
         out = format!("error: {e}\n");
@@ -254,22 +267,42 @@ pub(crate) fn report(e: &Error) {
 }
 
 /// `ferrostack sbom`.
-fn sbom(session: &Session, stacks: &[String], format: SbomFormatArg, out: Option<&std::path::Path>) -> Result<i32> {
+fn sbom(
+    session: &Session,
+    stacks: &[String],
+    format: SbomFormatArg,
+    out: Option<&std::path::Path>,
+) -> Result<i32> {
     use ferrostack::sbom::SbomFormat;
     let format = match format {
         SbomFormatArg::Spdx => SbomFormat::Spdx,
         SbomFormatArg::Cyclonedx => SbomFormat::CycloneDx,
     };
-    let lock = session.lock.clone().ok_or_else(|| Error::Settings { message: "there is no images.lock: nothing was built".into(), help: Some("run `ferrostack build` first".into()) })?;
-    let names: Vec<String> = if stacks.is_empty() { lock.stacks.keys().cloned().collect() } else { stacks.to_vec() };
+    let lock = session.lock.clone().ok_or_else(|| Error::Settings {
+        message: "there is no images.lock: nothing was built".into(),
+        help: Some("run `ferrostack build` first".into()),
+    })?;
+    let names: Vec<String> = if stacks.is_empty() {
+        lock.stacks.keys().cloned().collect()
+    } else {
+        stacks.to_vec()
+    };
     if out == Some(std::path::Path::new("-")) {
         let [one] = &names[..] else {
-            return Err(Error::Settings { message: format!("`--out -` prints one document, and {} stacks are selected", names.len()), help: Some("name one stack, or write to a directory".into()) });
+            return Err(Error::Settings {
+                message: format!(
+                    "`--out -` prints one document, and {} stacks are selected",
+                    names.len()
+                ),
+                help: Some("name one stack, or write to a directory".into()),
+            });
         };
         stdout::emit(&ferrostack::sbom::document(session, &lock, one, format)?)?;
         return Ok(0);
     }
-    let dir = out.map(|o| session.project.root.join(o)).unwrap_or_else(|| session.project.state_dir().join("sbom"));
+    let dir = out
+        .map(|o| session.project.root.join(o))
+        .unwrap_or_else(|| session.project.state_dir().join("sbom"));
     for path in ferrostack::sbom::write(session, &lock, &names, format, &dir)? {
         stdout::emit(&format!("{}\n", path.display()))?;
     }
@@ -277,21 +310,55 @@ fn sbom(session: &Session, stacks: &[String], format: SbomFormatArg, out: Option
 }
 
 /// `ferrostack diff`: needs no definitions, no engine, only the two locks.
-fn diff(root: &std::path::Path, old: Option<&str>, new: Option<&str>, stacks: &[String], json: bool, exit_code: bool) -> Result<i32> {
+fn diff(
+    root: &std::path::Path,
+    old: Option<&str>,
+    new: Option<&str>,
+    stacks: &[String],
+    json: bool,
+    exit_code: bool,
+) -> Result<i32> {
     use ferrostack::diff::{LockDiff, LockSource};
-    let root = root.canonicalize().map_err(|e| Error::io("open project root", root, e))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| Error::io("open project root", root, e))?;
     let lock_path = root.join(ferrostack::project::LOCK_FILE);
     let old = LockSource::parse(old.unwrap_or("HEAD"), &root);
     let new = match new {
         Some(n) => LockSource::parse(n, &root),
         None => LockSource::File(lock_path.clone()),
     };
-    let only: Option<std::collections::BTreeSet<String>> = (!stacks.is_empty()).then(|| stacks.iter().cloned().collect());
-    let (new_label, old_label) = (if new == LockSource::File(lock_path.clone()) { "working tree".to_string() } else { new.label() }, old.label());
-    let changes = LockDiff::between(&old.read(&lock_path)?, &new.read(&lock_path)?, &old_label, &new_label, only.as_ref());
-    let text = if json { format!("{}\n", serde_json::to_string_pretty(&changes).expect("a diff serialises")) } else { changes.to_markdown() };
+    let only: Option<std::collections::BTreeSet<String>> =
+        (!stacks.is_empty()).then(|| stacks.iter().cloned().collect());
+    let (new_label, old_label) = (
+        if new == LockSource::File(lock_path.clone()) {
+            "working tree".to_string()
+        } else {
+            new.label()
+        },
+        old.label(),
+    );
+    let changes = LockDiff::between(
+        &old.read(&lock_path)?,
+        &new.read(&lock_path)?,
+        &old_label,
+        &new_label,
+        only.as_ref(),
+    );
+    let text = if json {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&changes).expect("a diff serialises")
+        )
+    } else {
+        changes.to_markdown()
+    };
     stdout::emit(&text)?;
-    Ok(if exit_code && !changes.is_empty() { 1 } else { 0 })
+    Ok(if exit_code && !changes.is_empty() {
+        1
+    } else {
+        0
+    })
 }
 
 fn open(cli: &Cli) -> Result<Session> {
@@ -309,9 +376,17 @@ fn open(cli: &Cli) -> Result<Session> {
         project.settings.registry_insecure = true;
     }
     if !cli.engines.is_empty() {
-        project.settings.engines = cli.engines.iter().map(|a| ferrostack::fleet::EngineSpec::at(a)).collect();
+        project.settings.engines = cli
+            .engines
+            .iter()
+            .map(|a| ferrostack::fleet::EngineSpec::at(a))
+            .collect();
     }
-    if let Command::Build { no_package_cache: true, .. } = cli.command {
+    if let Command::Build {
+        no_package_cache: true,
+        ..
+    } = cli.command
+    {
         project.settings.package_cache = false;
     }
     project.check_settings()?;
@@ -325,7 +400,22 @@ fn open(cli: &Cli) -> Result<Session> {
 
 fn run(cli: Cli) -> Result<i32> {
     let session = match &cli.command {
-        Command::Diff { old, new, stacks, json, exit_code } => return diff(&cli.root, old.as_deref(), new.as_deref(), stacks, *json, *exit_code),
+        Command::Diff {
+            old,
+            new,
+            stacks,
+            json,
+            exit_code,
+        } => {
+            return diff(
+                &cli.root,
+                old.as_deref(),
+                new.as_deref(),
+                stacks,
+                *json,
+                *exit_code,
+            )
+        }
         _ => open(&cli)?,
     };
     if let Command::Plan { stacks, .. } | Command::Build { stacks, .. } = &cli.command {
@@ -337,28 +427,80 @@ fn run(cli: Cli) -> Result<i32> {
     }
     match &cli.command {
         Command::List { json } => list(&session, *json),
-        Command::Render { stacks, out, check } => render::run(&session, stacks, &cli.root.join(out), *check),
-        Command::Plan { stacks, json, simulate: Some(shape), pull_rate, .. } => simulate::run(&session, stacks, *shape, *pull_rate, *json),
-        Command::Plan { stacks, json, offline, .. } => {
+        Command::Render { stacks, out, check } => {
+            render::run(&session, stacks, &cli.root.join(out), *check)
+        }
+        Command::Plan {
+            stacks,
+            json,
+            simulate: Some(shape),
+            pull_rate,
+            ..
+        } => simulate::run(&session, stacks, *shape, *pull_rate, *json),
+        Command::Plan {
+            stacks,
+            json,
+            offline,
+            ..
+        } => {
             let (mut plan, _) = session.plan(stacks)?;
             if !offline {
                 let shipping = match session.project.settings.registry_address() {
-                    Some(address) => Some(ferrostack::registry::Shipping::new(address, &session.project.settings.repository, session.project.settings.ca_bundle.as_deref())?),
+                    Some(address) => Some(ferrostack::registry::Shipping::new(
+                        address,
+                        &session.project.settings.repository,
+                        session.project.settings.ca_bundle.as_deref(),
+                    )?),
                     None => None,
                 };
-                build::check_engine(&mut plan, &session.project.settings.repository, shipping.as_ref(), &session.project.settings.engines);
+                build::check_engine(
+                    &mut plan,
+                    &session.project.settings.repository,
+                    shipping.as_ref(),
+                    &session.project.settings.engines,
+                );
             }
             if *json {
-                stdout::emit(&(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"))?;
+                stdout::emit(
+                    &(serde_json::to_string_pretty(&plan).expect("a plan serialises") + "\n"),
+                )?;
             } else {
                 stdout::emit(&plan.to_text())?;
             }
             Ok(0)
         }
-        Command::Build { stacks, jobs, keep_going, progress, json, report, promote, .. } => {
-            build::run(&session, stacks, *jobs, *keep_going, *progress, *json, *promote, report.as_deref())
-        }
-        Command::Run { stack, memory, timeout, pids, read_only, network, user, payload, mount, env, command } => {
+        Command::Build {
+            stacks,
+            jobs,
+            keep_going,
+            progress,
+            json,
+            report,
+            promote,
+            ..
+        } => build::run(
+            &session,
+            stacks,
+            *jobs,
+            *keep_going,
+            *progress,
+            *json,
+            *promote,
+            report.as_deref(),
+        ),
+        Command::Run {
+            stack,
+            memory,
+            timeout,
+            pids,
+            read_only,
+            network,
+            user,
+            payload,
+            mount,
+            env,
+            command,
+        } => {
             let run = ferrostack::worker_run::WorkerRun {
                 stack: stack.clone(),
                 command: command.clone(),
@@ -385,15 +527,26 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Diff { .. } => unreachable!("answered before the session opens"),
-        Command::Sbom { stacks, format, out } => sbom(&session, stacks, *format, out.as_deref()),
+        Command::Sbom {
+            stacks,
+            format,
+            out,
+        } => sbom(&session, stacks, *format, out.as_deref()),
         Command::Lock => {
-            let _guard = ferrostack::lock::LockGuard::acquire(&session.project.state_dir().join("lock"), true)?;
+            let _guard = ferrostack::lock::LockGuard::acquire(
+                &session.project.state_dir().join("lock"),
+                true,
+            )?;
             let prepared = session.prepare(&[])?;
             let names: Vec<String> = prepared.keys().cloned().collect();
             let entries: Vec<_> = prepared.values().map(|p| session.entry_for(p)).collect();
             let lock = session.updated_lock(entries, names);
             lock.write_atomic(&session.project.lock_path())?;
-            eprintln!("wrote {} ({} stacks)", session.project.lock_path().display(), lock.stacks.len());
+            eprintln!(
+                "wrote {} ({} stacks)",
+                session.project.lock_path().display(),
+                lock.stacks.len()
+            );
             Ok(0)
         }
         Command::Update { stacks, json } => update::run(&session, stacks, *json, cli.locked),
@@ -420,16 +573,36 @@ fn list(session: &Session, json: bool) -> Result<i32> {
         stdout::emit(&(serde_json::to_string_pretty(&rows).expect("rows serialise") + "\n"))?;
         return Ok(0);
     }
-    let w = stacks.iter().map(|s| s.name.len()).max().unwrap_or(4).max(5);
-    let pw = stacks.iter().filter_map(|s| s.parent()).map(str::len).max().unwrap_or(6).max(6);
-    let mut out = format!("{:<w$}  {:<pw$}  {:<18}  TAGS\n", "STACK", "PARENT", "SOURCE");
+    let w = stacks
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(5);
+    let pw = stacks
+        .iter()
+        .filter_map(|s| s.parent())
+        .map(str::len)
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!(
+        "{:<w$}  {:<pw$}  {:<18}  TAGS\n",
+        "STACK", "PARENT", "SOURCE"
+    );
     for s in stacks {
         let parent = match &s.origin {
             ferrostack::stack::Origin::Parent { name } => name.clone(),
             ferrostack::stack::Origin::Image { .. } => "(image)".into(),
             ferrostack::stack::Origin::Bootstrap(_) => "(bootstrap)".into(),
         };
-        out.push_str(&format!("{:<w$}  {:<pw$}  {:<18}  {}\n", s.name, parent, s.source, s.tags.join(", ")));
+        out.push_str(&format!(
+            "{:<w$}  {:<pw$}  {:<18}  {}\n",
+            s.name,
+            parent,
+            s.source,
+            s.tags.join(", ")
+        ));
     }
     stdout::emit(&out)?;
     Ok(0)
@@ -448,5 +621,7 @@ fn parse_timeout(s: &str) -> std::result::Result<std::time::Duration, String> {
 }
 
 fn parse_env(s: &str) -> std::result::Result<(String, String), String> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }

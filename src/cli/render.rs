@@ -9,7 +9,10 @@ use ferrostack::{Error, Result, Session};
 /// The files a render produces for one stack: relative path → bytes.
 fn expected(prepared: &ferrostack::hash::Prepared) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
-    files.insert("Dockerfile".to_string(), prepared.dockerfile.clone().into_bytes());
+    files.insert(
+        "Dockerfile".to_string(),
+        prepared.dockerfile.clone().into_bytes(),
+    );
     for f in &prepared.context {
         let bytes = match &f.source {
             ContextSource::File(p) => std::fs::read(p).map_err(|e| Error::io("read", p, e))?,
@@ -22,7 +25,11 @@ fn expected(prepared: &ferrostack::hash::Prepared) -> Result<BTreeMap<String, Ve
 
 pub(crate) fn run(session: &Session, names: &[String], out: &Path, check: bool) -> Result<i32> {
     let prepared = session.prepare(names)?;
-    let selected: Vec<&String> = if names.is_empty() { prepared.keys().collect() } else { names.iter().collect() };
+    let selected: Vec<&String> = if names.is_empty() {
+        prepared.keys().collect()
+    } else {
+        names.iter().collect()
+    };
     let mut differences = Vec::new();
     for name in selected {
         let p = &prepared[name];
@@ -38,13 +45,25 @@ pub(crate) fn run(session: &Session, names: &[String], out: &Path, check: bool) 
                 }
             }
             if dir.is_dir() {
-                for entry in walkdir::WalkDir::new(&dir).sort_by_file_name().into_iter().flatten() {
+                for entry in walkdir::WalkDir::new(&dir)
+                    .sort_by_file_name()
+                    .into_iter()
+                    .flatten()
+                {
                     if entry.file_type().is_dir() {
                         continue;
                     }
-                    let rel = entry.path().strip_prefix(&dir).unwrap_or(entry.path()).to_string_lossy().replace('\\', "/");
+                    let rel = entry
+                        .path()
+                        .strip_prefix(&dir)
+                        .unwrap_or(entry.path())
+                        .to_string_lossy()
+                        .replace('\\', "/");
                     if !files.contains_key(&rel) {
-                        differences.push(format!("  {} is not rendered any more", entry.path().display()));
+                        differences.push(format!(
+                            "  {} is not rendered any more",
+                            entry.path().display()
+                        ));
                     }
                 }
             }

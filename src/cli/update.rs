@@ -9,7 +9,10 @@ use ferrostack::{Error, Result, Session};
 
 /// With `locked`, only checks: any moved pin is `LockWouldChange` and nothing is written.
 pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool) -> Result<i32> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| Error::io("start the async runtime", ".", e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start the async runtime", ".", e))?;
     let cancel = CancellationToken::new();
     let report = runtime.block_on(async {
         let c = cancel.clone();
@@ -18,7 +21,9 @@ pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool
             c.cancel();
         });
         if locked {
-            check(session, stacks, &cancel).await.map(|(report, _)| report)
+            check(session, stacks, &cancel)
+                .await
+                .map(|(report, _)| report)
         } else {
             update(session, stacks, &cancel).await
         }
@@ -28,11 +33,19 @@ pub(crate) fn run(session: &Session, stacks: &[String], json: bool, locked: bool
     }
     if locked && report.would_change {
         let mut reasons: Vec<String> = report.changes.iter().map(|c| format!("  {c}")).collect();
-        reasons.extend(report.notes.iter().filter(|n| n.message.starts_with("pin ")).map(|n| format!("  {}: {}", n.stack, n.message)));
+        reasons.extend(
+            report
+                .notes
+                .iter()
+                .filter(|n| n.message.starts_with("pin "))
+                .map(|n| format!("  {}: {}", n.stack, n.message)),
+        );
         return Err(Error::LockWouldChange { reasons });
     }
     if json {
-        super::stdout::emit(&(serde_json::to_string_pretty(&report).expect("an update report serialises") + "\n"))?;
+        super::stdout::emit(
+            &(serde_json::to_string_pretty(&report).expect("an update report serialises") + "\n"),
+        )?;
     } else {
         super::stdout::emit(&to_text(&report))?;
     }
@@ -59,7 +72,11 @@ fn to_text(report: &UpdateReport) -> String {
         let many = first_pins.get(c.stack.as_str()).is_some_and(|n| *n > 3);
         if many && first_pin(&c) {
             if summarised.insert(&c.stack) {
-                out.push_str(&format!("{}: {} dependencies now pinned\n", c.stack, first_pins[c.stack.as_str()]));
+                out.push_str(&format!(
+                    "{}: {} dependencies now pinned\n",
+                    c.stack,
+                    first_pins[c.stack.as_str()]
+                ));
             }
         } else {
             out.push_str(&format!("{c}\n"));

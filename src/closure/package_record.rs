@@ -23,7 +23,8 @@ impl PackageRecord {
         PackageRecord {
             version: version.to_string(),
             source: Some(source.to_string()).filter(|s| !s.is_empty() && s != package),
-            source_version: Some(source_version.to_string()).filter(|v| !v.is_empty() && v != version),
+            source_version: Some(source_version.to_string())
+                .filter(|v| !v.is_empty() && v != version),
         }
     }
 
@@ -67,10 +68,17 @@ impl FromStr for PackageRecord {
                 if !name_ok || !version_ok || (name.is_empty() && v.is_empty()) {
                     return Err(bad());
                 }
-                (Some(name.to_string()).filter(|n| !n.is_empty()), Some(v.to_string()).filter(|v| !v.is_empty()))
+                (
+                    Some(name.to_string()).filter(|n| !n.is_empty()),
+                    Some(v.to_string()).filter(|v| !v.is_empty()),
+                )
             }
         };
-        Ok(PackageRecord { version: version.to_string(), source, source_version })
+        Ok(PackageRecord {
+            version: version.to_string(),
+            source,
+            source_version,
+        })
     }
 }
 
@@ -94,10 +102,22 @@ mod tests {
     #[test]
     fn the_compact_form_names_the_source_only_when_it_differs() {
         let cases = [
-            (PackageRecord::new("curl", "7.88.1-10+deb12u12", "curl", "7.88.1-10+deb12u12"), "7.88.1-10+deb12u12"),
-            (PackageRecord::new("libssl3", "3.0.17-1~deb12u2", "openssl", "3.0.17-1~deb12u2"), "3.0.17-1~deb12u2 src=openssl"),
-            (PackageRecord::new("python3", "3.11.2-1+b1", "python3-defaults", "3.11.2-1"), "3.11.2-1+b1 src=python3-defaults@3.11.2-1"),
-            (PackageRecord::new("libc6", "2.36-9+deb12u10+b1", "libc6", "2.36-9+deb12u10"), "2.36-9+deb12u10+b1 src=@2.36-9+deb12u10"),
+            (
+                PackageRecord::new("curl", "7.88.1-10+deb12u12", "curl", "7.88.1-10+deb12u12"),
+                "7.88.1-10+deb12u12",
+            ),
+            (
+                PackageRecord::new("libssl3", "3.0.17-1~deb12u2", "openssl", "3.0.17-1~deb12u2"),
+                "3.0.17-1~deb12u2 src=openssl",
+            ),
+            (
+                PackageRecord::new("python3", "3.11.2-1+b1", "python3-defaults", "3.11.2-1"),
+                "3.11.2-1+b1 src=python3-defaults@3.11.2-1",
+            ),
+            (
+                PackageRecord::new("libc6", "2.36-9+deb12u10+b1", "libc6", "2.36-9+deb12u10"),
+                "2.36-9+deb12u10+b1 src=@2.36-9+deb12u10",
+            ),
         ];
         for (record, text) in cases {
             assert_eq!(record.to_string(), text);
@@ -107,7 +127,15 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused() {
-        for text in ["", "1.0 src=", "1.0 src=@", "1.0; rm -rf /", "1.0 src=Bad_Name", "1.0 src=ok@not a version", "$(id)"] {
+        for text in [
+            "",
+            "1.0 src=",
+            "1.0 src=@",
+            "1.0; rm -rf /",
+            "1.0 src=Bad_Name",
+            "1.0 src=ok@not a version",
+            "$(id)",
+        ] {
             assert!(text.parse::<PackageRecord>().is_err(), "{text:?}");
         }
     }

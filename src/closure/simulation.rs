@@ -20,14 +20,23 @@ impl Simulation {
             self.errors.push(error.trim().to_string());
             return;
         }
-        let Some(rest) = line.strip_prefix("Inst ") else { return };
-        let Some((name, rest)) = rest.split_once(' ') else { return };
+        let Some(rest) = line.strip_prefix("Inst ") else {
+            return;
+        };
+        let Some((name, rest)) = rest.split_once(' ') else {
+            return;
+        };
         // Upgrades name the installed version first: `Inst libssl3 [3.0.11-1] (3.0.17-1 …)`.
         let rest = match rest.strip_prefix('[') {
             Some(r) => r.split_once("] ").map_or("", |(_, r)| r),
             None => rest,
         };
-        let Some(version) = rest.strip_prefix('(').and_then(|r| r.split([' ', ')']).next()) else { return };
+        let Some(version) = rest
+            .strip_prefix('(')
+            .and_then(|r| r.split([' ', ')']).next())
+        else {
+            return;
+        };
         // A foreign-architecture package reads `name:arch`; pins name the package.
         let name = name.split(':').next().unwrap_or(name);
         if crate::debian::is_package_name(name) && crate::debian::is_version(version) {
@@ -58,8 +67,19 @@ mod tests {
         ] {
             sim.read_line(line);
         }
-        let installs: Vec<String> = sim.installs.iter().map(|(p, v)| format!("{p}={v}")).collect();
-        assert_eq!(installs, ["libc6=2.36-9+deb12u10", "libonig5=6.9.8-1", "libssl3=3.0.17-1~deb12u3"]);
+        let installs: Vec<String> = sim
+            .installs
+            .iter()
+            .map(|(p, v)| format!("{p}={v}"))
+            .collect();
+        assert_eq!(
+            installs,
+            [
+                "libc6=2.36-9+deb12u10",
+                "libonig5=6.9.8-1",
+                "libssl3=3.0.17-1~deb12u3"
+            ]
+        );
         assert!(sim.resolved());
         sim.read_line("E: Unable to locate package nope");
         assert_eq!(sim.errors, ["Unable to locate package nope"]);

@@ -41,6 +41,11 @@ pub struct StackDiff {
 impl StackDiff {
     /// Nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.presence == StackPresence::Both && self.hash.is_none() && self.digest.is_none() && self.size.is_none() && self.runtimes.is_empty() && self.packages.is_empty()
+        self.presence == StackPresence::Both
+            && self.hash.is_none()
+            && self.digest.is_none()
+            && self.size.is_none()
+            && self.runtimes.is_empty()
+            && self.packages.is_empty()
     }
 }

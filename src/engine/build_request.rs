@@ -29,7 +29,11 @@ pub struct ContextFile {
 impl ContextFile {
     /// The symlink at `source` (its target, not what it points at) as `path` in the context.
     pub fn symlink(path: impl Into<PathBuf>, source: impl Into<PathBuf>) -> ContextFile {
-        ContextFile { path: path.into(), source: source.into(), mode: Some(SYMLINK_MODE) }
+        ContextFile {
+            path: path.into(),
+            source: source.into(),
+            mode: Some(SYMLINK_MODE),
+        }
     }
 }
 
@@ -83,7 +87,10 @@ impl BuildRequest {
 
     /// Writes the context: the Dockerfile, then the files sorted by path. Owners are root and
     /// mtimes clamped, so the same inputs give the same archive (and the same cache hits).
-    pub(crate) fn write_context<W: std::io::Write>(&self, tar: &mut DeterministicTar<W>) -> Result<()> {
+    pub(crate) fn write_context<W: std::io::Write>(
+        &self,
+        tar: &mut DeterministicTar<W>,
+    ) -> Result<()> {
         tar.append_bytes(
             Path::new(DOCKERFILE_NAME),
             self.dockerfile.as_bytes(),
@@ -93,7 +100,8 @@ impl BuildRequest {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         for file in files {
             if file.mode == Some(SYMLINK_MODE) {
-                let target = std::fs::read_link(&file.source).map_err(|error| EngineError::io("read link", &file.source, error))?;
+                let target = std::fs::read_link(&file.source)
+                    .map_err(|error| EngineError::io("read link", &file.source, error))?;
                 tar.append_symlink(&file.path, &target)?;
             } else {
                 tar.append_file(&file.path, &file.source, file.mode)?;
@@ -146,7 +154,11 @@ mod tests {
             dockerfile: "FROM scratch\n".into(),
             context: vec![
                 ContextFile::symlink("app/link.txt", dir.path().join("link.txt")),
-                ContextFile { path: "app/real.txt".into(), source: dir.path().join("real.txt"), mode: Some(0o644) },
+                ContextFile {
+                    path: "app/real.txt".into(),
+                    source: dir.path().join("real.txt"),
+                    mode: Some(0o644),
+                },
             ],
             ..Default::default()
         };
@@ -161,10 +173,31 @@ mod tests {
             let entry = entry.unwrap();
             let header = entry.header();
             let link = entry.link_name().unwrap().map(|l| l.display().to_string());
-            entries.push((entry.path().unwrap().display().to_string(), header.entry_type(), link, header.mode().unwrap(), header.uid().unwrap(), header.mtime().unwrap()));
+            entries.push((
+                entry.path().unwrap().display().to_string(),
+                header.entry_type(),
+                link,
+                header.mode().unwrap(),
+                header.uid().unwrap(),
+                header.mtime().unwrap(),
+            ));
         }
-        assert_eq!(entries[1], ("app/link.txt".to_string(), tar::EntryType::Symlink, Some("real.txt".to_string()), 0o777, 0, 0));
+        assert_eq!(
+            entries[1],
+            (
+                "app/link.txt".to_string(),
+                tar::EntryType::Symlink,
+                Some("real.txt".to_string()),
+                0o777,
+                0,
+                0
+            )
+        );
         assert_eq!(entries[2].1, tar::EntryType::Regular);
-        assert_eq!(bytes, archive(&request), "the same context gives the same bytes");
+        assert_eq!(
+            bytes,
+            archive(&request),
+            "the same context gives the same bytes"
+        );
     }
 }

@@ -48,13 +48,31 @@ impl Engine {
             address: address.to_string(),
             reason,
         };
-        let version = tokio::time::timeout(HANDSHAKE_TIMEOUT, open(address, API_DEFAULT_VERSION)?.version())
-            .await
-            .map_err(|_| unreachable(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs())))?
-            .map_err(|error| unreachable(describe_connect_error(&error)))?;
-        let engine_api = version.api_version.as_deref().and_then(parse_api_version).ok_or_else(|| unreachable(format!("it named no API version it speaks ({:?})", version.api_version)))?;
+        let version = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            open(address, API_DEFAULT_VERSION)?.version(),
+        )
+        .await
+        .map_err(|_| unreachable(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs())))?
+        .map_err(|error| unreachable(describe_connect_error(&error)))?;
+        let engine_api = version
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .ok_or_else(|| {
+                unreachable(format!(
+                    "it named no API version it speaks ({:?})",
+                    version.api_version
+                ))
+            })?;
         let newest = API_DEFAULT_VERSION;
-        let speak = if (engine_api.major_version, engine_api.minor_version) < (newest.major_version, newest.minor_version) { &engine_api } else { newest };
+        let speak = if (engine_api.major_version, engine_api.minor_version)
+            < (newest.major_version, newest.minor_version)
+        {
+            &engine_api
+        } else {
+            newest
+        };
         let docker = open(address, speak)?;
         let api_version = docker.client_version().to_string();
         Ok(Engine {
@@ -87,20 +105,36 @@ impl Engine {
 
     /// Whether the engine answers `/_ping` within `timeout`.
     pub async fn answers(&self, timeout: Duration) -> bool {
-        matches!(tokio::time::timeout(timeout, self.docker.ping()).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(timeout, self.docker.ping()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// The CPUs the engine reports (`/info`'s `NCPU`).
     pub async fn cpu_count(&self) -> Result<usize> {
-        let info = self.docker.info().await.map_err(|e| EngineError::api("read engine info", e))?;
-        info.ncpu.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0).ok_or_else(|| EngineError::Unreachable { address: self.address.clone(), reason: "its /info named no CPU count".into() })
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| EngineError::api("read engine info", e))?;
+        info.ncpu
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| EngineError::Unreachable {
+                address: self.address.clone(),
+                reason: "its /info named no CPU count".into(),
+            })
     }
 }
 
 /// `1.41` → the client version bollard speaks.
 fn parse_api_version(text: &str) -> Option<ClientVersion> {
     let (major, minor) = text.split_once('.')?;
-    Some(ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// Builds the bollard client for `address`, speaking API `version`, without contacting it.

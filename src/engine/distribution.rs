@@ -10,11 +10,20 @@ use super::error::{bollard_error_is_transient, EngineError, Result};
 impl Engine {
     /// Pushes `reference` (`registry/repo:tag`, tagged in this engine) and returns the pushed
     /// manifest's digest. Layers the registry already has are not uploaded again.
-    pub async fn push(&self, reference: &str, credentials: Option<DockerCredentials>) -> Result<String> {
+    pub async fn push(
+        &self,
+        reference: &str,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<String> {
         let (repo, tag) = super::import::split_reference(reference);
-        let options = bollard::query_parameters::PushImageOptions { tag: Some(tag.to_string()), ..Default::default() };
+        let options = bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        };
         // The engine insists on an auth header; `{}` is anonymous.
-        let mut progress = self.docker.push_image(repo, Some(options), Some(credentials.unwrap_or_default()));
+        let mut progress =
+            self.docker
+                .push_image(repo, Some(options), Some(credentials.unwrap_or_default()));
         let mut digest = None;
         while let Some(item) = progress.next().await {
             let info = item.map_err(|error| EngineError::PushFailed {
@@ -27,22 +36,40 @@ impl Engine {
                 },
             })?;
             if let Some(error) = info.error_detail.and_then(|d| d.message).or(info.error) {
-                return Err(EngineError::PushFailed { reference: reference.to_string(), transient: super::error::message_is_transient(&error), message: error });
+                return Err(EngineError::PushFailed {
+                    reference: reference.to_string(),
+                    transient: super::error::message_is_transient(&error),
+                    message: error,
+                });
             }
             // "<tag>: digest: sha256:… size: 527"
             if let Some(found) = info.status.as_deref().and_then(digest_in_status) {
                 digest = Some(found);
             }
         }
-        digest.ok_or_else(|| EngineError::PushFailed { reference: reference.to_string(), transient: false, message: "the engine reported no digest for the pushed manifest".into() })
+        digest.ok_or_else(|| EngineError::PushFailed {
+            reference: reference.to_string(),
+            transient: false,
+            message: "the engine reported no digest for the pushed manifest".into(),
+        })
     }
 
     /// The digest of the manifest `reference` names in its registry, or `None` when the
     /// registry does not have it. Asked through the engine (`GET /distribution/{name}/json`).
-    pub async fn registry_digest(&self, reference: &str, credentials: Option<DockerCredentials>) -> Result<Option<String>> {
-        match self.docker.inspect_registry_image(reference, credentials).await {
+    pub async fn registry_digest(
+        &self,
+        reference: &str,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<Option<String>> {
+        match self
+            .docker
+            .inspect_registry_image(reference, credentials)
+            .await
+        {
             Ok(found) => Ok(found.descriptor.digest.filter(|d| !d.is_empty())),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(error) => Err(EngineError::RegistryLookup {
                 reference: reference.to_string(),
                 transient: bollard_error_is_transient(&error),
@@ -67,7 +94,10 @@ mod tests {
 
     #[test]
     fn the_digest_is_read_from_the_push_status() {
-        assert_eq!(digest_in_status("seed: digest: sha256:b7ce size: 527").as_deref(), Some("sha256:b7ce"));
+        assert_eq!(
+            digest_in_status("seed: digest: sha256:b7ce size: 527").as_deref(),
+            Some("sha256:b7ce")
+        );
         assert_eq!(digest_in_status("Pushed"), None);
     }
 }

@@ -142,7 +142,11 @@ pub enum EngineError {
         code(ferrostack::engine::push),
         help("check the registry is up and the credentials in the Docker client configuration (`docker login <registry>`)")
     )]
-    PushFailed { reference: String, message: String, transient: bool },
+    PushFailed {
+        reference: String,
+        message: String,
+        transient: bool,
+    },
 
     /// Asking a registry for a manifest failed (not a plain "not there").
     #[error("looking up `{reference}` in its registry failed: {message}")]
@@ -150,7 +154,11 @@ pub enum EngineError {
         code(ferrostack::engine::registry_lookup),
         help("check the registry is up and the credentials in the Docker client configuration (`docker login <registry>`)")
     )]
-    RegistryLookup { reference: String, message: String, transient: bool },
+    RegistryLookup {
+        reference: String,
+        message: String,
+        transient: bool,
+    },
 
     /// The caller cancelled the operation.
     #[error("{operation} cancelled")]
@@ -173,7 +181,9 @@ impl EngineError {
         match self {
             EngineError::Api { error, .. } => bollard_error_is_transient(error),
             EngineError::BuildInterrupted { .. } => true,
-            EngineError::PullFailed { transient, .. } | EngineError::PushFailed { transient, .. } | EngineError::RegistryLookup { transient, .. } => *transient,
+            EngineError::PullFailed { transient, .. }
+            | EngineError::PushFailed { transient, .. }
+            | EngineError::RegistryLookup { transient, .. } => *transient,
             EngineError::Unreachable { .. }
             | EngineError::UnsupportedAddress { .. }
             | EngineError::BuildFailed { .. }

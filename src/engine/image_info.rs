@@ -137,7 +137,11 @@ impl Engine {
 
     /// [`Engine::pull`] with registry credentials. A `repo@sha256:…` reference pulls exactly
     /// that manifest.
-    pub async fn pull_with(&self, reference: &str, credentials: Option<bollard::auth::DockerCredentials>) -> Result<()> {
+    pub async fn pull_with(
+        &self,
+        reference: &str,
+        credentials: Option<bollard::auth::DockerCredentials>,
+    ) -> Result<()> {
         let (repo, tag) = match reference.split_once('@') {
             Some((repo, digest)) => (repo, digest),
             None => split_reference(reference),

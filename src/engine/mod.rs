@@ -34,7 +34,10 @@ pub use image_info::{ImageInfo, HASH_LABEL};
 pub use import::ImportRequest;
 pub use network::{find_bridge_host, BridgeHost, BridgeSource};
 pub use retry::{retry, retry_with};
-pub use rootfs::{bootstrap_rootfs, remove_stale as remove_stale_trees, BootstrapEvent, Rootfs, RootfsSpec, DEBIAN_KEYRING};
+pub use rootfs::{
+    bootstrap_rootfs, remove_stale as remove_stale_trees, BootstrapEvent, Rootfs, RootfsSpec,
+    DEBIAN_KEYRING,
+};
 pub use run::{RunOutcome, RUN_LABEL};
 pub use run_output::{OutputSink, OutputStream, MAX_OUTPUT};
 pub use run_request::{BindMount, RunRequest};

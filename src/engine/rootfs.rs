@@ -49,7 +49,10 @@ impl RootfsSpec {
     /// checked against [`DEBIAN_KEYRING`]: without it, a mirror (or anyone between) could hand
     /// over any packages.
     pub fn debootstrap_args(&self, target: &Path) -> Vec<String> {
-        let mut args = vec![format!("--keyring={DEBIAN_KEYRING}"), "--force-check-gpg".to_string()];
+        let mut args = vec![
+            format!("--keyring={DEBIAN_KEYRING}"),
+            "--force-check-gpg".to_string(),
+        ];
         if let Some(variant) = &self.variant {
             args.push(format!("--variant={variant}"));
         }
@@ -259,7 +262,9 @@ fn require_keyring(path: &Path) -> Result<()> {
     if path.is_file() {
         Ok(())
     } else {
-        Err(EngineError::KeyringMissing { path: path.to_path_buf() })
+        Err(EngineError::KeyringMissing {
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -392,14 +397,22 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
         Err(error) => return Err(EngineError::io("list", dir, error)),
     };
     listing
-        .map(|entry| entry.map(|e| e.path()).map_err(|error| EngineError::io("list", dir, error)))
+        .map(|entry| {
+            entry
+                .map(|e| e.path())
+                .map_err(|error| EngineError::io("list", dir, error))
+        })
         .collect()
 }
 
 /// Removes a file, a symlink (never what it points at) or a whole directory.
 fn remove_entry(path: &Path) -> Result<()> {
     let is_dir = fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
-    let removed = if is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    let removed = if is_dir {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
     removed.map_err(|error| EngineError::io("remove", path, error))
 }
 
@@ -516,23 +529,48 @@ mod tests {
         std::os::unix::fs::symlink(&hosts, root.join("etc/hosts")).unwrap();
         std::os::unix::fs::symlink(host.path().join("tmp"), root.join("tmp")).unwrap();
         std::os::unix::fs::symlink(host.path().join("log"), root.join("var/log")).unwrap();
-        std::os::unix::fs::symlink(host.path().join("lists"), root.join("var/lib/apt/lists")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("lists"), root.join("var/lib/apt/lists"))
+            .unwrap();
         fs::write(root.join("etc/hostname"), "builder").unwrap();
         clean(root).unwrap();
 
         assert_eq!(fs::read_to_string(&hosts).unwrap(), "127.0.0.1 host-only");
-        assert_eq!(fs::read_to_string(host.path().join("tmp/keep")).unwrap(), "host tmp");
-        assert_eq!(fs::read_to_string(host.path().join("log/syslog")).unwrap(), "host log");
-        assert_eq!(fs::read_to_string(host.path().join("lists/list")).unwrap(), "host list");
-        assert!(fs::symlink_metadata(root.join("etc/hosts")).unwrap().file_type().is_symlink(), "the link itself stays");
-        assert_eq!(fs::read(root.join("etc/hostname")).unwrap(), b"", "the tree's own files are still cleaned");
+        assert_eq!(
+            fs::read_to_string(host.path().join("tmp/keep")).unwrap(),
+            "host tmp"
+        );
+        assert_eq!(
+            fs::read_to_string(host.path().join("log/syslog")).unwrap(),
+            "host log"
+        );
+        assert_eq!(
+            fs::read_to_string(host.path().join("lists/list")).unwrap(),
+            "host list"
+        );
+        assert!(
+            fs::symlink_metadata(root.join("etc/hosts"))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link itself stays"
+        );
+        assert_eq!(
+            fs::read(root.join("etc/hostname")).unwrap(),
+            b"",
+            "the tree's own files are still cleaned"
+        );
     }
 
     #[test]
     fn a_missing_keyring_is_an_error_not_an_unverified_base() {
         let missing = Path::new("/nonexistent/debian-archive-keyring.gpg");
-        assert!(matches!(require_keyring(missing), Err(EngineError::KeyringMissing { path }) if path == missing));
-        assert!(require_keyring(Path::new(DEBIAN_KEYRING)).is_ok(), "scripts/setup installs debian-archive-keyring");
+        assert!(
+            matches!(require_keyring(missing), Err(EngineError::KeyringMissing { path }) if path == missing)
+        );
+        assert!(
+            require_keyring(Path::new(DEBIAN_KEYRING)).is_ok(),
+            "scripts/setup installs debian-archive-keyring"
+        );
     }
 
     /// Issue 9: trees and tars of a killed run are removed at the next start, and removing them

@@ -116,7 +116,10 @@ impl Engine {
                 let state = self.container_state(id).await?;
                 if let Some(code) = state.exit_code.filter(|code| *code != 0) {
                     // Said where the command's own errors would have gone.
-                    sink(OutputStream::Stderr, format!("{}\n", message.trim_end()).as_bytes());
+                    sink(
+                        OutputStream::Stderr,
+                        format!("{}\n", message.trim_end()).as_bytes(),
+                    );
                     return Ok(RunOutcome {
                         exit_code: code,
                         stdout: String::new(),

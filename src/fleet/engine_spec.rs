@@ -24,18 +24,29 @@ pub struct EngineSpec {
 impl EngineSpec {
     /// An engine named only by its address.
     pub fn at(address: &str) -> EngineSpec {
-        EngineSpec { address: address.to_string(), slots: None, network: None }
+        EngineSpec {
+            address: address.to_string(),
+            slots: None,
+            network: None,
+        }
     }
 
     /// Every address of a comma-separated list (`FERROSTACK_ENGINES`), blanks left out.
     pub fn list(text: &str) -> Vec<EngineSpec> {
-        text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(EngineSpec::at).collect()
+        text.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(EngineSpec::at)
+            .collect()
     }
 
     /// Why this spec can't be used, if it can't.
     pub fn check(&self) -> Result<(), String> {
         let a = &self.address;
-        let scheme_ok = ["unix://", "tcp://", "http://"].iter().any(|s| a.strip_prefix(s).is_some_and(|rest| !rest.is_empty())) || a.starts_with('/');
+        let scheme_ok = ["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|s| a.strip_prefix(s).is_some_and(|rest| !rest.is_empty()))
+            || a.starts_with('/');
         if !scheme_ok {
             return Err(format!("engine address `{a}` is not `unix:///path`, `/path`, `tcp://host:port` or `http://host:port`"));
         }
@@ -44,7 +55,10 @@ impl EngineSpec {
         }
         if let Some(n) = &self.network {
             if !BUILD_NETWORKS.contains(&n.as_str()) {
-                return Err(format!("engine `{a}`: `network = \"{n}\"` is not one of {}", BUILD_NETWORKS.join(", ")));
+                return Err(format!(
+                    "engine `{a}`: `network = \"{n}\"` is not one of {}",
+                    BUILD_NETWORKS.join(", ")
+                ));
             }
         }
         Ok(())
@@ -71,15 +85,42 @@ mod tests {
     #[test]
     fn a_list_of_addresses_reads_as_specs_and_is_checked() {
         let specs = EngineSpec::list(" unix:///var/run/docker.sock, ,tcp://10.0.0.2:2375");
-        assert_eq!(specs, [EngineSpec::at("unix:///var/run/docker.sock"), EngineSpec::at("tcp://10.0.0.2:2375")]);
+        assert_eq!(
+            specs,
+            [
+                EngineSpec::at("unix:///var/run/docker.sock"),
+                EngineSpec::at("tcp://10.0.0.2:2375")
+            ]
+        );
         assert_eq!(EngineSpec::check_all(&specs), Ok(()));
-        let twice = [EngineSpec::at("unix:///var/run/docker.sock"), EngineSpec::at("/var/run/docker.sock")];
-        assert_eq!(EngineSpec::check_all(&twice), Err("engine `/var/run/docker.sock` is listed twice".into()));
-        assert!(EngineSpec::at("docker.example:2375").check().unwrap_err().contains("is not `unix:///path`"));
+        let twice = [
+            EngineSpec::at("unix:///var/run/docker.sock"),
+            EngineSpec::at("/var/run/docker.sock"),
+        ];
+        assert_eq!(
+            EngineSpec::check_all(&twice),
+            Err("engine `/var/run/docker.sock` is listed twice".into())
+        );
+        assert!(EngineSpec::at("docker.example:2375")
+            .check()
+            .unwrap_err()
+            .contains("is not `unix:///path`"));
         assert!(EngineSpec::at("tcp://").check().is_err());
-        let zero = EngineSpec { slots: Some(0), ..EngineSpec::at("/x.sock") };
-        assert_eq!(zero.check(), Err("engine `/x.sock`: `slots` must be at least 1".into()));
-        let net = EngineSpec { network: Some("none".into()), ..EngineSpec::at("/x.sock") };
-        assert_eq!(net.check(), Err("engine `/x.sock`: `network = \"none\"` is not one of bridge, host".into()));
+        let zero = EngineSpec {
+            slots: Some(0),
+            ..EngineSpec::at("/x.sock")
+        };
+        assert_eq!(
+            zero.check(),
+            Err("engine `/x.sock`: `slots` must be at least 1".into())
+        );
+        let net = EngineSpec {
+            network: Some("none".into()),
+            ..EngineSpec::at("/x.sock")
+        };
+        assert_eq!(
+            net.check(),
+            Err("engine `/x.sock`: `network = \"none\"` is not one of bridge, host".into())
+        );
     }
 }

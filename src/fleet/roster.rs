@@ -26,10 +26,21 @@ impl Roster {
     /// default socket) with `default_slots`. An engine that does not answer is left out with a
     /// note, unless none answers. Slots: the spec's, else `default_slots` for a single engine,
     /// else the engine's CPU count.
-    pub async fn connect(specs: &[EngineSpec], default_slots: usize, cancel: &CancellationToken, note: impl Fn(String)) -> Result<Roster, EngineError> {
+    pub async fn connect(
+        specs: &[EngineSpec],
+        default_slots: usize,
+        cancel: &CancellationToken,
+        note: impl Fn(String),
+    ) -> Result<Roster, EngineError> {
         if specs.is_empty() {
             let engine = Engine::connect().await?;
-            let member = Member { number: 1, engine: Arc::new(engine), slots: default_slots.max(1), network: None, cancel: cancel.child_token() };
+            let member = Member {
+                number: 1,
+                engine: Arc::new(engine),
+                slots: default_slots.max(1),
+                network: None,
+                cancel: cancel.child_token(),
+            };
             return Ok(Roster::new(vec![member]));
         }
         let single = specs.len() == 1;
@@ -44,11 +55,25 @@ impl Roster {
         });
         let mut members = Vec::new();
         let mut first_error = None;
-        for (i, (spec, connected)) in specs.iter().zip(futures_util::future::join_all(connects).await).enumerate() {
+        for (i, (spec, connected)) in specs
+            .iter()
+            .zip(futures_util::future::join_all(connects).await)
+            .enumerate()
+        {
             match connected {
-                Ok((engine, slots)) => members.push(Member { number: i + 1, engine: Arc::new(engine), slots: slots.max(1), network: spec.network.clone(), cancel: cancel.child_token() }),
+                Ok((engine, slots)) => members.push(Member {
+                    number: i + 1,
+                    engine: Arc::new(engine),
+                    slots: slots.max(1),
+                    network: spec.network.clone(),
+                    cancel: cancel.child_token(),
+                }),
                 Err(e) => {
-                    note(format!("engine {} ({}) is left out: {e}", i + 1, spec.address));
+                    note(format!(
+                        "engine {} ({}) is left out: {e}",
+                        i + 1,
+                        spec.address
+                    ));
                     first_error.get_or_insert(e);
                 }
             }
@@ -71,7 +96,12 @@ impl Roster {
     /// A roster of already connected members, all alive, nothing running, holding nothing.
     pub fn new(members: Vec<Member>) -> Roster {
         let n = members.len();
-        Roster { members, alive: vec![true; n], running: vec![0; n], holdings: vec![HashMap::new(); n] }
+        Roster {
+            members,
+            alive: vec![true; n],
+            running: vec![0; n],
+            holdings: vec![HashMap::new(); n],
+        }
     }
 
     /// The primary engine: plans, up-to-date stacks' tags and the package cache use it.

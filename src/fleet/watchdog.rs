@@ -22,7 +22,11 @@ impl Watchdog {
             loop {
                 tokio::time::sleep(every).await;
                 let pings = members.iter().map(|m| m.engine.answers(PING_TIMEOUT));
-                for (i, answered) in futures_util::future::join_all(pings).await.into_iter().enumerate() {
+                for (i, answered) in futures_util::future::join_all(pings)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
                     missed[i] = if answered { 0 } else { missed[i] + 1 };
                     if missed[i] >= strikes.max(1) {
                         members[i].cancel.cancel();

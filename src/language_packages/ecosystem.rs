@@ -11,7 +11,12 @@ pub enum Ecosystem {
 }
 
 impl Ecosystem {
-    pub const ALL: [Ecosystem; 4] = [Ecosystem::Pypi, Ecosystem::Npm, Ecosystem::Gem, Ecosystem::Composer];
+    pub const ALL: [Ecosystem; 4] = [
+        Ecosystem::Pypi,
+        Ecosystem::Npm,
+        Ecosystem::Gem,
+        Ecosystem::Composer,
+    ];
 
     /// The prefix of its packages' keys in the lock (`pypi:requests`) and its purl type.
     pub fn key(self) -> &'static str {
@@ -44,16 +49,30 @@ impl Ecosystem {
     /// edited by hand could smuggle into a document): letters, digits, `.`, `_`, `-`, `+`, `!`,
     /// and for npm a scope `@scope/`, for Composer one `vendor/`.
     pub fn is_valid(self, name: &str, version: &str) -> bool {
-        let plain = |s: &str| !s.is_empty() && s.len() <= 214 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 214
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
         let name_ok = match self {
             Ecosystem::Npm => match name.strip_prefix('@') {
-                Some(scoped) => scoped.split_once('/').is_some_and(|(scope, n)| plain(scope) && plain(n)),
+                Some(scoped) => scoped
+                    .split_once('/')
+                    .is_some_and(|(scope, n)| plain(scope) && plain(n)),
                 None => plain(name),
             },
-            Ecosystem::Composer => name.split_once('/').is_some_and(|(vendor, n)| plain(vendor) && plain(n)),
+            Ecosystem::Composer => name
+                .split_once('/')
+                .is_some_and(|(vendor, n)| plain(vendor) && plain(n)),
             Ecosystem::Pypi | Ecosystem::Gem => plain(name),
         };
-        name_ok && !version.is_empty() && version.len() <= 128 && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'))
+        name_ok
+            && !version.is_empty()
+            && version.len() <= 128
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '!'))
     }
 }
 
@@ -63,10 +82,26 @@ mod tests {
 
     #[test]
     fn purls_and_names() {
-        assert_eq!(Ecosystem::Pypi.purl("Typing_Extensions", "4.9.0"), "pkg:pypi/typing-extensions@4.9.0");
-        assert_eq!(Ecosystem::Npm.purl("@types/node", "20.1.0"), "pkg:npm/%40types/node@20.1.0");
-        assert_eq!(Ecosystem::Composer.purl("monolog/monolog", "3.5.0"), "pkg:composer/monolog/monolog@3.5.0");
-        assert!(Ecosystem::Npm.is_valid("@types/node", "20.1.0") && Ecosystem::Pypi.is_valid("zope.interface", "6.0+local"));
-        assert!(!Ecosystem::Pypi.is_valid("x\"; rm", "1") && !Ecosystem::Composer.is_valid("nodash", "1") && !Ecosystem::Gem.is_valid("rake", "13 0"));
+        assert_eq!(
+            Ecosystem::Pypi.purl("Typing_Extensions", "4.9.0"),
+            "pkg:pypi/typing-extensions@4.9.0"
+        );
+        assert_eq!(
+            Ecosystem::Npm.purl("@types/node", "20.1.0"),
+            "pkg:npm/%40types/node@20.1.0"
+        );
+        assert_eq!(
+            Ecosystem::Composer.purl("monolog/monolog", "3.5.0"),
+            "pkg:composer/monolog/monolog@3.5.0"
+        );
+        assert!(
+            Ecosystem::Npm.is_valid("@types/node", "20.1.0")
+                && Ecosystem::Pypi.is_valid("zope.interface", "6.0+local")
+        );
+        assert!(
+            !Ecosystem::Pypi.is_valid("x\"; rm", "1")
+                && !Ecosystem::Composer.is_valid("nodash", "1")
+                && !Ecosystem::Gem.is_valid("rake", "13 0")
+        );
     }
 }

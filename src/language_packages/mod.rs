@@ -23,7 +23,10 @@ true"##;
 pub fn parse(output: &str) -> BTreeMap<String, String> {
     let mut sections: Vec<(Ecosystem, String)> = Vec::new();
     for line in output.lines() {
-        if let Some(e) = line.strip_prefix('@').and_then(|k| Ecosystem::from_key(k.trim())) {
+        if let Some(e) = line
+            .strip_prefix('@')
+            .and_then(|k| Ecosystem::from_key(k.trim()))
+        {
             sections.push((e, String::new()));
         } else if let Some((_, text)) = sections.last_mut() {
             text.push_str(line);
@@ -35,16 +38,45 @@ pub fn parse(output: &str) -> BTreeMap<String, String> {
         let listed: Vec<(String, String)> = match ecosystem {
             Ecosystem::Pypi => json(&text)
                 .as_array()
-                .map(|a| a.iter().filter(|p| p["installer"] == "pip").filter_map(|p| Some((p["name"].as_str()?.to_string(), p["version"].as_str()?.to_string()))).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter(|p| p["installer"] == "pip")
+                        .filter_map(|p| {
+                            Some((
+                                p["name"].as_str()?.to_string(),
+                                p["version"].as_str()?.to_string(),
+                            ))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             Ecosystem::Npm => json(&text)["dependencies"]
                 .as_object()
-                .map(|d| d.iter().filter_map(|(name, p)| Some((name.clone(), p["version"].as_str()?.to_string()))).collect())
+                .map(|d| {
+                    d.iter()
+                        .filter_map(|(name, p)| {
+                            Some((name.clone(), p["version"].as_str()?.to_string()))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
-            Ecosystem::Gem => text.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect(),
+            Ecosystem::Gem => text
+                .lines()
+                .filter_map(|l| l.split_once('\t'))
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                .collect(),
             Ecosystem::Composer => json(&text)["installed"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|p| Some((p["name"].as_str()?.to_string(), p["version"].as_str()?.trim_start_matches('v').to_string()))).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| {
+                            Some((
+                                p["name"].as_str()?.to_string(),
+                                p["version"].as_str()?.trim_start_matches('v').to_string(),
+                            ))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         for (name, version) in listed {
@@ -57,13 +89,22 @@ pub fn parse(output: &str) -> BTreeMap<String, String> {
 }
 
 /// What `image` holds that `parent` does not hold at the same version.
-pub fn added_since(image: &BTreeMap<String, String>, parent: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    image.iter().filter(|(k, v)| parent.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect()
+pub fn added_since(
+    image: &BTreeMap<String, String>,
+    parent: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    image
+        .iter()
+        .filter(|(k, v)| parent.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Whether a lock key and version are well formed (`<ecosystem>:<name>` the manager allows).
 pub fn is_valid_entry(key: &str, version: &str) -> bool {
-    key.split_once(':').and_then(|(e, name)| Some((Ecosystem::from_key(e)?, name))).is_some_and(|(e, name)| e.is_valid(name, version))
+    key.split_once(':')
+        .and_then(|(e, name)| Some((Ecosystem::from_key(e)?, name)))
+        .is_some_and(|(e, name)| e.is_valid(name, version))
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -84,14 +125,39 @@ mod tests {
             "@composer\n{\"installed\": [{\"name\": \"monolog/monolog\", \"version\": \"v3.5.0\"}]}\n",
         );
         let got = parse(output);
-        let want: BTreeMap<String, String> = [("composer:monolog/monolog", "3.5.0"), ("gem:rake", "13.1.0"), ("npm:@types/node", "20.1.0"), ("npm:typescript", "5.3.3"), ("pypi:requests", "2.31.0")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert_eq!(got, want, "Debian's python3-six is not pip's; a name gem would refuse is left out");
+        let want: BTreeMap<String, String> = [
+            ("composer:monolog/monolog", "3.5.0"),
+            ("gem:rake", "13.1.0"),
+            ("npm:@types/node", "20.1.0"),
+            ("npm:typescript", "5.3.3"),
+            ("pypi:requests", "2.31.0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            got, want,
+            "Debian's python3-six is not pip's; a name gem would refuse is left out"
+        );
         assert!(parse("").is_empty() && parse("@pypi\nnot json\n").is_empty());
-        let parent: BTreeMap<String, String> = [("gem:rake".to_string(), "13.1.0".to_string()), ("npm:typescript".to_string(), "5.0.0".to_string())].into();
-        assert_eq!(added_since(&got, &parent).keys().collect::<Vec<_>>(), ["composer:monolog/monolog", "npm:@types/node", "npm:typescript", "pypi:requests"]);
-        assert!(is_valid_entry("npm:@types/node", "20.1.0") && !is_valid_entry("cargo:serde", "1.0") && !is_valid_entry("pypi:x y", "1"));
+        let parent: BTreeMap<String, String> = [
+            ("gem:rake".to_string(), "13.1.0".to_string()),
+            ("npm:typescript".to_string(), "5.0.0".to_string()),
+        ]
+        .into();
+        assert_eq!(
+            added_since(&got, &parent).keys().collect::<Vec<_>>(),
+            [
+                "composer:monolog/monolog",
+                "npm:@types/node",
+                "npm:typescript",
+                "pypi:requests"
+            ]
+        );
+        assert!(
+            is_valid_entry("npm:@types/node", "20.1.0")
+                && !is_valid_entry("cargo:serde", "1.0")
+                && !is_valid_entry("pypi:x y", "1")
+        );
     }
 }

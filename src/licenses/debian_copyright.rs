@@ -43,7 +43,9 @@ mod tests {
         let c = DebianCopyright::parse_lines(text.lines());
         assert!(c.machine_readable);
         assert_eq!(c.licenses, ["MIT", "GPL-2+"]);
-        let free_form = DebianCopyright::parse_lines("This package was debianized by someone.\nLicense: see below".lines());
+        let free_form = DebianCopyright::parse_lines(
+            "This package was debianized by someone.\nLicense: see below".lines(),
+        );
         assert!(!free_form.machine_readable);
     }
 }

@@ -87,7 +87,9 @@ impl LicenseExpression {
         let mut terms: Vec<String> = Vec::new();
         let mut references: Vec<(String, String)> = Vec::new();
         for value in values {
-            let Some(term) = convert_value(value, &mut references) else { continue };
+            let Some(term) = convert_value(value, &mut references) else {
+                continue;
+            };
             for atom in top_level_and(&term) {
                 if !terms.contains(&atom) {
                     terms.push(atom);
@@ -100,7 +102,17 @@ impl LicenseExpression {
         let text = if terms.len() == 1 {
             terms.remove(0)
         } else {
-            terms.iter().map(|t| if t.contains(" OR ") { format!("({t})") } else { t.clone() }).collect::<Vec<_>>().join(" AND ")
+            terms
+                .iter()
+                .map(|t| {
+                    if t.contains(" OR ") {
+                        format!("({t})")
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ")
         };
         references.sort();
         references.dedup();
@@ -109,7 +121,11 @@ impl LicenseExpression {
 
     /// The `LicenseRef-Debian-…` identifiers an expression text (as the lock keeps it) uses.
     pub fn references_in(text: &str) -> Vec<String> {
-        let mut refs: Vec<String> = text.split(|c: char| c.is_whitespace() || c == '(' || c == ')').filter(|t| t.starts_with("LicenseRef-")).map(str::to_string).collect();
+        let mut refs: Vec<String> = text
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .filter(|t| t.starts_with("LicenseRef-"))
+            .map(str::to_string)
+            .collect();
         refs.sort();
         refs.dedup();
         refs
@@ -118,7 +134,11 @@ impl LicenseExpression {
     /// Whether `text` is made only of what this type writes (identifiers, `AND`, `OR`,
     /// parentheses): a lock edited by hand can hold nothing else here.
     pub fn is_well_formed(text: &str) -> bool {
-        !text.is_empty() && text.len() <= MAX_LEN && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '(' | ')' | ' '))
+        !text.is_empty()
+            && text.len() <= MAX_LEN
+            && text.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '(' | ')' | ' ')
+            })
     }
 }
 
@@ -144,7 +164,15 @@ fn top_level_and(term: &str) -> Vec<String> {
         i += 1;
     }
     out.push(term[start..].to_string());
-    out.into_iter().map(|a| if a.starts_with('(') && a.ends_with(')') && !a[1..a.len() - 1].contains('(') { a[1..a.len() - 1].to_string() } else { a }).collect()
+    out.into_iter()
+        .map(|a| {
+            if a.starts_with('(') && a.ends_with(')') && !a[1..a.len() - 1].contains('(') {
+                a[1..a.len() - 1].to_string()
+            } else {
+                a
+            }
+        })
+        .collect()
 }
 
 /// One `License:` value as an SPDX term. Debian groups with commas (`GPL-1+ or Artistic, and
@@ -155,7 +183,10 @@ fn convert_value(value: &str, references: &mut Vec<(String, String)>) -> Option<
     let mut operator = None;
     loop {
         let lower = rest.to_ascii_lowercase();
-        let next = [(", and ", "AND"), (", or ", "OR")].iter().filter_map(|(sep, op)| lower.find(sep).map(|i| (i, sep.len(), *op))).min();
+        let next = [(", and ", "AND"), (", or ", "OR")]
+            .iter()
+            .filter_map(|(sep, op)| lower.find(sep).map(|i| (i, sep.len(), *op)))
+            .min();
         match next {
             Some((i, len, op)) => {
                 groups.push((operator, &rest[..i]));
@@ -171,16 +202,24 @@ fn convert_value(value: &str, references: &mut Vec<(String, String)>) -> Option<
     if groups.len() == 1 {
         return convert_group(value, references);
     }
-    let operators: std::collections::BTreeSet<&str> = groups.iter().filter_map(|(op, _)| *op).collect();
+    let operators: std::collections::BTreeSet<&str> =
+        groups.iter().filter_map(|(op, _)| *op).collect();
     if operators.len() > 1 {
         return Some(reference(value, references));
     }
-    let op = operators.into_iter().next().expect("two groups have an operator");
+    let op = operators
+        .into_iter()
+        .next()
+        .expect("two groups have an operator");
     let mut out = Vec::new();
     for (_, group) in groups {
         let term = convert_group(group, references)?;
         let other = if op == "AND" { " OR " } else { " AND " };
-        out.push(if term.contains(other) { format!("({term})") } else { term });
+        out.push(if term.contains(other) {
+            format!("({term})")
+        } else {
+            term
+        });
     }
     Some(out.join(&format!(" {op} ")))
 }
@@ -238,10 +277,19 @@ fn spdx_id(name: &str, references: &mut Vec<(String, String)>) -> String {
         None => (lower.as_str(), false),
     };
     for (debian, spdx, versions) in GNU {
-        let Some(version) = stem.strip_prefix(debian).and_then(|v| v.strip_prefix('-')) else { continue };
-        let version = if version.contains('.') { version.to_string() } else { format!("{version}.0") };
+        let Some(version) = stem.strip_prefix(debian).and_then(|v| v.strip_prefix('-')) else {
+            continue;
+        };
+        let version = if version.contains('.') {
+            version.to_string()
+        } else {
+            format!("{version}.0")
+        };
         if versions.contains(&version.as_str()) {
-            return format!("{spdx}-{version}-{}", if later { "or-later" } else { "only" });
+            return format!(
+                "{spdx}-{version}-{}",
+                if later { "or-later" } else { "only" }
+            );
         }
     }
     reference(name, references)
@@ -279,9 +327,25 @@ mod tests {
         assert_eq!(convert(&["LGPL-2.1+"]).unwrap().text, "LGPL-2.1-or-later");
         assert_eq!(convert(&["Expat"]).unwrap().text, "MIT");
         assert_eq!(convert(&["BSD-3-clause"]).unwrap().text, "BSD-3-Clause");
-        assert_eq!(convert(&["GPL-2+", "LGPL-2.1+", "GPL-2+", "Expat"]).unwrap().text, "GPL-2.0-or-later AND LGPL-2.1-or-later AND MIT");
-        assert_eq!(convert(&["GPL-1+ or Artistic", "public-domain"]).unwrap().text, "(GPL-1.0-or-later OR Artistic-1.0-Perl) AND LicenseRef-Debian-public-domain");
-        assert_eq!(convert(&["GPL-2+ and LGPL-2.1+", "LGPL-2.1+", "GPL-2+"]).unwrap().text, "GPL-2.0-or-later AND LGPL-2.1-or-later", "each licence once");
+        assert_eq!(
+            convert(&["GPL-2+", "LGPL-2.1+", "GPL-2+", "Expat"])
+                .unwrap()
+                .text,
+            "GPL-2.0-or-later AND LGPL-2.1-or-later AND MIT"
+        );
+        assert_eq!(
+            convert(&["GPL-1+ or Artistic", "public-domain"])
+                .unwrap()
+                .text,
+            "(GPL-1.0-or-later OR Artistic-1.0-Perl) AND LicenseRef-Debian-public-domain"
+        );
+        assert_eq!(
+            convert(&["GPL-2+ and LGPL-2.1+", "LGPL-2.1+", "GPL-2+"])
+                .unwrap()
+                .text,
+            "GPL-2.0-or-later AND LGPL-2.1-or-later",
+            "each licence once"
+        );
         assert_eq!(convert(&[]), None);
     }
 
@@ -289,16 +353,42 @@ mod tests {
     fn names_spdx_lacks_become_declared_references() {
         let e = convert(&["GPL-2+ with OpenSSL exception", "permissive"]).unwrap();
         assert_eq!(e.text, "LicenseRef-Debian-GPL-2-or-later-with-OpenSSL-exception AND LicenseRef-Debian-permissive");
-        assert_eq!(e.references, [("LicenseRef-Debian-GPL-2-or-later-with-OpenSSL-exception".to_string(), "GPL-2+ with OpenSSL exception".to_string()), ("LicenseRef-Debian-permissive".to_string(), "permissive".to_string())]);
-        assert_eq!(LicenseExpression::references_in(&e.text), ["LicenseRef-Debian-GPL-2-or-later-with-OpenSSL-exception", "LicenseRef-Debian-permissive"]);
+        assert_eq!(
+            e.references,
+            [
+                (
+                    "LicenseRef-Debian-GPL-2-or-later-with-OpenSSL-exception".to_string(),
+                    "GPL-2+ with OpenSSL exception".to_string()
+                ),
+                (
+                    "LicenseRef-Debian-permissive".to_string(),
+                    "permissive".to_string()
+                )
+            ]
+        );
+        assert_eq!(
+            LicenseExpression::references_in(&e.text),
+            [
+                "LicenseRef-Debian-GPL-2-or-later-with-OpenSSL-exception",
+                "LicenseRef-Debian-permissive"
+            ]
+        );
         // Debian's comma grouping is kept; mixed operators without it are not guessed at.
-        assert_eq!(convert(&["GPL-1+ or Artistic, and Expat"]).unwrap().text, "(GPL-1.0-or-later OR Artistic-1.0-Perl) AND MIT");
-        assert_eq!(convert(&["GPL-2 or BSD-3-clause and MIT"]).unwrap().text, "LicenseRef-Debian-GPL-2-or-BSD-3-clause-and-MIT");
+        assert_eq!(
+            convert(&["GPL-1+ or Artistic, and Expat"]).unwrap().text,
+            "(GPL-1.0-or-later OR Artistic-1.0-Perl) AND MIT"
+        );
+        assert_eq!(
+            convert(&["GPL-2 or BSD-3-clause and MIT"]).unwrap().text,
+            "LicenseRef-Debian-GPL-2-or-BSD-3-clause-and-MIT"
+        );
     }
 
     #[test]
     fn only_written_expressions_are_well_formed() {
-        assert!(LicenseExpression::is_well_formed("(GPL-1.0-or-later OR Artistic-1.0-Perl) AND LicenseRef-Debian-public-domain"));
+        assert!(LicenseExpression::is_well_formed(
+            "(GPL-1.0-or-later OR Artistic-1.0-Perl) AND LicenseRef-Debian-public-domain"
+        ));
         assert!(!LicenseExpression::is_well_formed("MIT\", \"x\": \"y"));
         assert!(!LicenseExpression::is_well_formed(""));
     }

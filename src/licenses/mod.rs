@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 /// dpkg) that has a readable copyright file, a `P <package>` line followed by the file's
 /// `Format:` and `License:` lines (each prefixed `L `).
 pub fn query_installed() -> String {
-    query_over("$(command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${Package}\\n' | sort -u)")
+    query_over(
+        "$(command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='${Package}\\n' | sort -u)",
+    )
 }
 
 fn query_over(list: &str) -> String {
@@ -38,7 +40,10 @@ pub fn parse(output: &str) -> BTreeMap<String, LicenseExpression> {
         .filter_map(|(package, lines)| {
             let copyright = DebianCopyright::parse_lines(lines);
             copyright.machine_readable.then_some(())?;
-            Some((package, LicenseExpression::from_debian(&copyright.licenses)?))
+            Some((
+                package,
+                LicenseExpression::from_debian(&copyright.licenses)?,
+            ))
         })
         .collect()
 }

@@ -44,7 +44,8 @@ impl AllowList {
         for host in DEBIAN_HOSTS {
             list.allow(host).expect("a plain host name");
         }
-        list.connect.extend(REGISTRY_HOSTS.iter().map(|h| h.to_string()));
+        list.connect
+            .extend(REGISTRY_HOSTS.iter().map(|h| h.to_string()));
         list
     }
 
@@ -55,7 +56,8 @@ impl AllowList {
         let entry = entry.trim();
         let without_scheme = entry.split_once("://").map_or(entry, |(_, rest)| rest);
         let authority = without_scheme.split(['/', '?', '#']).next().unwrap_or("");
-        let (host, port) = split_authority(authority).ok_or_else(|| format!("`{entry}` is not a host, `host:port` or URL"))?;
+        let (host, port) = split_authority(authority)
+            .ok_or_else(|| format!("`{entry}` is not a host, `host:port` or URL"))?;
         match port {
             None => {
                 self.http.insert((host.clone(), HTTP_PORT));
@@ -111,7 +113,10 @@ pub(super) fn split_authority(authority: &str) -> Option<(String, Option<u16>)> 
         None => None,
     };
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    let ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
     ok.then_some((host, port))
 }
 
@@ -133,7 +138,10 @@ mod tests {
         assert!(list.allows_http("localhost:3142"));
         assert!(!list.allows_http("localhost"));
         assert!(!list.allows_http("files.example"));
-        assert!(!list.allows_http("rubygems.org"), "registries are HTTPS only");
+        assert!(
+            !list.allows_http("rubygems.org"),
+            "registries are HTTPS only"
+        );
         assert!(!list.allows_http("example.org"));
         assert!(list.allows_connect("rubygems.org:443"));
         assert!(list.allows_connect("mirror.example:443"));
@@ -149,9 +157,15 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert_eq!(split_authority("[::1]:8080"), Some(("[::1]".into(), Some(8080))));
+        assert_eq!(
+            split_authority("[::1]:8080"),
+            Some(("[::1]".into(), Some(8080)))
+        );
         assert_eq!(split_authority("[::1]"), Some(("[::1]".into(), None)));
-        assert_eq!(split_authority("user@host:80"), Some(("host".into(), Some(80))));
+        assert_eq!(
+            split_authority("user@host:80"),
+            Some(("host".into(), Some(80)))
+        );
         assert_eq!(split_authority("host:99999"), None);
         assert_eq!(split_authority(":80"), None);
     }

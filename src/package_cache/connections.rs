@@ -30,7 +30,10 @@ struct Slot {
 
 impl Connections {
     pub(super) fn new(cap: usize) -> Arc<Connections> {
-        Arc::new(Connections { cap: cap.max(1), state: Mutex::default() })
+        Arc::new(Connections {
+            cap: cap.max(1),
+            state: Mutex::default(),
+        })
     }
 
     /// Makes room for a new connection, closing the oldest idle one when at the cap; `None`
@@ -38,7 +41,11 @@ impl Connections {
     pub(super) fn admit(self: &Arc<Self>) -> Option<Admitted> {
         let mut state = self.state.lock().expect("connections");
         if state.open.len() >= self.cap {
-            let idle = state.open.iter().find(|(_, s)| s.busy.load(Ordering::SeqCst) == 0).map(|(id, _)| *id)?;
+            let idle = state
+                .open
+                .iter()
+                .find(|(_, s)| s.busy.load(Ordering::SeqCst) == 0)
+                .map(|(id, _)| *id)?;
             if let Some(slot) = state.open.remove(&idle) {
                 slot.close.cancel();
             }
@@ -47,8 +54,19 @@ impl Connections {
         state.next += 1;
         let busy = Arc::new(AtomicUsize::new(0));
         let close = CancellationToken::new();
-        state.open.insert(id, Slot { busy: Arc::clone(&busy), close: close.clone() });
-        Some(Admitted { id, busy, close, connections: Arc::clone(self) })
+        state.open.insert(
+            id,
+            Slot {
+                busy: Arc::clone(&busy),
+                close: close.clone(),
+            },
+        );
+        Some(Admitted {
+            id,
+            busy,
+            close,
+            connections: Arc::clone(self),
+        })
     }
 
     /// Connections open now.
@@ -82,7 +100,12 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.connections.state.lock().expect("connections").open.remove(&self.id);
+        self.connections
+            .state
+            .lock()
+            .expect("connections")
+            .open
+            .remove(&self.id);
     }
 }
 
@@ -115,6 +138,10 @@ mod tests {
         assert!(connections.admit().is_some());
         assert!(first.closed().is_cancelled());
         drop((first, second, third));
-        assert_eq!(connections.open(), 0, "a dropped connection leaves the count");
+        assert_eq!(
+            connections.open(),
+            0,
+            "a dropped connection leaves the count"
+        );
     }
 }

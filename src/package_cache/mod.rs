@@ -31,20 +31,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use http_body_util::BodyExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::subnet::Subnet;
 pub use allow_list::{AllowList, DEBIAN_HOSTS, REGISTRY_HOSTS};
 pub use cache_config::{CacheConfig, DEFAULT_MAX_FILE_SIZE};
 pub use cache_stats::CacheStats;
 pub use store::{PruneReport, Store, VerifyReport, DEFAULT_MAX_SIZE};
-pub use crate::subnet::Subnet;
 
 use connections::Connections;
 use proxy::Proxy;
@@ -69,12 +69,27 @@ impl PackageCache {
         let store = Store::open(dir)?;
         store.remove_partials()?;
         let ip = config.listen;
-        let listener = TcpListener::bind((ip, 0)).await.map_err(|source| Error::PackageCache { address: ip.to_string(), source })?;
-        let address = listener.local_addr().map_err(|source| Error::PackageCache { address: ip.to_string(), source })?;
+        let listener = TcpListener::bind((ip, 0))
+            .await
+            .map_err(|source| Error::PackageCache {
+                address: ip.to_string(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| Error::PackageCache {
+                address: ip.to_string(),
+                source,
+            })?;
         let stop = CancellationToken::new();
         let proxy = Arc::new(Proxy::new(store.clone(), config, stop.clone()));
         tokio::spawn(serve(listener, Arc::clone(&proxy), stop.clone()));
-        Ok(PackageCache { address, store, proxy, stop })
+        Ok(PackageCache {
+            address,
+            store,
+            proxy,
+            stop,
+        })
     }
 
     /// The proxy URL builds get, e.g. `http://172.17.0.1:40123`.
@@ -120,7 +135,12 @@ async fn serve(listener: TcpListener, proxy: Arc<Proxy>, stop: CancellationToken
                 }
             },
         };
-        if !proxy.config.clients.iter().any(|net| net.contains(peer.ip())) {
+        if !proxy
+            .config
+            .clients
+            .iter()
+            .any(|net| net.contains(peer.ip()))
+        {
             continue;
         }
         let Some(admitted) = connections.admit() else {

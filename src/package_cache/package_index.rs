@@ -24,7 +24,10 @@ pub(super) struct PackageIndex {
 impl PackageIndex {
     /// Whether the index named `hash` still needs reading (and marks it read).
     pub(super) fn first_time(&self, hash: &str) -> bool {
-        self.read.lock().expect("index set").insert(hash.to_string())
+        self.read
+            .lock()
+            .expect("index set")
+            .insert(hash.to_string())
     }
 
     /// Learns the entries of a `Packages` index (xz, gzip or plain) served under the mirror
@@ -32,7 +35,8 @@ impl PackageIndex {
     pub(super) fn learn(&self, root: &str, bytes: &[u8]) -> usize {
         let mut parser = StanzaParser::default();
         let read = if bytes.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut parser).map_err(|e| io::Error::other(e.to_string()))
+            lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut parser)
+                .map_err(|e| io::Error::other(e.to_string()))
         } else if bytes.starts_with(&[0x1f, 0x8b]) {
             io::copy(&mut flate2::read::MultiGzDecoder::new(bytes), &mut parser).map(drop)
         } else if bytes.starts_with(b"Package:") {
@@ -48,7 +52,10 @@ impl PackageIndex {
         let mut entries = self.entries.lock().expect("index map");
         let learned = parser.found.len();
         for (filename, entry) in parser.found {
-            entries.insert(format!("{root}/{}", filename.trim_start_matches('/')), entry);
+            entries.insert(
+                format!("{root}/{}", filename.trim_start_matches('/')),
+                entry,
+            );
         }
         learned
     }
@@ -79,14 +86,18 @@ impl StanzaParser {
             self.end_stanza();
             return;
         }
-        let Ok(line) = std::str::from_utf8(&line) else { return };
+        let Ok(line) = std::str::from_utf8(&line) else {
+            return;
+        };
         if let Some(v) = line.strip_prefix("Filename:") {
             self.filename = Some(v.trim().to_string());
         } else if let Some(v) = line.strip_prefix("Size:") {
             self.size = v.trim().parse().ok();
         } else if let Some(v) = line.strip_prefix("SHA256:") {
             let mut hash = [0u8; 32];
-            self.sha256 = hex::decode_to_slice(v.trim(), &mut hash).ok().map(|()| hash);
+            self.sha256 = hex::decode_to_slice(v.trim(), &mut hash)
+                .ok()
+                .map(|()| hash);
         }
     }
 
@@ -99,7 +110,9 @@ impl StanzaParser {
     }
 
     fn end_stanza(&mut self) {
-        if let (Some(filename), Some(size), Some(sha256)) = (self.filename.take(), self.size.take(), self.sha256.take()) {
+        if let (Some(filename), Some(size), Some(sha256)) =
+            (self.filename.take(), self.size.take(), self.sha256.take())
+        {
             self.found.push((filename, PoolEntry { size, sha256 }));
         }
         self.filename = None;
@@ -150,14 +163,41 @@ Package: last\nFilename: pool/main/l/last/last_1_all.deb\nSize: 3\nSHA256: 03030
         let gz = gz.finish().unwrap();
         let mut xz = Vec::new();
         lzma_rs::xz_compress(&mut INDEX.as_bytes(), &mut xz).unwrap();
-        for (name, bytes) in [("plain", INDEX.as_bytes().to_vec()), ("gzip", gz), ("xz", xz)] {
+        for (name, bytes) in [
+            ("plain", INDEX.as_bytes().to_vec()),
+            ("gzip", gz),
+            ("xz", xz),
+        ] {
             let index = PackageIndex::default();
             assert_eq!(index.learn("deb.debian.org/debian/", &bytes), 2, "{name}");
-            assert_eq!(index.get("deb.debian.org/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb"), Some(PoolEntry { size: 64000, sha256: [1; 32] }));
-            assert_eq!(index.get("deb.debian.org/debian/pool/main/l/last/last_1_all.deb"), Some(PoolEntry { size: 3, sha256: [3; 32] }));
-            assert_eq!(index.get("deb.debian.org/debian/pool/main/n/nosize/nosize_1_all.deb"), None, "a stanza without a size is no entry");
+            assert_eq!(
+                index.get("deb.debian.org/debian/pool/main/j/jq/jq_1.6-2.1_amd64.deb"),
+                Some(PoolEntry {
+                    size: 64000,
+                    sha256: [1; 32]
+                })
+            );
+            assert_eq!(
+                index.get("deb.debian.org/debian/pool/main/l/last/last_1_all.deb"),
+                Some(PoolEntry {
+                    size: 3,
+                    sha256: [3; 32]
+                })
+            );
+            assert_eq!(
+                index.get("deb.debian.org/debian/pool/main/n/nosize/nosize_1_all.deb"),
+                None,
+                "a stanza without a size is no entry"
+            );
         }
-        assert_eq!(PackageIndex::default().learn("x", b"\x28\xb5\x2f\xfd zstd"), 0);
-        assert_eq!(PackageIndex::default().learn("x", &[0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2]), 0, "a broken xz stream");
+        assert_eq!(
+            PackageIndex::default().learn("x", b"\x28\xb5\x2f\xfd zstd"),
+            0
+        );
+        assert_eq!(
+            PackageIndex::default().learn("x", &[0xfd, b'7', b'z', b'X', b'Z', 0, 1, 2]),
+            0,
+            "a broken xz stream"
+        );
     }
 }

@@ -85,7 +85,10 @@ pub(super) struct Proxy {
 enum Proof {
     /// `by-hash/SHA256/<hex>`: the sha256 is the name. `index_root` is the mirror root when
     /// the file is a `Packages` index whose entries are learned.
-    ByHash { sha256: [u8; 32], index_root: Option<String> },
+    ByHash {
+        sha256: [u8; 32],
+        index_root: Option<String>,
+    },
     /// A pool file with the size and sha256 its index gave.
     Pool { sha256: [u8; 32], size: u64 },
 }
@@ -101,7 +104,9 @@ impl Proxy {
     pub(super) fn new(store: Store, config: CacheConfig, stop: CancellationToken) -> Proxy {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
         Proxy {
             config,
             guard: TargetGuard::of_this_machine(),
@@ -135,9 +140,20 @@ impl Proxy {
     }
 
     /// Answers one request; failures become an HTTP error response naming the cause.
-    pub(super) async fn handle(&self, request: Request<Incoming>, connection: Arc<Admitted>) -> Response<Body> {
-        if let (Some(host), Some(authority)) = (request.headers().get(header::HOST), request.uri().authority()) {
-            if !same_authority(host.to_str().unwrap_or(""), authority.as_str(), request.method() == Method::CONNECT) {
+    pub(super) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        connection: Arc<Admitted>,
+    ) -> Response<Body> {
+        if let (Some(host), Some(authority)) = (
+            request.headers().get(header::HOST),
+            request.uri().authority(),
+        ) {
+            if !same_authority(
+                host.to_str().unwrap_or(""),
+                authority.as_str(),
+                request.method() == Method::CONNECT,
+            ) {
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!("ferrostack package cache: the Host header `{}` does not name the request's host `{}`", host.to_str().unwrap_or("?"), request.uri()),
@@ -148,7 +164,9 @@ impl Proxy {
             let mut response = self.tunnel(request, connection).await;
             if response.status() != StatusCode::OK {
                 // No tunnel: the client has nothing more to say on this connection.
-                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             return response;
         }
@@ -160,14 +178,18 @@ impl Proxy {
             );
         };
         if !request.headers().contains_key(header::HOST) {
-            return text(StatusCode::BAD_REQUEST, format!("ferrostack package cache: a request for `{uri}` without a Host header"));
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("ferrostack package cache: a request for `{uri}` without a Host header"),
+            );
         }
         if !self.config.allow.allows_http(authority.as_str()) {
             return self.refuse(format!(
                 "`{authority}` is not a mirror of the catalogue; add it to `[build] package_cache_allow` in ferrostack.toml (or FERROSTACK_PACKAGE_CACHE_ALLOW) to reach it through the package cache"
             ));
         }
-        let immutable = request.method() == Method::GET && !request.headers().contains_key(header::RANGE);
+        let immutable =
+            request.method() == Method::GET && !request.headers().contains_key(header::RANGE);
         match cache_key(&uri).filter(|_| immutable) {
             Some(key) => match self.proof(&key) {
                 Some(proof) => self.cached(request, key, proof).await,
@@ -185,7 +207,10 @@ impl Proxy {
     /// A 403 naming why.
     pub(super) fn refuse(&self, why: String) -> Response<Body> {
         self.counters.refused.fetch_add(1, Ordering::Relaxed);
-        text(StatusCode::FORBIDDEN, format!("ferrostack package cache: {why}"))
+        text(
+            StatusCode::FORBIDDEN,
+            format!("ferrostack package cache: {why}"),
+        )
     }
 
     /// How the file of `key` would be proven, when it is one the cache keeps.
@@ -193,25 +218,41 @@ impl Proxy {
         if let Some((dir, hash)) = key.split_once("/by-hash/SHA256/") {
             let mut sha256 = [0u8; 32];
             hex::decode_to_slice(hash, &mut sha256).ok()?;
-            let is_packages = dir.rsplit('/').next().is_some_and(|d| d.starts_with("binary-"));
-            let index_root = dir.split_once("/dists/").filter(|_| is_packages).map(|(root, _)| root.to_string());
+            let is_packages = dir
+                .rsplit('/')
+                .next()
+                .is_some_and(|d| d.starts_with("binary-"));
+            let index_root = dir
+                .split_once("/dists/")
+                .filter(|_| is_packages)
+                .map(|(root, _)| root.to_string());
             return Some(Proof::ByHash { sha256, index_root });
         }
         if is_pool_file(key) {
             let entry = self.index.get(key)?;
-            return Some(Proof::Pool { sha256: entry.sha256, size: entry.size });
+            return Some(Proof::Pool {
+                sha256: entry.sha256,
+                size: entry.size,
+            });
         }
         None
     }
 
     /// Serves a proven file from disk, fetching and keeping it first when absent.
-    async fn cached(&self, request: Request<Incoming>, key: String, proof: Proof) -> Response<Body> {
+    async fn cached(
+        &self,
+        request: Request<Incoming>,
+        key: String,
+        proof: Proof,
+    ) -> Response<Body> {
         let uri = request.uri().to_string();
         let _gate = InFlight::enter(&self.in_flight, &key).await;
         // A kept pool file is served when this run's index still names its bytes.
         let kept = self.store.lookup(&key).filter(|(_, record)| match &proof {
             Proof::ByHash { .. } => true,
-            Proof::Pool { sha256, size } => record.sha256 == hex::encode(sha256) && record.size == *size,
+            Proof::Pool { sha256, size } => {
+                record.sha256 == hex::encode(sha256) && record.size == *size
+            }
         });
         if let Some((path, _)) = kept {
             self.learn(&proof, &path).await;
@@ -233,7 +274,10 @@ impl Proxy {
             Ok(d) => d,
             Err(e) => {
                 self.counters.not_kept.fetch_add(1, Ordering::Relaxed);
-                return text(StatusCode::BAD_GATEWAY, format!("ferrostack package cache: fetching `{uri}` failed: {e}; nothing kept"));
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("ferrostack package cache: fetching `{uri}` failed: {e}; nothing kept"),
+                );
             }
         };
         let (expected, expected_size) = match &proof {
@@ -251,7 +295,11 @@ impl Proxy {
                 Proof::Pool { .. } => serve_partial(download).await,
             };
         }
-        let record = KeptFile { key, size: download.size, sha256: hex::encode(download.sha256) };
+        let record = KeptFile {
+            key,
+            size: download.size,
+            sha256: hex::encode(download.sha256),
+        };
         let path = match tokio::task::spawn_blocking({
             let store = self.store.clone();
             move || store.keep(download.partial, &record)
@@ -261,26 +309,48 @@ impl Proxy {
         .and_then(|r| r)
         {
             Ok(path) => path,
-            Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("ferrostack package cache: cannot keep `{uri}` in `{}`: {e}", self.store.dir().display())),
+            Err(e) => {
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "ferrostack package cache: cannot keep `{uri}` in `{}`: {e}",
+                        self.store.dir().display()
+                    ),
+                )
+            }
         };
         self.counters.fetched.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes_fetched.fetch_add(download.size, Ordering::Relaxed);
+        self.counters
+            .bytes_fetched
+            .fetch_add(download.size, Ordering::Relaxed);
         self.learn(&proof, &path).await;
         match serve_file(&path).await {
             Some((response, _)) => response,
-            None => text(StatusCode::INTERNAL_SERVER_ERROR, format!("ferrostack package cache: `{}` vanished", path.display())),
+            None => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("ferrostack package cache: `{}` vanished", path.display()),
+            ),
         }
     }
 
     /// Reads the pool entries of a kept `Packages` index, once per run.
     async fn learn(&self, proof: &Proof, path: &Path) {
-        let Proof::ByHash { sha256, index_root: Some(root) } = proof else { return };
+        let Proof::ByHash {
+            sha256,
+            index_root: Some(root),
+        } = proof
+        else {
+            return;
+        };
         if !self.index.first_time(&hex::encode(sha256)) {
             return;
         }
         let (path, root, index) = (path.to_path_buf(), root.clone(), Arc::clone(&self.index));
         // Decompressing takes a moment: off the async threads.
-        let _ = tokio::task::spawn_blocking(move || std::fs::read(path).map(|bytes| index.learn(&root, &bytes))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            std::fs::read(path).map(|bytes| index.learn(&root, &bytes))
+        })
+        .await;
     }
 
     /// Writes an upstream body to a partial file, hashing it; fails when it breaks off (hyper
@@ -296,14 +366,21 @@ impl Proxy {
             if let Ok(data) = frame.into_data() {
                 size += data.len() as u64;
                 if size > self.config.max_file_size {
-                    return Err(io::Error::other(format!("it is larger than the limit of {}", crate::units::show_size(self.config.max_file_size))));
+                    return Err(io::Error::other(format!(
+                        "it is larger than the limit of {}",
+                        crate::units::show_size(self.config.max_file_size)
+                    )));
                 }
                 hasher.update(&data);
                 out.write_all(&data).await?;
             }
         }
         out.flush().await?;
-        Ok(Download { partial, size, sha256: hasher.finalize().into() })
+        Ok(Download {
+            partial,
+            size,
+            sha256: hasher.finalize().into(),
+        })
     }
 
     /// Forwards a request that is not cached and relays the answer as it streams.
@@ -325,7 +402,10 @@ impl Proxy {
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         let limit = usize::try_from(self.config.max_file_size).unwrap_or(usize::MAX);
-        Response::from_parts(parts, Limited::new(body, limit).map_err(io::Error::other).boxed())
+        Response::from_parts(
+            parts,
+            Limited::new(body, limit).map_err(io::Error::other).boxed(),
+        )
     }
 }
 
@@ -337,9 +417,21 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    async fn enter(map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: &str) -> InFlight<'a> {
-        let gate = Arc::clone(map.lock().expect("in-flight map").entry(key.to_string()).or_default());
-        let mut entered = InFlight { map, key: key.to_string(), gate: None };
+    async fn enter(
+        map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+        key: &str,
+    ) -> InFlight<'a> {
+        let gate = Arc::clone(
+            map.lock()
+                .expect("in-flight map")
+                .entry(key.to_string())
+                .or_default(),
+        );
+        let mut entered = InFlight {
+            map,
+            key: key.to_string(),
+            gate: None,
+        };
         entered.gate = Some(gate.lock_owned().await);
         entered
     }
@@ -350,7 +442,10 @@ impl Drop for InFlight<'_> {
         self.gate = None;
         let mut map = self.map.lock().expect("in-flight map");
         // Nobody else holds or waits for the gate: only the map's handle is left.
-        if map.get(&self.key).is_some_and(|g| Arc::strong_count(g) == 1) {
+        if map
+            .get(&self.key)
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
             map.remove(&self.key);
         }
     }
@@ -412,7 +507,9 @@ fn percent_decode(text: &str) -> Option<String> {
 fn same_authority(host: &str, authority: &str, connect: bool) -> bool {
     let default = if connect { 443 } else { 80 };
     match (split_authority(host), split_authority(authority)) {
-        (Some((h1, p1)), Some((h2, p2))) => h1 == h2 && p1.unwrap_or(default) == p2.unwrap_or(default),
+        (Some((h1, p1)), Some((h2, p2))) => {
+            h1 == h2 && p1.unwrap_or(default) == p2.unwrap_or(default)
+        }
         _ => false,
     }
 }
@@ -428,7 +525,12 @@ async fn serve_file(path: &Path) -> Option<(Response<Body>, u64)> {
 async fn serve_partial(download: Download) -> Response<Body> {
     let file = match download.partial.reopen() {
         Ok(f) => tokio::fs::File::from_std(f),
-        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("ferrostack package cache: cannot reread a download: {e}")),
+        Err(e) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("ferrostack package cache: cannot reread a download: {e}"),
+            )
+        }
     };
     drop(download.partial);
     stream_file(file).await.0
@@ -440,7 +542,10 @@ async fn stream_file(file: tokio::fs::File) -> (Response<Body>, u64) {
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     (response, len)
 }
 
@@ -459,7 +564,11 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
-    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
         headers.remove(name);
     }
 }
@@ -471,13 +580,23 @@ fn bad_gateway(uri: &str, error: &hyper_util::client::legacy::Error) -> Response
         reason = format!("{reason}: {inner}");
         source = inner.source();
     }
-    text(StatusCode::BAD_GATEWAY, format!("ferrostack package cache: `{uri}` failed: {reason}"))
+    text(
+        StatusCode::BAD_GATEWAY,
+        format!("ferrostack package cache: `{uri}` failed: {reason}"),
+    )
 }
 
 pub(super) fn text(status: StatusCode, message: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(message + "\n")).map_err(|never| match never {}).boxed());
+    let mut response = Response::new(
+        Full::new(Bytes::from(message + "\n"))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -491,9 +610,18 @@ mod tests {
 
     #[test]
     fn cache_keys_are_normalised() {
-        assert_eq!(key("http://Deb.Debian.org:80/debian/pool/main/j/jq/jq.deb").as_deref(), Some("deb.debian.org/debian/pool/main/j/jq/jq.deb"));
-        assert_eq!(key("http://deb.debian.org//debian/./x/../pool/a%2b%2b.deb").as_deref(), Some("deb.debian.org/debian/pool/a++.deb"));
-        assert_eq!(key("http://mirror:8080/debian/pool/a.deb").as_deref(), Some("mirror:8080/debian/pool/a.deb"));
+        assert_eq!(
+            key("http://Deb.Debian.org:80/debian/pool/main/j/jq/jq.deb").as_deref(),
+            Some("deb.debian.org/debian/pool/main/j/jq/jq.deb")
+        );
+        assert_eq!(
+            key("http://deb.debian.org//debian/./x/../pool/a%2b%2b.deb").as_deref(),
+            Some("deb.debian.org/debian/pool/a++.deb")
+        );
+        assert_eq!(
+            key("http://mirror:8080/debian/pool/a.deb").as_deref(),
+            Some("mirror:8080/debian/pool/a.deb")
+        );
         assert_eq!(key("http://h/pool/a.deb?x=1"), None);
         assert_eq!(key("http://h/pool%2Fa.deb"), None);
         assert_eq!(key("http://h/pool/%ff.deb"), None);
@@ -504,7 +632,11 @@ mod tests {
         assert!(same_authority("deb.debian.org", "deb.debian.org:80", false));
         assert!(same_authority("Deb.Debian.Org:80", "deb.debian.org", false));
         assert!(!same_authority("deb.debian.org", "127.0.0.1:80", false));
-        assert!(!same_authority("deb.debian.org:8080", "deb.debian.org", false));
+        assert!(!same_authority(
+            "deb.debian.org:8080",
+            "deb.debian.org",
+            false
+        ));
         assert!(same_authority("rubygems.org", "rubygems.org:443", true));
     }
 }

@@ -62,7 +62,9 @@ impl Store {
     /// The store at `dir` (created when absent).
     pub fn open(dir: &Path) -> Result<Store> {
         fs::create_dir_all(dir).map_err(|e| Error::io("create the package cache", dir, e))?;
-        Ok(Store { dir: dir.to_path_buf() })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -71,9 +73,14 @@ impl Store {
 
     /// Removes the partial files a killed run left behind.
     pub(super) fn remove_partials(&self) -> Result<()> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io("read the package cache", &self.dir, e))?;
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io("read the package cache", &self.dir, e))?;
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PARTIAL_PREFIX)
+            {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -87,7 +94,9 @@ impl Store {
 
     /// A new partial file in the directory.
     pub(super) fn partial(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix(PARTIAL_PREFIX).tempfile_in(&self.dir)
+        tempfile::Builder::new()
+            .prefix(PARTIAL_PREFIX)
+            .tempfile_in(&self.dir)
     }
 
     /// The kept file of `key` and its record, when both exist; marks it used (for pruning).
@@ -104,11 +113,19 @@ impl Store {
 
     /// Gives a complete, verified partial file its name: the file is synced, then its record
     /// is written (synced, renamed), then the file is renamed into place.
-    pub(super) fn keep(&self, partial: tempfile::NamedTempFile, record: &KeptFile) -> io::Result<PathBuf> {
+    pub(super) fn keep(
+        &self,
+        partial: tempfile::NamedTempFile,
+        record: &KeptFile,
+    ) -> io::Result<PathBuf> {
         partial.as_file().sync_all()?;
         let path = self.path(&record.key);
         let mut meta = self.partial()?;
-        meta.write_all(serde_json::to_string(record).expect("a record serialises").as_bytes())?;
+        meta.write_all(
+            serde_json::to_string(record)
+                .expect("a record serialises")
+                .as_bytes(),
+        )?;
         meta.as_file().sync_all()?;
         meta.persist(meta_path(&path)).map_err(|e| e.error)?;
         partial.persist(&path).map_err(|e| e.error)?;
@@ -120,14 +137,19 @@ impl Store {
         let mut report = VerifyReport::default();
         for entry in self.entries()? {
             let good = match &entry.meta {
-                Some(meta) => sha256_of(&entry.path).is_ok_and(|(size, hash)| size == meta.size && hash == meta.sha256),
+                Some(meta) => sha256_of(&entry.path)
+                    .is_ok_and(|(size, hash)| size == meta.size && hash == meta.sha256),
                 None => false,
             };
             if good {
                 report.good += 1;
             } else {
                 self.remove(&entry)?;
-                report.dropped.push(entry.meta.map_or_else(|| entry.path.display().to_string(), |m| m.key));
+                report.dropped.push(
+                    entry
+                        .meta
+                        .map_or_else(|| entry.path.display().to_string(), |m| m.key),
+                );
             }
         }
         report.dropped.sort();
@@ -143,7 +165,8 @@ impl Store {
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
         let mut report = PruneReport::default();
         for entry in entries {
-            let stale = older_than.is_some_and(|age| now.duration_since(entry.used).unwrap_or_default() > age);
+            let stale = older_than
+                .is_some_and(|age| now.duration_since(entry.used).unwrap_or_default() > age);
             if stale || total > max_size || entry.meta.is_none() {
                 self.remove(&entry)?;
                 total -= entry.bytes;
@@ -160,7 +183,8 @@ impl Store {
 
     /// Every kept file (with or without record), and records without a file.
     fn entries(&self) -> Result<Vec<Entry>> {
-        let read = fs::read_dir(&self.dir).map_err(|e| Error::io("read the package cache", &self.dir, e))?;
+        let read = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io("read the package cache", &self.dir, e))?;
         let mut entries = Vec::new();
         for item in read {
             let item = item.map_err(|e| Error::io("read the package cache", &self.dir, e))?;
@@ -175,11 +199,27 @@ impl Store {
                 None => (path, true),
             };
             let meta_file = meta_path(&path);
-            let meta = if has_file { read_meta(&meta_file).ok() } else { None };
+            let meta = if has_file {
+                read_meta(&meta_file).ok()
+            } else {
+                None
+            };
             let stat = |p: &Path| fs::metadata(p).ok();
-            let bytes = [&path, &meta_file].iter().filter_map(|p| stat(p)).map(|m| m.len()).sum();
-            let used = stat(&path).or_else(|| stat(&meta_file)).and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-            entries.push(Entry { path, meta, bytes, used });
+            let bytes = [&path, &meta_file]
+                .iter()
+                .filter_map(|p| stat(p))
+                .map(|m| m.len())
+                .sum();
+            let used = stat(&path)
+                .or_else(|| stat(&meta_file))
+                .and_then(|m| m.modified().ok())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            entries.push(Entry {
+                path,
+                meta,
+                bytes,
+                used,
+            });
         }
         Ok(entries)
     }
@@ -239,7 +279,11 @@ mod tests {
     fn put(store: &Store, key: &str, bytes: &[u8]) -> PathBuf {
         let mut partial = store.partial().unwrap();
         partial.write_all(bytes).unwrap();
-        let record = KeptFile { key: key.into(), size: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) };
+        let record = KeptFile {
+            key: key.into(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        };
         store.keep(partial, &record).unwrap()
     }
 
@@ -251,14 +295,20 @@ mod tests {
         let bad = put(&store, "h/pool/bad.deb", b"bad");
         fs::write(&bad, b"changed on disk").unwrap();
         fs::write(dir.path().join("0123"), b"left by an older ferrostack").unwrap();
-        assert_eq!(store.lookup("h/pool/good.deb").map(|(p, m)| (p, m.size)), Some((store.path("h/pool/good.deb"), 4)));
+        assert_eq!(
+            store.lookup("h/pool/good.deb").map(|(p, m)| (p, m.size)),
+            Some((store.path("h/pool/good.deb"), 4))
+        );
         assert_eq!(store.lookup("h/pool/other.deb"), None);
         let report = store.verify().unwrap();
         assert_eq!(report.good, 1);
         assert_eq!(report.dropped.len(), 2, "{report:?}");
         assert!(report.dropped.contains(&"h/pool/bad.deb".to_string()));
         assert_eq!(store.lookup("h/pool/bad.deb"), None);
-        let mut left: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         left.sort();
         assert_eq!(left.len(), 2, "the good file and its record: {left:?}");
     }
@@ -270,13 +320,25 @@ mod tests {
         let old = put(&store, "h/old.deb", &[1; 1000]);
         put(&store, "h/new.deb", &[2; 1000]);
         let long_ago = SystemTime::now() - Duration::from_secs(40 * 86400);
-        File::options().append(true).open(&old).unwrap().set_modified(long_ago).unwrap();
-        let report = store.prune(u64::MAX, Some(Duration::from_secs(30 * 86400))).unwrap();
+        File::options()
+            .append(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let report = store
+            .prune(u64::MAX, Some(Duration::from_secs(30 * 86400)))
+            .unwrap();
         assert_eq!((report.removed, report.kept), (1, 1));
         assert_eq!(store.lookup("h/old.deb"), None);
         put(&store, "h/newer.deb", &[3; 1000]);
         // Make `new` the least recently used, then bound to one file.
-        File::options().append(true).open(store.path("h/new.deb")).unwrap().set_modified(long_ago).unwrap();
+        File::options()
+            .append(true)
+            .open(store.path("h/new.deb"))
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
         let report = store.prune(1500, None).unwrap();
         assert_eq!((report.removed, report.kept), (1, 1), "{report:?}");
         assert!(store.lookup("h/newer.deb").is_some());
@@ -285,6 +347,10 @@ mod tests {
         // A file an older ferrostack kept has no record: removed, and counted as such.
         std::fs::write(dir.path().join("0123abcd"), b"old format").unwrap();
         let report = store.prune(u64::MAX, None).unwrap();
-        assert_eq!((report.removed, report.unrecorded, report.kept), (1, 1, 1), "{report:?}");
+        assert_eq!(
+            (report.removed, report.unrecorded, report.kept),
+            (1, 1, 1),
+            "{report:?}"
+        );
     }
 }

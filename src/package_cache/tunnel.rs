@@ -20,21 +20,47 @@ use super::proxy::{text, Body, Proxy, CONNECT_TIMEOUT};
 
 impl Proxy {
     /// `CONNECT host:443`: checks it, opens the connection, answers 200, then copies bytes.
-    pub(super) async fn tunnel(&self, request: Request<Incoming>, connection: Arc<Admitted>) -> Response<Body> {
+    pub(super) async fn tunnel(
+        &self,
+        request: Request<Incoming>,
+        connection: Arc<Admitted>,
+    ) -> Response<Body> {
         let Some(authority) = request.uri().authority().map(|a| a.to_string()) else {
-            return text(StatusCode::BAD_REQUEST, "ferrostack package cache: CONNECT needs host:port".to_string());
+            return text(
+                StatusCode::BAD_REQUEST,
+                "ferrostack package cache: CONNECT needs host:port".to_string(),
+            );
         };
         if !self.config.allow.allows_connect(&authority) {
             return self.refuse(format!(
                 "CONNECT to `{authority}` is not allowed: tunnels go only to allow-listed hosts on port 443; add the host to `[build] package_cache_allow` in ferrostack.toml"
             ));
         }
-        let resolved = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host(&authority)).await {
+        let resolved = match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::lookup_host(&authority),
+        )
+        .await
+        {
             Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
-            Ok(Err(e)) => return text(StatusCode::BAD_GATEWAY, format!("ferrostack package cache: cannot resolve `{authority}`: {e}")),
-            Err(_) => return text(StatusCode::GATEWAY_TIMEOUT, format!("ferrostack package cache: resolving `{authority}` timed out")),
+            Ok(Err(e)) => {
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("ferrostack package cache: cannot resolve `{authority}`: {e}"),
+                )
+            }
+            Err(_) => {
+                return text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("ferrostack package cache: resolving `{authority}` timed out"),
+                )
+            }
         };
-        let permitted: Vec<_> = resolved.iter().copied().filter(|a| self.guard.permits(a.ip())).collect();
+        let permitted: Vec<_> = resolved
+            .iter()
+            .copied()
+            .filter(|a| self.guard.permits(a.ip()))
+            .collect();
         if permitted.is_empty() {
             return self.refuse(format!(
                 "CONNECT to `{authority}` is refused: it resolves to a loopback, link-local or unspecified address, or to this machine"
@@ -53,7 +79,10 @@ impl Proxy {
             }
         }
         let Some(upstream) = upstream else {
-            return text(StatusCode::BAD_GATEWAY, format!("ferrostack package cache: cannot connect to `{authority}`: {last_error}"));
+            return text(
+                StatusCode::BAD_GATEWAY,
+                format!("ferrostack package cache: cannot connect to `{authority}`: {last_error}"),
+            );
         };
         self.counters.tunnels.fetch_add(1, Ordering::Relaxed);
         let idle = self.config.tunnel_idle_timeout;
@@ -61,10 +90,16 @@ impl Proxy {
         let busy = connection.busy();
         tokio::spawn(async move {
             let _held = (connection, busy);
-            let Ok(upgraded) = hyper::upgrade::on(request).await else { return };
+            let Ok(upgraded) = hyper::upgrade::on(request).await else {
+                return;
+            };
             carry(TokioIo::new(upgraded), upstream, idle, &stop).await;
         });
-        Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())
+        Response::new(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        )
     }
 }
 
@@ -138,7 +173,10 @@ mod tests {
         client.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"pong");
         // Nothing more either way: the tunnel ends by itself, and the client sees it close.
-        tokio::time::timeout(Duration::from_secs(5), spliced).await.expect("an idle tunnel ends").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), spliced)
+            .await
+            .expect("an idle tunnel ends")
+            .unwrap();
         assert_eq!(client.read(&mut buf).await.unwrap(), 0);
     }
 
@@ -155,7 +193,14 @@ mod tests {
         let mut buf = [0u8; 4];
         server.read_exact(&mut buf).await.unwrap();
         stop.cancel();
-        tokio::time::timeout(Duration::from_secs(5), carried).await.expect("the tunnel ends with the cache").unwrap();
-        assert_eq!(client.read(&mut buf).await.unwrap(), 0, "the client sees it close");
+        tokio::time::timeout(Duration::from_secs(5), carried)
+            .await
+            .expect("the tunnel ends with the cache")
+            .unwrap();
+        assert_eq!(
+            client.read(&mut buf).await.unwrap(),
+            0,
+            "the client sees it close"
+        );
     }
 }

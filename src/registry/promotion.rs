@@ -29,7 +29,11 @@ pub struct PromotionReport {
 /// Points every `(stack, tags, digest)`'s tags in `name` at `digest`. On a failure, puts the
 /// tags moved so far back to the manifests they named before (a tag that did not exist before
 /// cannot be removed through the registry API: the error says which), and returns the error.
-pub async fn promote(client: &RegistryClient, name: &str, family: &[(String, Vec<String>, String)]) -> Result<PromotionReport> {
+pub async fn promote(
+    client: &RegistryClient,
+    name: &str,
+    family: &[(String, Vec<String>, String)],
+) -> Result<PromotionReport> {
     // Plan: ask where each tag points now.
     let mut moves = Vec::new();
     let mut unchanged = 0;
@@ -39,13 +43,23 @@ pub async fn promote(client: &RegistryClient, name: &str, family: &[(String, Vec
             if from.as_deref() == Some(digest.as_str()) {
                 unchanged += 1;
             } else {
-                moves.push(TagMove { stack: stack.clone(), tag: tag.clone(), from, to: digest.clone() });
+                moves.push(TagMove {
+                    stack: stack.clone(),
+                    tag: tag.clone(),
+                    from,
+                    to: digest.clone(),
+                });
             }
         }
     }
     // The manifests to put, fetched once each, before anything moves.
-    let mut manifests: std::collections::BTreeMap<String, Manifest> = std::collections::BTreeMap::new();
-    for digest in moves.iter().map(|m| m.to.clone()).chain(moves.iter().filter_map(|m| m.from.clone())) {
+    let mut manifests: std::collections::BTreeMap<String, Manifest> =
+        std::collections::BTreeMap::new();
+    for digest in moves
+        .iter()
+        .map(|m| m.to.clone())
+        .chain(moves.iter().filter_map(|m| m.from.clone()))
+    {
         if let std::collections::btree_map::Entry::Vacant(slot) = manifests.entry(digest) {
             let manifest = client.manifest(name, slot.key()).await?;
             slot.insert(manifest);
@@ -57,9 +71,19 @@ pub async fn promote(client: &RegistryClient, name: &str, family: &[(String, Vec
             let mut left = Vec::new();
             for back in moves[..done].iter().rev() {
                 match &back.from {
-                    Some(from) if client.put_manifest(name, &back.tag, &manifests[from]).await.is_ok() => restored.push(back.tag.clone()),
+                    Some(from)
+                        if client
+                            .put_manifest(name, &back.tag, &manifests[from])
+                            .await
+                            .is_ok() =>
+                    {
+                        restored.push(back.tag.clone())
+                    }
                     Some(_) => left.push(format!("`{}` (could not be put back)", back.tag)),
-                    None => left.push(format!("`{}` (new: the registry API cannot remove a tag)", back.tag)),
+                    None => left.push(format!(
+                        "`{}` (new: the registry API cannot remove a tag)",
+                        back.tag
+                    )),
                 }
             }
             return Err(Error::Registry {
@@ -75,5 +99,8 @@ pub async fn promote(client: &RegistryClient, name: &str, family: &[(String, Vec
             });
         }
     }
-    Ok(PromotionReport { moved: moves, unchanged })
+    Ok(PromotionReport {
+        moved: moves,
+        unchanged,
+    })
 }

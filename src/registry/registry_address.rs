@@ -22,12 +22,20 @@ impl RegistryAddress {
             return Err(format!("`{text}` has a scheme: write the registry as `host:port/path` (the engine chooses HTTPS, or plain HTTP for loopback and its insecure registries)"));
         }
         let (host, path) = text.split_once('/').unwrap_or((text, ""));
-        let host_ok = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-        let path_ok = path.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '/'));
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        let path_ok = path.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '/')
+        });
         if !host_ok || !path_ok || path.contains("//") {
             return Err(format!("`{text}` is not a registry address (e.g. `registry.example:5000/stacks` or `127.0.0.1:5000`)"));
         }
-        Ok(RegistryAddress { text: text.to_string(), insecure: false })
+        Ok(RegistryAddress {
+            text: text.to_string(),
+            insecure: false,
+        })
     }
 
     /// The same address, spoken to over plain HTTP when `insecure` (loopback always is).
@@ -62,7 +70,11 @@ impl RegistryAddress {
     /// The same definitions give the same reference on every machine.
     pub fn image(&self, repository: &str, stack: &str, hash: &str) -> String {
         let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
-        format!("{}:{stack}-{}", self.repository(repository), &hex[..TAG_HASH_DIGITS.min(hex.len())])
+        format!(
+            "{}:{stack}-{}",
+            self.repository(repository),
+            &hex[..TAG_HASH_DIGITS.min(hex.len())]
+        )
     }
 
     /// The reference of exactly the manifest `digest`: `<registry>/<repository>@<digest>`.
@@ -86,10 +98,24 @@ mod tests {
         let r = RegistryAddress::parse("127.0.0.1:5000/team/").unwrap();
         assert_eq!(r.host(), "127.0.0.1:5000");
         assert_eq!(r.name("ferrostack"), "team/ferrostack");
-        assert_eq!(RegistryAddress::parse("r.example").unwrap().name("ferrostack"), "ferrostack");
-        assert_eq!(r.image("ferrostack", "python-3.11", "sha256:0123456789abcdef0123"), "127.0.0.1:5000/team/ferrostack:python-3.11-0123456789abcdef");
-        assert_eq!(r.by_digest("ferrostack", "sha256:ff"), "127.0.0.1:5000/team/ferrostack@sha256:ff");
-        assert_eq!(RegistryAddress::parse("registry.example").unwrap().host(), "registry.example");
+        assert_eq!(
+            RegistryAddress::parse("r.example")
+                .unwrap()
+                .name("ferrostack"),
+            "ferrostack"
+        );
+        assert_eq!(
+            r.image("ferrostack", "python-3.11", "sha256:0123456789abcdef0123"),
+            "127.0.0.1:5000/team/ferrostack:python-3.11-0123456789abcdef"
+        );
+        assert_eq!(
+            r.by_digest("ferrostack", "sha256:ff"),
+            "127.0.0.1:5000/team/ferrostack@sha256:ff"
+        );
+        assert_eq!(
+            RegistryAddress::parse("registry.example").unwrap().host(),
+            "registry.example"
+        );
     }
 
     #[test]

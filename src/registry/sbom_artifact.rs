@@ -42,7 +42,10 @@ impl SbomArtifact {
             }],
             "annotations": {"dev.ferrostack.image.digest": self.image_digest},
         });
-        Manifest { media_type: OCI_MANIFEST.into(), bytes: serde_json::to_vec(&value).expect("a manifest serialises") }
+        Manifest {
+            media_type: OCI_MANIFEST.into(),
+            bytes: serde_json::to_vec(&value).expect("a manifest serialises"),
+        }
     }
 }
 
@@ -57,13 +60,23 @@ mod tests {
 
     #[test]
     fn the_tag_follows_cosign_and_the_manifest_names_the_document() {
-        let artifact = SbomArtifact { image_digest: format!("sha256:{}", "ab".repeat(32)), document: b"{\"spdxVersion\":\"SPDX-2.3\"}\n".to_vec() };
+        let artifact = SbomArtifact {
+            image_digest: format!("sha256:{}", "ab".repeat(32)),
+            document: b"{\"spdxVersion\":\"SPDX-2.3\"}\n".to_vec(),
+        };
         assert_eq!(artifact.tag(), format!("sha256-{}.sbom", "ab".repeat(32)));
         let manifest = artifact.manifest("root.spdx.json");
         let value: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
         assert_eq!(value["layers"][0]["digest"], digest_of(&artifact.document));
         assert_eq!(value["layers"][0]["size"], artifact.document.len());
-        assert_eq!(value["config"]["digest"], "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
-        assert_eq!(manifest.bytes, artifact.manifest("root.spdx.json").bytes, "deterministic");
+        assert_eq!(
+            value["config"]["digest"],
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(
+            manifest.bytes,
+            artifact.manifest("root.spdx.json").bytes,
+            "deterministic"
+        );
     }
 }

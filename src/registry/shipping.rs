@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use bollard::auth::DockerCredentials;
 
 use super::sbom_artifact::{digest_of, EMPTY_CONFIG};
-use super::{credentials_for, promote, PromotionReport, RegistryAddress, RegistryClient, SbomArtifact};
+use super::{
+    credentials_for, promote, PromotionReport, RegistryAddress, RegistryClient, SbomArtifact,
+};
 use crate::engine::{Engine, EngineError};
 use crate::error::Result;
 
@@ -22,15 +24,27 @@ pub struct Shipping {
 impl Shipping {
     /// Reads the credentials for `address` from the Docker client configuration; `ca_bundle`
     /// is trusted besides the system's certificates.
-    pub fn new(address: RegistryAddress, repository: &str, ca_bundle: Option<&std::path::Path>) -> Result<Shipping> {
+    pub fn new(
+        address: RegistryAddress,
+        repository: &str,
+        ca_bundle: Option<&std::path::Path>,
+    ) -> Result<Shipping> {
         let credentials = credentials_for(address.host())?;
         let client = RegistryClient::new(&address, credentials.clone(), ca_bundle)?;
-        Ok(Shipping { address, repository: repository.to_string(), credentials, client })
+        Ok(Shipping {
+            address,
+            repository: repository.to_string(),
+            credentials,
+            client,
+        })
     }
 
     /// Points each `(stack, tags, digest)`'s human tags at its pushed manifest, as one
     /// transaction (see [`promote`]).
-    pub async fn promote(&self, family: &[(String, Vec<String>, String)]) -> Result<PromotionReport> {
+    pub async fn promote(
+        &self,
+        family: &[(String, Vec<String>, String)],
+    ) -> Result<PromotionReport> {
         promote(&self.client, &self.address.name(&self.repository), family).await
     }
 
@@ -46,10 +60,22 @@ impl Shipping {
 
     /// Which of `stacks` (name, hash) the registry has under their immutable tags: name →
     /// manifest digest. The lookups run at once.
-    pub async fn find(&self, engine: &Engine, stacks: &[(String, String)]) -> Result<HashMap<String, String>, EngineError> {
+    pub async fn find(
+        &self,
+        engine: &Engine,
+        stacks: &[(String, String)],
+    ) -> Result<HashMap<String, String>, EngineError> {
         let lookups = stacks.iter().map(|(name, hash)| {
             let reference = self.image(name, hash);
-            async move { (name.clone(), crate::engine::retry(3, std::time::Duration::from_millis(500), || engine.registry_digest(&reference, self.credentials.clone())).await) }
+            async move {
+                (
+                    name.clone(),
+                    crate::engine::retry(3, std::time::Duration::from_millis(500), || {
+                        engine.registry_digest(&reference, self.credentials.clone())
+                    })
+                    .await,
+                )
+            }
         });
         let mut found = HashMap::new();
         for (name, result) in futures_util::future::join_all(lookups).await {
@@ -66,26 +92,51 @@ impl Shipping {
         let name = self.address.name(&self.repository);
         let manifest = artifact.manifest(file_name);
         let digest = digest_of(&manifest.bytes);
-        if self.client.manifest_digest(&name, &artifact.tag()).await?.as_deref() == Some(digest.as_str()) {
+        if self
+            .client
+            .manifest_digest(&name, &artifact.tag())
+            .await?
+            .as_deref()
+            == Some(digest.as_str())
+        {
             return Ok(digest);
         }
         self.client.put_blob(&name, EMPTY_CONFIG).await?;
         self.client.put_blob(&name, &artifact.document).await?;
-        let answered = self.client.put_manifest(&name, &artifact.tag(), &manifest).await?;
-        Ok(if answered.is_empty() { digest } else { answered })
+        let answered = self
+            .client
+            .put_manifest(&name, &artifact.tag(), &manifest)
+            .await?;
+        Ok(if answered.is_empty() {
+            digest
+        } else {
+            answered
+        })
     }
 
     /// Tags `image` with the stack's immutable reference and pushes it; returns the digest.
-    pub async fn push(&self, engine: &Engine, image: &str, stack: &str, hash: &str) -> Result<String, EngineError> {
+    pub async fn push(
+        &self,
+        engine: &Engine,
+        image: &str,
+        stack: &str,
+        hash: &str,
+    ) -> Result<String, EngineError> {
         let reference = self.image(stack, hash);
         engine.tag(image, &reference).await?;
-        crate::engine::retry(3, std::time::Duration::from_secs(1), || engine.push(&reference, self.credentials.clone())).await
+        crate::engine::retry(3, std::time::Duration::from_secs(1), || {
+            engine.push(&reference, self.credentials.clone())
+        })
+        .await
     }
 
     /// Pulls exactly the manifest `digest` and returns the reference it is known by.
     pub async fn pull(&self, engine: &Engine, digest: &str) -> Result<String, EngineError> {
         let reference = self.by_digest(digest);
-        crate::engine::retry(3, std::time::Duration::from_secs(1), || engine.pull_with(&reference, self.credentials.clone())).await?;
+        crate::engine::retry(3, std::time::Duration::from_secs(1), || {
+            engine.pull_with(&reference, self.credentials.clone())
+        })
+        .await?;
         Ok(reference)
     }
 }

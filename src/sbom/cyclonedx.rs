@@ -9,13 +9,25 @@ use super::{Inventory, ItemKind};
 fn serial(inventory: &Inventory) -> String {
     let h = inventory.hash_hex();
     let hex: String = h.chars().chain(std::iter::repeat('0')).take(32).collect();
-    format!("urn:uuid:{}-{}-5{}-8{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    format!(
+        "urn:uuid:{}-{}-5{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }
 
 /// The document for `inventory`.
 pub fn document(inventory: &Inventory) -> Value {
-    let created = super::timestamp::creation_time().unwrap_or_else(|_| super::timestamp::rfc3339(0));
-    let helper_ref = inventory.items.iter().position(|i| i.kind == ItemKind::Helper).map(|i| format!("component-{i}"));
+    let created =
+        super::timestamp::creation_time().unwrap_or_else(|_| super::timestamp::rfc3339(0));
+    let helper_ref = inventory
+        .items
+        .iter()
+        .position(|i| i.kind == ItemKind::Helper)
+        .map(|i| format!("component-{i}"));
     let components: Vec<Value> = inventory
         .items
         .iter()
@@ -43,7 +55,9 @@ pub fn document(inventory: &Inventory) -> Value {
             c
         })
         .collect();
-    let mut dependencies = vec![json!({"ref": "image", "dependsOn": (0..inventory.items.len()).filter(|i| inventory.items[*i].kind != ItemKind::Crate).map(|i| format!("component-{i}")).collect::<Vec<_>>()})];
+    let mut dependencies = vec![
+        json!({"ref": "image", "dependsOn": (0..inventory.items.len()).filter(|i| inventory.items[*i].kind != ItemKind::Crate).map(|i| format!("component-{i}")).collect::<Vec<_>>()}),
+    ];
     if let Some(helper) = helper_ref {
         dependencies.push(json!({"ref": helper, "dependsOn": (0..inventory.items.len()).filter(|i| inventory.items[*i].kind == ItemKind::Crate).map(|i| format!("component-{i}")).collect::<Vec<_>>()}));
     }

@@ -21,26 +21,45 @@ use crate::lock::Lockfile;
 use crate::session::Session;
 
 /// The document of `stack` in `format`, from `lock`, as its file's bytes.
-pub fn document(session: &Session, lock: &Lockfile, stack: &str, format: SbomFormat) -> Result<String> {
+pub fn document(
+    session: &Session,
+    lock: &Lockfile,
+    stack: &str,
+    format: SbomFormat,
+) -> Result<String> {
     let inventory = Inventory::of(session, lock, stack)?;
     let value = match format {
         SbomFormat::Spdx => spdx::document(&inventory, session, lock)?,
         SbomFormat::CycloneDx => cyclonedx::document(&inventory),
     };
-    Ok(format!("{}\n", serde_json::to_string_pretty(&value).expect("an SBOM serialises")))
+    Ok(format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("an SBOM serialises")
+    ))
 }
 
 /// Writes `<out>/<stack>.<format extension>` for each stack (atomically: a temporary file
 /// renamed), returning the paths.
-pub fn write(session: &Session, lock: &Lockfile, stacks: &[String], format: SbomFormat, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn write(
+    session: &Session,
+    lock: &Lockfile,
+    stacks: &[String],
+    format: SbomFormat,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).map_err(|e| Error::io("create", out, e))?;
     let mut written = Vec::new();
     for stack in stacks {
         let text = document(session, lock, stack, format)?;
         let path = out.join(format!("{stack}.{}", format.extension()));
-        let mut tmp = tempfile::Builder::new().prefix(".sbom.").tempfile_in(out).map_err(|e| Error::io("create a temporary file in", out, e))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| Error::io("write", tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| Error::io("write", &path, e.error))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".sbom.")
+            .tempfile_in(out)
+            .map_err(|e| Error::io("create a temporary file in", out, e))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())
+            .map_err(|e| Error::io("write", tmp.path(), e))?;
+        tmp.persist(&path)
+            .map_err(|e| Error::io("write", &path, e.error))?;
         written.push(path);
     }
     Ok(written)

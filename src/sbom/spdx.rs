@@ -42,8 +42,14 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
         }
         image
     }];
-    let mut relationships = vec![json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Image"})];
-    let helper_id = inventory.items.iter().position(|i| i.kind == ItemKind::Helper).map(|i| format!("SPDXRef-Package-{i}"));
+    let mut relationships = vec![
+        json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Image"}),
+    ];
+    let helper_id = inventory
+        .items
+        .iter()
+        .position(|i| i.kind == ItemKind::Helper)
+        .map(|i| format!("SPDXRef-Package-{i}"));
     for (i, item) in inventory.items.iter().enumerate() {
         let id = format!("SPDXRef-Package-{i}");
         let mut package = json!({
@@ -66,12 +72,18 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
                     package["licenseDeclared"] = json!(license);
                 }
                 if let Some((source, version)) = &item.source {
-                    package["sourceInfo"] = json!(format!("built from the Debian source package {source} {version}"));
+                    package["sourceInfo"] = json!(format!(
+                        "built from the Debian source package {source} {version}"
+                    ));
                 }
             }
-            ItemKind::Runtime => package["comment"] = json!("a runtime, as the image reports its version"),
+            ItemKind::Runtime => {
+                package["comment"] = json!("a runtime, as the image reports its version")
+            }
             ItemKind::Helper => package["primaryPackagePurpose"] = json!("APPLICATION"),
-            ItemKind::Crate | ItemKind::Language => package["primaryPackagePurpose"] = json!("LIBRARY"),
+            ItemKind::Crate | ItemKind::Language => {
+                package["primaryPackagePurpose"] = json!("LIBRARY")
+            }
         }
         if item.kind != ItemKind::Debian {
             if let Some(license) = &item.license {
@@ -86,7 +98,9 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
             (ItemKind::Crate, Some(helper)) => (helper.clone(), "DEPENDS_ON"),
             _ => ("SPDXRef-Image".to_string(), "CONTAINS"),
         };
-        relationships.push(json!({"spdxElementId": from, "relationshipType": kind, "relatedSpdxElement": id}));
+        relationships.push(
+            json!({"spdxElementId": from, "relationshipType": kind, "relatedSpdxElement": id}),
+        );
         packages.push(package);
     }
     let mut doc = json!({
@@ -100,7 +114,12 @@ pub fn document(inventory: &Inventory, session: &Session, lock: &Lockfile) -> Re
         "relationships": relationships,
     });
     // Every `LicenseRef-` a package declares, with what it stands for.
-    let references: std::collections::BTreeSet<String> = inventory.items.iter().filter_map(|i| i.license.as_deref()).flat_map(LicenseExpression::references_in).collect();
+    let references: std::collections::BTreeSet<String> = inventory
+        .items
+        .iter()
+        .filter_map(|i| i.license.as_deref())
+        .flat_map(LicenseExpression::references_in)
+        .collect();
     if !references.is_empty() {
         doc["hasExtractedLicensingInfos"] = references
             .iter()

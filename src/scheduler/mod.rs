@@ -23,14 +23,28 @@ use crate::session::Session;
 /// Simulates building every selected stack (and its parents) from scratch, up-to-date or
 /// not, end-of-life ones aside (a build skips them), in the order `ferrostack build` starts
 /// them. Needs no engine. Slots per engine default to this machine's CPU count, as `--jobs`.
-pub fn simulate_session(session: &Session, names: &[String], shape: Shape, pull_rate: PullRate) -> Result<Timeline> {
+pub fn simulate_session(
+    session: &Session,
+    names: &[String],
+    shape: Shape,
+    pull_rate: PullRate,
+) -> Result<Timeline> {
     let (plan, _) = session.plan(names)?;
-    let mut order: Vec<String> = plan.stacks.iter().filter(|s| s.action != Action::Eol).map(|s| s.name.clone()).collect();
+    let mut order: Vec<String> = plan
+        .stacks
+        .iter()
+        .filter(|s| s.action != Action::Eol)
+        .map(|s| s.name.clone())
+        .collect();
     crate::builder::heaviest_first(&session.catalogue, session.lock.as_ref(), &mut order);
     let stacks: Vec<(String, Option<String>)> = order
         .into_iter()
         .map(|name| {
-            let parent = session.catalogue.get(&name).and_then(|s| s.parent()).map(str::to_string);
+            let parent = session
+                .catalogue
+                .get(&name)
+                .and_then(|s| s.parent())
+                .map(str::to_string);
             (name, parent)
         })
         .collect();

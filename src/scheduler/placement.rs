@@ -17,7 +17,12 @@ pub struct Candidate {
 /// The engine, among those with a free slot, with the least to pull for the stack's parent,
 /// then the one that built the parent, then the one with the most free slots, then the first.
 pub fn place(candidates: &[Candidate]) -> Option<usize> {
-    candidates.iter().enumerate().filter(|(_, c)| c.free_slots > 0).min_by_key(|(i, c)| (c.pull, !c.home, Reverse(c.free_slots), *i)).map(|(i, _)| i)
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.free_slots > 0)
+        .min_by_key(|(i, c)| (c.pull, !c.home, Reverse(c.free_slots), *i))
+        .map(|(i, _)| i)
 }
 
 /// Bytes an engine pulls to hold a stack's parent: the parent's size less the size of the
@@ -30,7 +35,11 @@ pub fn pull_bytes(ancestors: &[(&str, Option<u64>)], holds: impl Fn(&str) -> boo
     if holds(parent) {
         return 0;
     }
-    let have = ancestors.iter().find(|(name, _)| holds(name)).and_then(|(_, size)| *size).unwrap_or(0);
+    let have = ancestors
+        .iter()
+        .find(|(name, _)| holds(name))
+        .and_then(|(_, size)| *size)
+        .unwrap_or(0);
     parent_size.unwrap_or(0).saturating_sub(have)
 }
 
@@ -40,7 +49,11 @@ mod tests {
 
     #[test]
     fn a_stack_goes_where_its_parent_is_unless_that_engine_is_full() {
-        let c = |free_slots, pull, home| Candidate { free_slots, pull, home };
+        let c = |free_slots, pull, home| Candidate {
+            free_slots,
+            pull,
+            home,
+        };
         // Engine 2 holds the parent (pulled it), engine 1 built it: both hold it, home wins.
         assert_eq!(place(&[c(1, 0, true), c(2, 0, false)]), Some(0));
         // The home engine is full: the other one, though it must pull.

@@ -28,9 +28,12 @@ impl FromStr for PullRate {
     /// `100MB/s`, `1GB/s`, `50MiB/s` (the `/s` may be left out).
     fn from_str(text: &str) -> Result<PullRate, String> {
         let size = text.trim().strip_suffix("/s").unwrap_or(text.trim());
-        let bytes = crate::units::parse_size(size).map_err(|_| format!("`{text}` is not a transfer rate (e.g. `100MB/s`, `1GB/s`)"))?;
+        let bytes = crate::units::parse_size(size)
+            .map_err(|_| format!("`{text}` is not a transfer rate (e.g. `100MB/s`, `1GB/s`)"))?;
         if bytes == 0 {
-            return Err(format!("`{text}` is no transfer at all; give a rate above zero"));
+            return Err(format!(
+                "`{text}` is no transfer at all; give a rate above zero"
+            ));
         }
         Ok(PullRate(bytes))
     }
@@ -49,10 +52,17 @@ mod tests {
     #[test]
     fn rates_read_like_sizes_per_second() {
         assert_eq!("100MB/s".parse(), Ok(DEFAULT_PULL_RATE));
-        assert_eq!("1GB".parse::<PullRate>().unwrap().bytes_per_second(), 1_000_000_000);
+        assert_eq!(
+            "1GB".parse::<PullRate>().unwrap().bytes_per_second(),
+            1_000_000_000
+        );
         assert!("0MB/s".parse::<PullRate>().is_err());
         assert!("fast".parse::<PullRate>().is_err());
-        assert_eq!(DEFAULT_PULL_RATE.tenths_for(136_489_497), 14, "1.4 s for the bookworm base");
+        assert_eq!(
+            DEFAULT_PULL_RATE.tenths_for(136_489_497),
+            14,
+            "1.4 s for the bookworm base"
+        );
         assert_eq!(DEFAULT_PULL_RATE.to_string(), "100.0 MB/s");
     }
 }

@@ -24,7 +24,9 @@ impl FromStr for Shape {
     type Err = ShapeError;
 
     fn from_str(text: &str) -> Result<Shape, ShapeError> {
-        let bad = || ShapeError::NotAShape { text: text.to_string() };
+        let bad = || ShapeError::NotAShape {
+            text: text.to_string(),
+        };
         let number = |s: &str| -> Result<usize, ShapeError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
@@ -36,10 +38,16 @@ impl FromStr for Shape {
             None => (number(text.trim())?, None),
         };
         if engines == 0 {
-            return Err(ShapeError::Zero { text: text.to_string(), what: "engines" });
+            return Err(ShapeError::Zero {
+                text: text.to_string(),
+                what: "engines",
+            });
         }
         if slots == Some(0) {
-            return Err(ShapeError::Zero { text: text.to_string(), what: "slots" });
+            return Err(ShapeError::Zero {
+                text: text.to_string(),
+                what: "slots",
+            });
         }
         Ok(Shape { engines, slots })
     }
@@ -60,10 +68,31 @@ mod tests {
 
     #[test]
     fn engines_with_optional_slots() {
-        assert_eq!("4".parse(), Ok(Shape { engines: 4, slots: None }));
-        assert_eq!("4x2".parse(), Ok(Shape { engines: 4, slots: Some(2) }));
-        assert_eq!("8X1".parse(), Ok(Shape { engines: 8, slots: Some(1) }));
-        let errors: Vec<String> = ["0", "2x0", "x", "4x", "-1", "two"].iter().map(|t| t.parse::<Shape>().unwrap_err().to_string()).collect();
+        assert_eq!(
+            "4".parse(),
+            Ok(Shape {
+                engines: 4,
+                slots: None
+            })
+        );
+        assert_eq!(
+            "4x2".parse(),
+            Ok(Shape {
+                engines: 4,
+                slots: Some(2)
+            })
+        );
+        assert_eq!(
+            "8X1".parse(),
+            Ok(Shape {
+                engines: 8,
+                slots: Some(1)
+            })
+        );
+        let errors: Vec<String> = ["0", "2x0", "x", "4x", "-1", "two"]
+            .iter()
+            .map(|t| t.parse::<Shape>().unwrap_err().to_string())
+            .collect();
         insta::assert_snapshot!(errors.join("\n"), @r"
         `0` asks for zero engines; a build needs at least one
         `2x0` asks for zero slots; a build needs at least one

@@ -28,7 +28,11 @@ pub fn simulate(work: &[StackWork], engines: usize, slots: usize, pull_rate: Pul
         let mut i = 0;
         while i < waiting.len() && fleet.has_free_slot() {
             let stack = &work[waiting[i]];
-            if stack.parent.as_deref().is_some_and(|p| fleet.index.contains_key(p) && !fleet.built_on.contains_key(p)) {
+            if stack
+                .parent
+                .as_deref()
+                .is_some_and(|p| fleet.index.contains_key(p) && !fleet.built_on.contains_key(p))
+            {
                 i += 1;
                 continue;
             }
@@ -47,8 +51,17 @@ pub fn simulate(work: &[StackWork], engines: usize, slots: usize, pull_rate: Pul
         running.retain(|(end, _)| *end != now);
     }
     let critical_path = critical_path(work);
-    let total = work.iter().fold(BuildTime::default(), |sum, w| sum + w.seconds);
-    Timeline::new(engines.max(1), slots.max(1), pull_rate, runs, critical_path, total)
+    let total = work
+        .iter()
+        .fold(BuildTime::default(), |sum, w| sum + w.seconds);
+    Timeline::new(
+        engines.max(1),
+        slots.max(1),
+        pull_rate,
+        runs,
+        critical_path,
+        total,
+    )
 }
 
 /// Which engine has which image since when, and which slots are busy.
@@ -68,7 +81,11 @@ impl<'a> Fleet<'a> {
     fn new(work: &'a [StackWork], engines: usize, slots: usize, pull_rate: PullRate) -> Fleet<'a> {
         Fleet {
             work,
-            index: work.iter().enumerate().map(|(i, w)| (w.name.as_str(), i)).collect(),
+            index: work
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.name.as_str(), i))
+                .collect(),
             pull_rate,
             busy: vec![vec![false; slots]; engines],
             present: vec![HashMap::new(); engines],
@@ -105,24 +122,44 @@ impl<'a> Fleet<'a> {
         if let Some(at) = self.present[engine].get(&parent.name) {
             return at.saturating_sub(now);
         }
-        let chain: Vec<(&str, Option<u64>)> = ancestors.iter().map(|a| (a.name.as_str(), a.size)).collect();
-        self.pull_rate.tenths_for(pull_bytes(&chain, |name| self.present[engine].contains_key(name)))
+        let chain: Vec<(&str, Option<u64>)> = ancestors
+            .iter()
+            .map(|a| (a.name.as_str(), a.size))
+            .collect();
+        self.pull_rate.tenths_for(pull_bytes(&chain, |name| {
+            self.present[engine].contains_key(name)
+        }))
     }
 
     fn start(&mut self, stack: &StackWork, now: u64) -> Run {
-        let home = stack.parent.as_deref().and_then(|p| self.built_on.get(p).copied());
-        let candidates: Vec<Candidate> =
-            (0..self.busy.len()).map(|e| Candidate { free_slots: self.free_slots(e), pull: self.wait_for_parent(e, stack, now), home: Some(e) == home }).collect();
+        let home = stack
+            .parent
+            .as_deref()
+            .and_then(|p| self.built_on.get(p).copied());
+        let candidates: Vec<Candidate> = (0..self.busy.len())
+            .map(|e| Candidate {
+                free_slots: self.free_slots(e),
+                pull: self.wait_for_parent(e, stack, now),
+                home: Some(e) == home,
+            })
+            .collect();
         let engine = place(&candidates).expect("called with a free slot");
-        let slot = self.busy[engine].iter().position(|b| !b).expect("the engine has a free slot");
+        let slot = self.busy[engine]
+            .iter()
+            .position(|b| !b)
+            .expect("the engine has a free slot");
         let wait = self.wait_for_parent(engine, stack, now);
         let pulled = match self.ancestors(stack).first() {
-            Some(parent) if !self.present[engine].contains_key(&parent.name) => Some(parent.name.clone()),
+            Some(parent) if !self.present[engine].contains_key(&parent.name) => {
+                Some(parent.name.clone())
+            }
             _ => None,
         };
         if pulled.is_some() {
             for a in self.ancestors(stack) {
-                self.present[engine].entry(a.name.clone()).or_insert(now + wait);
+                self.present[engine]
+                    .entry(a.name.clone())
+                    .or_insert(now + wait);
             }
         }
         self.busy[engine][slot] = true;
@@ -189,7 +226,9 @@ mod tests {
     }
 
     fn makespan(work: &[StackWork], engines: usize, slots: usize) -> f64 {
-        simulate(work, engines, slots, DEFAULT_PULL_RATE).makespan.as_secs_f64()
+        simulate(work, engines, slots, DEFAULT_PULL_RATE)
+            .makespan
+            .as_secs_f64()
     }
 
     fn run<'t>(t: &'t Timeline, stack: &str) -> &'t Run {
@@ -198,35 +237,62 @@ mod tests {
 
     #[test]
     fn a_chain_is_not_sped_up_by_engines() {
-        let chain = work(&[("a", None, 10, 0), ("b", Some("a"), 20, 0), ("c", Some("b"), 30, 0)]);
+        let chain = work(&[
+            ("a", None, 10, 0),
+            ("b", Some("a"), 20, 0),
+            ("c", Some("b"), 30, 0),
+        ]);
         assert_eq!(makespan(&chain, 1, 1), 60.0);
         assert_eq!(makespan(&chain, 8, 4), 60.0);
         let t = simulate(&chain, 8, 4, DEFAULT_PULL_RATE);
-        assert!(t.runs.iter().all(|r| r.engine == 1 && r.pull.tenths() == 0), "a chain stays where its parent is: {:?}", t.runs);
+        assert!(
+            t.runs.iter().all(|r| r.engine == 1 && r.pull.tenths() == 0),
+            "a chain stays where its parent is: {:?}",
+            t.runs
+        );
     }
 
     #[test]
     fn independent_stacks_are_spread_over_engines_and_slots() {
-        let four = work(&[("a", None, 10, 0), ("b", None, 10, 0), ("c", None, 10, 0), ("d", None, 10, 0)]);
+        let four = work(&[
+            ("a", None, 10, 0),
+            ("b", None, 10, 0),
+            ("c", None, 10, 0),
+            ("d", None, 10, 0),
+        ]);
         assert_eq!(makespan(&four, 1, 1), 40.0);
         assert_eq!(makespan(&four, 1, 2), 20.0);
         assert_eq!(makespan(&four, 2, 1), 20.0);
         assert_eq!(makespan(&four, 2, 2), 10.0);
         let t = simulate(&four, 2, 2, DEFAULT_PULL_RATE);
         let engines: Vec<usize> = t.runs.iter().map(|r| r.engine).collect();
-        assert_eq!(engines, [1, 2, 1, 2], "roots go to the engine with the most free slots");
+        assert_eq!(
+            engines,
+            [1, 2, 1, 2],
+            "roots go to the engine with the most free slots"
+        );
     }
 
     #[test]
     fn the_critical_path_bounds_the_makespan() {
         // base 60 → (ffmpeg 200, go 70, node 60, ruby 15); no pulls (sizes 0).
-        let tree = work(&[("base", None, 60, 0), ("ffmpeg", Some("base"), 200, 0), ("go", Some("base"), 70, 0), ("node", Some("base"), 60, 0), ("ruby", Some("base"), 15, 0)]);
+        let tree = work(&[
+            ("base", None, 60, 0),
+            ("ffmpeg", Some("base"), 200, 0),
+            ("go", Some("base"), 70, 0),
+            ("node", Some("base"), 60, 0),
+            ("ruby", Some("base"), 15, 0),
+        ]);
         for (engines, slots) in [(1, 1), (1, 2), (2, 2), (4, 2), (8, 8)] {
             let t = simulate(&tree, engines, slots, DEFAULT_PULL_RATE);
             assert!(t.makespan >= t.critical, "{engines}x{slots}");
         }
         assert_eq!(makespan(&tree, 1, 1), 405.0, "one slot: the sum");
-        assert_eq!(makespan(&tree, 1, 2), 260.0, "two slots already reach the critical path");
+        assert_eq!(
+            makespan(&tree, 1, 2),
+            260.0,
+            "two slots already reach the critical path"
+        );
         assert_eq!(makespan(&tree, 8, 2), 260.0);
         let t = simulate(&tree, 1, 2, DEFAULT_PULL_RATE);
         let path: Vec<&str> = t.critical_path.iter().map(|(n, _)| n.as_str()).collect();
@@ -237,16 +303,30 @@ mod tests {
     fn a_stack_goes_to_the_engine_that_built_its_parent_while_it_has_a_slot() {
         // Two engines, one slot each: `a` goes home to the parent's engine, `b` to the other,
         // which pulls the 500 MB parent at 100 MB/s (5 s) first.
-        let tree = work(&[("base", None, 10, 500), ("a", Some("base"), 10, 600), ("b", Some("base"), 10, 700), ("c", Some("base"), 10, 700)]);
+        let tree = work(&[
+            ("base", None, 10, 500),
+            ("a", Some("base"), 10, 600),
+            ("b", Some("base"), 10, 700),
+            ("c", Some("base"), 10, 700),
+        ]);
         let t = simulate(&tree, 2, 1, DEFAULT_PULL_RATE);
         let base = run(&t, "base");
-        assert_eq!((run(&t, "a").engine, run(&t, "a").pull.tenths()), (base.engine, 0));
+        assert_eq!(
+            (run(&t, "a").engine, run(&t, "a").pull.tenths()),
+            (base.engine, 0)
+        );
         let b = run(&t, "b");
         assert_ne!(b.engine, base.engine);
-        assert_eq!((b.pull.tenths(), b.pulled.as_deref(), b.end.tenths()), (50, Some("base"), 250));
+        assert_eq!(
+            (b.pull.tenths(), b.pulled.as_deref(), b.end.tenths()),
+            (50, Some("base"), 250)
+        );
         // `c` starts when `a` frees the home engine's slot (20 s), before `b` ends: no pull.
         let c = run(&t, "c");
-        assert_eq!((c.engine, c.start.tenths(), c.pull.tenths()), (base.engine, 200, 0));
+        assert_eq!(
+            (c.engine, c.start.tenths(), c.pull.tenths()),
+            (base.engine, 200, 0)
+        );
         assert_eq!(t.makespan.tenths(), 300);
     }
 
@@ -254,20 +334,56 @@ mod tests {
     fn a_pull_fetches_only_the_layers_the_engine_lacks_and_only_once() {
         // base (100 MB) → mid (400 MB) → leaf1..3; base → side. Two engines, one slot: engine 2
         // pulls base for `side`, so pulling `mid` there later moves 300 MB (3 s).
-        let rows = [("base", None, 10, 100), ("mid", Some("base"), 10, 400), ("side", Some("base"), 30, 150), ("leaf1", Some("mid"), 30, 500), ("leaf2", Some("mid"), 30, 500), ("leaf3", Some("mid"), 30, 500)];
+        let rows = [
+            ("base", None, 10, 100),
+            ("mid", Some("base"), 10, 400),
+            ("side", Some("base"), 30, 150),
+            ("leaf1", Some("mid"), 30, 500),
+            ("leaf2", Some("mid"), 30, 500),
+            ("leaf3", Some("mid"), 30, 500),
+        ];
         let t = simulate(&work(&rows), 2, 1, DEFAULT_PULL_RATE);
         let side = run(&t, "side");
-        assert_eq!((side.engine, side.pulled.as_deref(), side.pull.tenths()), (2, Some("base"), 10));
+        assert_eq!(
+            (side.engine, side.pulled.as_deref(), side.pull.tenths()),
+            (2, Some("base"), 10)
+        );
         let leaf2 = run(&t, "leaf2");
-        assert_eq!((leaf2.engine, leaf2.start.tenths(), leaf2.pulled.as_deref(), leaf2.pull.tenths()), (2, 410, Some("mid"), 30));
+        assert_eq!(
+            (
+                leaf2.engine,
+                leaf2.start.tenths(),
+                leaf2.pulled.as_deref(),
+                leaf2.pull.tenths()
+            ),
+            (2, 410, Some("mid"), 30)
+        );
         assert_eq!(t.makespan.tenths(), 800);
 
         // Two slots each: leaf2 pulls `mid` whole onto engine 2 (4 s); leaf3, started beside it,
         // waits for that same pull instead of pulling again.
-        let rows = [("base", None, 10, 100), ("mid", Some("base"), 10, 400), ("side", Some("base"), 30, 150), ("leaf1", Some("mid"), 10, 500), ("leaf2", Some("mid"), 10, 500), ("leaf3", Some("mid"), 10, 500)];
+        let rows = [
+            ("base", None, 10, 100),
+            ("mid", Some("base"), 10, 400),
+            ("side", Some("base"), 30, 150),
+            ("leaf1", Some("mid"), 10, 500),
+            ("leaf2", Some("mid"), 10, 500),
+            ("leaf3", Some("mid"), 10, 500),
+        ];
         let t = simulate(&work(&rows), 2, 2, DEFAULT_PULL_RATE);
         let (leaf2, leaf3) = (run(&t, "leaf2"), run(&t, "leaf3"));
-        assert_eq!((leaf2.engine, leaf2.pulled.as_deref(), leaf2.pull.tenths()), (2, Some("mid"), 40));
-        assert_eq!((leaf3.engine, leaf3.pulled.as_deref(), leaf3.pull.tenths(), leaf3.end.tenths()), (2, None, 40, 340));
+        assert_eq!(
+            (leaf2.engine, leaf2.pulled.as_deref(), leaf2.pull.tenths()),
+            (2, Some("mid"), 40)
+        );
+        assert_eq!(
+            (
+                leaf3.engine,
+                leaf3.pulled.as_deref(),
+                leaf3.pull.tenths(),
+                leaf3.end.tenths()
+            ),
+            (2, None, 40, 340)
+        );
     }
 }

@@ -46,16 +46,46 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    pub(crate) fn new(engines: usize, slots: usize, pull_rate: PullRate, runs: Vec<Run>, critical_path: Vec<(String, BuildTime)>, work: BuildTime) -> Timeline {
+    pub(crate) fn new(
+        engines: usize,
+        slots: usize,
+        pull_rate: PullRate,
+        runs: Vec<Run>,
+        critical_path: Vec<(String, BuildTime)>,
+        work: BuildTime,
+    ) -> Timeline {
         let makespan = runs.iter().map(|r| r.end).max().unwrap_or_default();
-        let critical = critical_path.iter().fold(BuildTime::default(), |sum, (_, t)| sum + *t);
-        Timeline { engines, slots, slots_are_cpus: false, pull_bytes_per_second: pull_rate.bytes_per_second(), pull_rate, makespan, critical_path, critical, work, runs }
+        let critical = critical_path
+            .iter()
+            .fold(BuildTime::default(), |sum, (_, t)| sum + *t);
+        Timeline {
+            engines,
+            slots,
+            slots_are_cpus: false,
+            pull_bytes_per_second: pull_rate.bytes_per_second(),
+            pull_rate,
+            makespan,
+            critical_path,
+            critical,
+            work,
+            runs,
+        }
     }
 
     /// Each engine's runs slot by slot, then the makespan and what bounds it.
     pub fn to_text(&self) -> String {
-        let cpus = if self.slots_are_cpus { " (slots: this machine's CPU count)" } else { "" };
-        let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
+        let cpus = if self.slots_are_cpus {
+            " (slots: this machine's CPU count)"
+        } else {
+            ""
+        };
+        let plural = |n: usize, one: &str, many: &str| {
+            if n == 1 {
+                format!("{n} {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        };
         let mut out = format!(
             "simulated full build of {} on {} × {}{cpus}; parents pulled at {}\n",
             plural(self.runs.len(), "stack", "stacks"),
@@ -63,7 +93,12 @@ impl Timeline {
             plural(self.slots, "slot", "slots"),
             self.pull_rate,
         );
-        let width = self.runs.iter().map(|r| r.stack.len() + usize::from(r.estimated)).max().unwrap_or(0);
+        let width = self
+            .runs
+            .iter()
+            .map(|r| r.stack.len() + usize::from(r.estimated))
+            .max()
+            .unwrap_or(0);
         for engine in 1..=self.engines {
             let mut runs: Vec<&Run> = self.runs.iter().filter(|r| r.engine == engine).collect();
             if runs.is_empty() {
@@ -73,23 +108,43 @@ impl Timeline {
             runs.sort_by_key(|r| (r.slot, r.start));
             out.push_str(&format!("engine {engine}\n"));
             for r in runs {
-                let name = if r.estimated { format!("{}*", r.stack) } else { r.stack.clone() };
+                let name = if r.estimated {
+                    format!("{}*", r.stack)
+                } else {
+                    r.stack.clone()
+                };
                 let pull = match (&r.pulled, r.pull.tenths()) {
                     (Some(parent), 0) => format!("  (pulls `{parent}` first)"),
                     (Some(parent), _) => format!("  (pulls `{parent}` first: {} s)", r.pull),
                     (None, 0) => String::new(),
                     (None, _) => format!("  (waits {} s for its parent's pull)", r.pull),
                 };
-                let own = BuildTime::from_tenths(r.end.tenths() - r.start.tenths() - r.pull.tenths());
-                let line = format!("  slot {}  {:>6} – {:>6}  {:<width$}  {:>6} s{pull}", r.slot, r.start, r.end, name, own);
+                let own =
+                    BuildTime::from_tenths(r.end.tenths() - r.start.tenths() - r.pull.tenths());
+                let line = format!(
+                    "  slot {}  {:>6} – {:>6}  {:<width$}  {:>6} s{pull}",
+                    r.slot, r.start, r.end, name, own
+                );
                 out.push_str(line.trim_end());
                 out.push('\n');
             }
         }
-        let path: Vec<String> = self.critical_path.iter().map(|(n, t)| format!("{n} {t} s")).collect();
+        let path: Vec<String> = self
+            .critical_path
+            .iter()
+            .map(|(n, t)| format!("{n} {t} s"))
+            .collect();
         out.push_str(&format!("makespan: {} s\n", self.makespan));
-        out.push_str(&format!("critical path: {} s ({})\n", self.critical, path.join(" → ")));
-        out.push_str(&format!("work: {} s of builds on {}\n", self.work, plural(self.engines * self.slots, "slot", "slots")));
+        out.push_str(&format!(
+            "critical path: {} s ({})\n",
+            self.critical,
+            path.join(" → ")
+        ));
+        out.push_str(&format!(
+            "work: {} s of builds on {}\n",
+            self.work,
+            plural(self.engines * self.slots, "slot", "slots")
+        ));
         if self.makespan <= self.critical {
             out.push_str("the makespan is the critical path: more engines or slots do not shorten it; a shorter chain does\n");
         }

@@ -18,12 +18,19 @@ pub enum UpstreamError {
     Fetch { url: String, message: String },
 
     /// The bytes are not the pinned release.
-    #[error("`{url}` is not the pinned release: its {algorithm} is `{actual}`, the pin is `{expected}`")]
+    #[error(
+        "`{url}` is not the pinned release: its {algorithm} is `{actual}`, the pin is `{expected}`"
+    )]
     #[diagnostic(
         code(ferrostack::upstream::integrity),
         help("nothing was kept; a mirror that serves other bytes under this name is not trusted")
     )]
-    Integrity { url: String, algorithm: &'static str, expected: String, actual: String },
+    Integrity {
+        url: String,
+        algorithm: &'static str,
+        expected: String,
+        actual: String,
+    },
 
     /// The tarball is larger than any release should be.
     #[error("`{url}` is larger than {limit} bytes")]
@@ -32,7 +39,10 @@ pub enum UpstreamError {
 
     /// The tarball holds something ferrostack does not unpack.
     #[error("`{path}` is not a release tarball ferrostack unpacks: {message}")]
-    #[diagnostic(code(ferrostack::upstream::unpack), help("entries must be regular files and directories under `package/`"))]
+    #[diagnostic(
+        code(ferrostack::upstream::unpack),
+        help("entries must be regular files and directories under `package/`")
+    )]
     Unpack { path: PathBuf, message: String },
 
     /// A file or directory could not be read or written.
@@ -47,7 +57,15 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> UpstreamError {
-        UpstreamError::Io { action, path: path.into(), source }
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> UpstreamError {
+        UpstreamError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 }

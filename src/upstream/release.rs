@@ -40,7 +40,12 @@ impl Release {
 
     /// The tarball's address on `registry` (`https://registry.npmjs.org/npm/-/npm-9.2.0.tgz`).
     pub fn url(&self, registry: &str) -> String {
-        format!("{}/{}/-/{}", registry.trim_end_matches('/'), self.name, self.file_name())
+        format!(
+            "{}/{}/-/{}",
+            registry.trim_end_matches('/'),
+            self.name,
+            self.file_name()
+        )
     }
 
     /// The build-context directory holding what goes under `/usr/local` (`ferrostack-npm`).
@@ -51,7 +56,10 @@ impl Release {
     /// The sha512 the integrity names, or `None` when it is not a `sha512-<base64>` value.
     pub fn sha512(&self) -> Option<Vec<u8>> {
         let b64 = self.integrity.strip_prefix("sha512-")?;
-        base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|d| d.len() == 64)
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .filter(|d| d.len() == 64)
     }
 }
 
@@ -62,19 +70,33 @@ mod tests {
     #[test]
     fn the_pinned_release_names_a_sha512_and_its_registry_address() {
         assert_eq!(NPM_9_2_0.sha512().map(|d| d.len()), Some(64));
-        assert_eq!(NPM_9_2_0.url("https://registry.npmjs.org/"), "https://registry.npmjs.org/npm/-/npm-9.2.0.tgz");
+        assert_eq!(
+            NPM_9_2_0.url("https://registry.npmjs.org/"),
+            "https://registry.npmjs.org/npm/-/npm-9.2.0.tgz"
+        );
         assert_eq!(NPM_9_2_0.context_dir(), "ferrostack-npm");
-        let sha1 = Release { integrity: "sha1-AAAA", ..NPM_9_2_0 };
+        let sha1 = Release {
+            integrity: "sha1-AAAA",
+            ..NPM_9_2_0
+        };
         assert_eq!(sha1.sha512(), None);
     }
 
     #[test]
     fn what_shapes_the_installed_files_is_in_the_definition() {
         let key = serde_json::to_string(&NPM_9_2_0).unwrap();
-        for part in ["9.2.0", "sha512-oypV", "bin/npm-cli.js", "prefix=/usr/local"] {
+        for part in [
+            "9.2.0",
+            "sha512-oypV",
+            "bin/npm-cli.js",
+            "prefix=/usr/local",
+        ] {
             assert!(key.contains(part), "{part} in {key}");
         }
-        let other = Release { builtin_config: "prefix=/opt\n", ..NPM_9_2_0 };
+        let other = Release {
+            builtin_config: "prefix=/opt\n",
+            ..NPM_9_2_0
+        };
         assert_ne!(serde_json::to_string(&other).unwrap(), key);
     }
 }

@@ -16,9 +16,15 @@ const MAX_UNPACKED: u64 = 1 << 30;
 pub fn unpack(release: &Release, tarball: &Path, dir: &Path) -> Result<PathBuf, UpstreamError> {
     let root = dir.join(format!("{}-{}", release.name, release.version));
     std::fs::create_dir_all(dir).map_err(|e| UpstreamError::io("create", dir, e))?;
-    let work = tempfile::Builder::new().prefix(".unpacking-").tempdir_in(dir).map_err(|e| UpstreamError::io("create a directory in", dir, e))?;
+    let work = tempfile::Builder::new()
+        .prefix(".unpacking-")
+        .tempdir_in(dir)
+        .map_err(|e| UpstreamError::io("create a directory in", dir, e))?;
     let package = work.path().join("lib/node_modules").join(release.name);
-    let bad = |message: String| UpstreamError::Unpack { path: tarball.to_path_buf(), message };
+    let bad = |message: String| UpstreamError::Unpack {
+        path: tarball.to_path_buf(),
+        message,
+    };
     let file = std::fs::File::open(tarball).map_err(|e| UpstreamError::io("open", tarball, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let (mut entries, mut unpacked) = (0usize, 0u64);
@@ -29,15 +35,24 @@ pub fn unpack(release: &Release, tarball: &Path, dir: &Path) -> Result<PathBuf, 
             return Err(bad(format!("more than {MAX_ENTRIES} entries")));
         }
         let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
-        let rel = inside_package(&path).ok_or_else(|| bad(format!("the entry `{}` is not a plain path under `package/`", path.display())))?;
+        let rel = inside_package(&path).ok_or_else(|| {
+            bad(format!(
+                "the entry `{}` is not a plain path under `package/`",
+                path.display()
+            ))
+        })?;
         let kind = entry.header().entry_type();
         let target = package.join(&rel);
         if kind.is_dir() {
-            std::fs::create_dir_all(&target).map_err(|e| UpstreamError::io("create", &target, e))?;
+            std::fs::create_dir_all(&target)
+                .map_err(|e| UpstreamError::io("create", &target, e))?;
             continue;
         }
         if !kind.is_file() {
-            return Err(bad(format!("the entry `{}` is a {kind:?}, not a file or directory", path.display())));
+            return Err(bad(format!(
+                "the entry `{}` is a {kind:?}, not a file or directory",
+                path.display()
+            )));
         }
         unpacked += entry.size();
         if unpacked > MAX_UNPACKED {
@@ -45,7 +60,9 @@ pub fn unpack(release: &Release, tarball: &Path, dir: &Path) -> Result<PathBuf, 
         }
         let executable = entry.header().mode().map_err(|e| bad(e.to_string()))? & 0o111 != 0;
         let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| UpstreamError::io("create", parent, e))?;
         }
@@ -54,15 +71,27 @@ pub fn unpack(release: &Release, tarball: &Path, dir: &Path) -> Result<PathBuf, 
     if !package.is_dir() {
         return Err(bad("it holds no `package/` directory".into()));
     }
-    write(&package.join("npmrc"), release.builtin_config.as_bytes(), 0o644)?;
+    write(
+        &package.join("npmrc"),
+        release.builtin_config.as_bytes(),
+        0o644,
+    )?;
     let bin = work.path().join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| UpstreamError::io("create", &bin, e))?;
     for (command, inside) in release.bins {
         if !package.join(inside).is_file() {
-            return Err(bad(format!("the command `{command}` names `{inside}`, which the release does not hold")));
+            return Err(bad(format!(
+                "the command `{command}` names `{inside}`, which the release does not hold"
+            )));
         }
         let link = bin.join(command);
-        std::os::unix::fs::symlink(Path::new("../lib/node_modules").join(release.name).join(inside), &link).map_err(|e| UpstreamError::io("create", &link, e))?;
+        std::os::unix::fs::symlink(
+            Path::new("../lib/node_modules")
+                .join(release.name)
+                .join(inside),
+            &link,
+        )
+        .map_err(|e| UpstreamError::io("create", &link, e))?;
     }
     if root.exists() {
         std::fs::remove_dir_all(&root).map_err(|e| UpstreamError::io("remove", &root, e))?;
@@ -85,7 +114,8 @@ fn inside_package(path: &Path) -> Option<PathBuf> {
 fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), UpstreamError> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, bytes).map_err(|e| UpstreamError::io("write", path, e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| UpstreamError::io("set the mode of", path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| UpstreamError::io("set the mode of", path, e))
 }
 
 #[cfg(test)]
@@ -96,7 +126,10 @@ mod tests {
     /// A gzipped tar of `(path, mode, bytes)` entries, with raw paths (no checks).
     fn tarball(dir: &Path, entries: &[(&str, u32, &[u8], tar::EntryType)]) -> PathBuf {
         let path = dir.join("t.tgz");
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::fast());
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
         let mut b = tar::Builder::new(gz);
         for (name, mode, bytes, kind) in entries {
             let mut h = tar::Header::new_gnu();
@@ -121,18 +154,57 @@ mod tests {
     fn a_release_unpacks_with_its_config_and_command_links() {
         use std::os::unix::fs::PermissionsExt as _;
         let tmp = tempfile::tempdir().unwrap();
-        let t = tarball(tmp.path(), &[("package/bin/npm-cli.js", 0o777, b"#!/usr/bin/env node\n", FILE), ("package/bin/npx-cli.js", 0o700, b"x", FILE), ("package/lib/a.js", 0o666, b"a", FILE)]);
+        let t = tarball(
+            tmp.path(),
+            &[
+                (
+                    "package/bin/npm-cli.js",
+                    0o777,
+                    b"#!/usr/bin/env node\n",
+                    FILE,
+                ),
+                ("package/bin/npx-cli.js", 0o700, b"x", FILE),
+                ("package/lib/a.js", 0o666, b"a", FILE),
+            ],
+        );
         let out = tmp.path().join("out");
         std::fs::create_dir_all(out.join("npm-9.2.0/stale")).unwrap();
         let root = unpack(&NPM_9_2_0, &t, &out).unwrap();
         assert_eq!(root, out.join("npm-9.2.0"));
         assert!(!root.join("stale").exists(), "the old tree is replaced");
-        let mode = |p: &str| std::fs::metadata(root.join(p)).unwrap().permissions().mode() & 0o777;
-        assert_eq!((mode("lib/node_modules/npm/bin/npm-cli.js"), mode("lib/node_modules/npm/bin/npx-cli.js"), mode("lib/node_modules/npm/lib/a.js")), (0o755, 0o755, 0o644));
-        assert!(std::fs::read_to_string(root.join("lib/node_modules/npm/npmrc")).unwrap().contains("prefix=/usr/local"));
-        assert_eq!(std::fs::read_link(root.join("bin/npm")).unwrap(), Path::new("../lib/node_modules/npm/bin/npm-cli.js"));
-        assert_eq!(std::fs::read_to_string(root.join("bin/npx")).unwrap(), "x", "the link resolves inside the tree");
-        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mode = |p: &str| {
+            std::fs::metadata(root.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(
+            (
+                mode("lib/node_modules/npm/bin/npm-cli.js"),
+                mode("lib/node_modules/npm/bin/npx-cli.js"),
+                mode("lib/node_modules/npm/lib/a.js")
+            ),
+            (0o755, 0o755, 0o644)
+        );
+        assert!(
+            std::fs::read_to_string(root.join("lib/node_modules/npm/npmrc"))
+                .unwrap()
+                .contains("prefix=/usr/local")
+        );
+        assert_eq!(
+            std::fs::read_link(root.join("bin/npm")).unwrap(),
+            Path::new("../lib/node_modules/npm/bin/npm-cli.js")
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("bin/npx")).unwrap(),
+            "x",
+            "the link resolves inside the tree"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(left, ["npm-9.2.0"], "no work directory is left");
     }
 
@@ -141,19 +213,46 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         for (entries, says) in [
-            (vec![("package/../../etc/x", 0o644, &b"x"[..], FILE)], "not a plain path"),
+            (
+                vec![("package/../../etc/x", 0o644, &b"x"[..], FILE)],
+                "not a plain path",
+            ),
             (vec![("/etc/x", 0o644, &b"x"[..], FILE)], "not a plain path"),
-            (vec![("other/bin/npm-cli.js", 0o644, &b"x"[..], FILE)], "not a plain path"),
-            (vec![("package/bin/npm-cli.js", 0o777, &b""[..], tar::EntryType::Symlink)], "not a file or directory"),
-            (vec![("package/bin/npm-cli.js", 0o755, &b"x"[..], FILE)], "`npx`"),
+            (
+                vec![("other/bin/npm-cli.js", 0o644, &b"x"[..], FILE)],
+                "not a plain path",
+            ),
+            (
+                vec![(
+                    "package/bin/npm-cli.js",
+                    0o777,
+                    &b""[..],
+                    tar::EntryType::Symlink,
+                )],
+                "not a file or directory",
+            ),
+            (
+                vec![("package/bin/npm-cli.js", 0o755, &b"x"[..], FILE)],
+                "`npx`",
+            ),
         ] {
             let t = tarball(tmp.path(), &entries);
             let err = unpack(&NPM_9_2_0, &t, &out).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");
-            assert!(!out.join("npm-9.2.0").exists(), "nothing is left for {entries:?}");
-            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no work directory is left");
+            assert!(
+                !out.join("npm-9.2.0").exists(),
+                "nothing is left for {entries:?}"
+            );
+            assert_eq!(
+                std::fs::read_dir(&out).unwrap().count(),
+                0,
+                "no work directory is left"
+            );
         }
         std::fs::write(tmp.path().join("not.tgz"), b"plain text").unwrap();
-        assert!(matches!(unpack(&NPM_9_2_0, &tmp.path().join("not.tgz"), &out), Err(UpstreamError::Unpack { .. })));
+        assert!(matches!(
+            unpack(&NPM_9_2_0, &tmp.path().join("not.tgz"), &out),
+            Err(UpstreamError::Unpack { .. })
+        ));
     }
 }

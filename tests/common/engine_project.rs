@@ -25,7 +25,12 @@ impl Project {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("catalogue");
         let images = TestImages::new(kind, stacks);
-        Project { _tmp: tmp, root, repo: images.repo.clone(), _images: images }
+        Project {
+            _tmp: tmp,
+            root,
+            repo: images.repo.clone(),
+            _images: images,
+        }
     }
 }
 

@@ -33,7 +33,11 @@ impl FaultyEngine {
                 std::thread::spawn(move || serve(client, &counted));
             }
         });
-        FaultyEngine { _dir: dir, socket, faults }
+        FaultyEngine {
+            _dir: dir,
+            socket,
+            faults,
+        }
     }
 
     /// The `DOCKER_HOST` value for this socket.
@@ -49,10 +53,24 @@ impl FaultyEngine {
 
 /// One client connection: one request (see [`super::relay`]).
 fn serve(mut client: UnixStream, faults: &AtomicUsize) {
-    let Some(head) = read_head(&mut client) else { return };
-    let is_build = head.starts_with("POST ") && head.split_whitespace().nth(1).is_some_and(|p| p.contains("/build?") || p.ends_with("/build"));
-    if is_build && faults.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-        answer(&mut client, "503 Service Unavailable", r#"{"message":"injected fault: the engine is busy"}"#);
+    let Some(head) = read_head(&mut client) else {
+        return;
+    };
+    let is_build = head.starts_with("POST ")
+        && head
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|p| p.contains("/build?") || p.ends_with("/build"));
+    if is_build
+        && faults
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    {
+        answer(
+            &mut client,
+            "503 Service Unavailable",
+            r#"{"message":"injected fault: the engine is busy"}"#,
+        );
         return;
     }
     if let Ok(engine) = UnixStream::connect(ENGINE_SOCKET) {

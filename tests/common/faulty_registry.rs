@@ -31,7 +31,11 @@ impl FaultyRegistry {
                 std::thread::spawn(move || serve(client, &upstream, &f, &t));
             }
         });
-        FaultyRegistry { port, fail_at, tag_puts }
+        FaultyRegistry {
+            port,
+            fail_at,
+            tag_puts,
+        }
     }
 
     pub fn address(&self) -> String {
@@ -46,19 +50,30 @@ impl FaultyRegistry {
 }
 
 fn is_human_tag(reference: &str) -> bool {
-    let immutable = reference.rsplit_once('-').is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()));
+    let immutable = reference
+        .rsplit_once('-')
+        .is_some_and(|(_, h)| h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()));
     let sbom = reference.starts_with("sha256-") && reference.ends_with(".sbom");
     !immutable && !sbom && !reference.starts_with("sha256:")
 }
 
 fn serve(mut client: TcpStream, upstream: &str, fail_at: &AtomicUsize, tag_puts: &AtomicUsize) {
-    let Some(head) = read_head(&mut client) else { return };
+    let Some(head) = read_head(&mut client) else {
+        return;
+    };
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    if method == "PUT" && path.contains("/manifests/") && is_human_tag(path.rsplit('/').next().unwrap_or("")) {
+    if method == "PUT"
+        && path.contains("/manifests/")
+        && is_human_tag(path.rsplit('/').next().unwrap_or(""))
+    {
         let n = tag_puts.fetch_add(1, Ordering::SeqCst) + 1;
         if fail_at.load(Ordering::SeqCst) == n {
-            answer(&mut client, "500 Internal Server Error", r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#);
+            answer(
+                &mut client,
+                "500 Internal Server Error",
+                r#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#,
+            );
             return;
         }
     }

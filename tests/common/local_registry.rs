@@ -24,7 +24,11 @@ const HTPASSWD: &str = "ci:$2y$05$aou7.EuGdcfKWzHOos8la.0QcSSyRRnJ.0V4Yq8TXCKCVT
 
 /// A TCP port nothing listens on at `ip` now.
 pub fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl LocalRegistry {
@@ -48,7 +52,10 @@ impl LocalRegistry {
         let dir = tempfile::tempdir().unwrap();
         let auth = if password {
             std::fs::write(dir.path().join("htpasswd"), format!("{HTPASSWD}\n")).unwrap();
-            format!("auth:\n  htpasswd:\n    realm: ferrostack-test\n    path: {}\n", dir.path().join("htpasswd").display())
+            format!(
+                "auth:\n  htpasswd:\n    realm: ferrostack-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            )
         } else {
             String::new()
         };
@@ -67,11 +74,25 @@ impl LocalRegistry {
             .spawn()
             .expect("docker-registry runs (scripts/setup installs the docker-registry package)");
         use base64::Engine as _;
-        let authorization = password.then(|| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))));
-        let registry = LocalRegistry { _dir: dir, child, ip: ip.to_string(), port, authorization };
+        let authorization = password.then(|| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+            )
+        });
+        let registry = LocalRegistry {
+            _dir: dir,
+            child,
+            ip: ip.to_string(),
+            port,
+            authorization,
+        };
         let started = Instant::now();
         while registry.request("GET", "/v2/", &[]).0 != 200 {
-            assert!(started.elapsed() < Duration::from_secs(30), "the registry did not answer within 30 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the registry did not answer within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         registry
@@ -85,9 +106,19 @@ impl LocalRegistry {
     /// The digest of `repo:tag`'s manifest as the registry serves it, or `None`.
     pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
         let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
-        let (status, head, _) = self.request("HEAD", &format!("/v2/{repo}/manifests/{tag}"), &[("Accept", accept)]);
+        let (status, head, _) = self.request(
+            "HEAD",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Accept", accept)],
+        );
         (status == 200).then(|| {
-            head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("docker-content-digest")).map(|(_, v)| v.trim().to_string())).expect("a digest header")
+            head.lines()
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(k, _)| k.eq_ignore_ascii_case("docker-content-digest"))
+                        .map(|(_, v)| v.trim().to_string())
+                })
+                .expect("a digest header")
         })
     }
 
@@ -95,7 +126,11 @@ impl LocalRegistry {
     #[allow(dead_code)]
     pub fn manifest(&self, repo: &str, reference: &str) -> Option<Vec<u8>> {
         let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
-        let (status, _, body) = self.request("GET", &format!("/v2/{repo}/manifests/{reference}"), &[("Accept", accept)]);
+        let (status, _, body) = self.request(
+            "GET",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Accept", accept)],
+        );
         (status == 200).then_some(body)
     }
 
@@ -107,12 +142,22 @@ impl LocalRegistry {
     }
 
     /// One HTTP/1.0 request: status, head, body.
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<u8>) {
         let Ok(mut stream) = TcpStream::connect((self.ip.as_str(), self.port)) else {
             return (0, String::new(), Vec::new());
         };
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {}:{}\r\n", self.ip, self.port);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {}:{}\r\n",
+            self.ip, self.port
+        );
         if let Some(authorization) = &self.authorization {
             request.push_str(&format!("Authorization: {authorization}\r\n"));
         }
@@ -125,10 +170,21 @@ impl LocalRegistry {
         }
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(answer.len());
         let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, head, answer.get(split + 4..).unwrap_or_default().to_vec())
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (
+            status,
+            head,
+            answer.get(split + 4..).unwrap_or_default().to_vec(),
+        )
     }
 }
 

@@ -14,7 +14,10 @@ use std::process::{Command, Output};
 
 /// Copies a directory tree (files and directories; `target/` is skipped).
 pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from).into_iter().filter_entry(|e| e.file_name() != "target") {
+    for entry in walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target")
+    {
         let entry = entry.unwrap();
         let dest = to.join(entry.path().strip_prefix(from).unwrap());
         if entry.file_type().is_dir() {
@@ -37,7 +40,10 @@ pub fn stderr(o: &Output) -> String {
 
 /// Runs the docker CLI (installed by `scripts/setup`).
 pub fn docker(args: &[&str]) -> Output {
-    std::process::Command::new("docker").args(args).output().expect("the docker CLI runs (scripts/setup installs docker.io)")
+    std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs (scripts/setup installs docker.io)")
 }
 
 /// The images an engine test makes under its own repository (`ferrostack-test-…-<pid>`):
@@ -54,8 +60,15 @@ impl TestImages {
     pub fn new(kind: &str, stacks: &[&str]) -> TestImages {
         sweep_test_images();
         let pid = std::process::id();
-        let repo = if kind.is_empty() { format!("{TEST_PREFIX}{pid}") } else { format!("{TEST_PREFIX}{kind}-{pid}") };
-        TestImages { repo, stacks: stacks.iter().map(|s| s.to_string()).collect() }
+        let repo = if kind.is_empty() {
+            format!("{TEST_PREFIX}{pid}")
+        } else {
+            format!("{TEST_PREFIX}{kind}-{pid}")
+        };
+        TestImages {
+            repo,
+            stacks: stacks.iter().map(|s| s.to_string()).collect(),
+        }
     }
 }
 
@@ -64,7 +77,14 @@ impl Drop for TestImages {
         remove_repository(&self.repo);
         // Untagged leftovers of rebuilds carry the test's stack labels.
         for stack in &self.stacks {
-            let out = docker(&["images", "-q", "--filter", "dangling=true", "--filter", &format!("label=io.ferrostack.stack={stack}")]);
+            let out = docker(&[
+                "images",
+                "-q",
+                "--filter",
+                "dangling=true",
+                "--filter",
+                &format!("label=io.ferrostack.stack={stack}"),
+            ]);
             for id in stdout(&out).lines() {
                 let _ = docker(&["rmi", id]);
             }
@@ -76,9 +96,16 @@ impl Drop for TestImages {
 /// holding only a static busybox (and `sh` pointing at it) as `reference`: a seed image with no
 /// bootstrap and no apt, for tests whose stacks only need a shell.
 pub fn import_busybox_seed(docker_host: Option<&str>, reference: &str) {
-    let out = Command::new("sh").arg("-c").arg("file -L /bin/busybox 2>/dev/null || ldd /bin/busybox").output().unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("file -L /bin/busybox 2>/dev/null || ldd /bin/busybox")
+        .output()
+        .unwrap();
     let text = stdout(&out);
-    assert!(text.contains("static") || text.contains("not a dynamic"), "/bin/busybox must be static (scripts/setup installs busybox-static): {text}");
+    assert!(
+        text.contains("static") || text.contains("not a dynamic"),
+        "/bin/busybox must be static (scripts/setup installs busybox-static): {text}"
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("bin")).unwrap();
     std::fs::copy("/bin/busybox", dir.path().join("bin/busybox")).unwrap();
@@ -87,7 +114,14 @@ pub fn import_busybox_seed(docker_host: Option<&str>, reference: &str) {
     if let Some(host) = docker_host {
         import.env("DOCKER_HOST", host);
     }
-    let status = import.arg("-c").arg(format!("tar -C '{}' -c . | docker import - '{reference}' >/dev/null", dir.path().display())).status().unwrap();
+    let status = import
+        .arg("-c")
+        .arg(format!(
+            "tar -C '{}' -c . | docker import - '{reference}' >/dev/null",
+            dir.path().display()
+        ))
+        .status()
+        .unwrap();
     assert!(status.success(), "docker import of the seed {reference}");
 }
 
@@ -108,7 +142,13 @@ pub const TEST_PREFIX: &str = "ferrostack-test-";
 /// tag with it.
 pub fn remove_repository(repo: &str) {
     for _ in 0..5 {
-        let out = docker(&["images", "--filter", &format!("reference={repo}"), "--format", "{{.Repository}}:{{.Tag}}"]);
+        let out = docker(&[
+            "images",
+            "--filter",
+            &format!("reference={repo}"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]);
         let references: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
         if references.is_empty() {
             return;
@@ -123,13 +163,19 @@ pub fn remove_repository(repo: &str) {
 /// timeout or a signal cannot clean up after itself).
 pub fn sweep_test_images() {
     let out = docker(&["images", "--format", "{{.Repository}}"]);
-    let mut repos: Vec<String> = stdout(&out).lines().filter(|r| r.contains(TEST_PREFIX)).map(str::to_string).collect();
+    let mut repos: Vec<String> = stdout(&out)
+        .lines()
+        .filter(|r| r.contains(TEST_PREFIX))
+        .map(str::to_string)
+        .collect();
     repos.sort();
     repos.dedup();
     for repo in repos {
         // `ferrostack-test-[kind-]<pid>`, `ferrostack-test-<pid>/<name>` (tests/engine_flow.rs)
         // or `<registry>/ferrostack-test-reg-<pid>` (tests/registry_engine.rs).
-        let Some(owner) = repo.split('/').find(|part| part.starts_with(TEST_PREFIX)) else { continue };
+        let Some(owner) = repo.split('/').find(|part| part.starts_with(TEST_PREFIX)) else {
+            continue;
+        };
         let pid = owner.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             remove_repository(&repo);

@@ -52,12 +52,18 @@ pub fn read_head(client: &mut impl Read) -> Option<String> {
 /// copies the rest of the request up and the answer down until the upstream closes.
 pub fn relay<C: Duplex, U: Duplex>(mut client: C, mut upstream: U, head: &str) {
     let end = head.find("\r\n").unwrap_or(0);
-    let kept: Vec<&str> = head[end..].split("\r\n").filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
+    let kept: Vec<&str> = head[end..]
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
     let rewritten = format!("{}\r\nConnection: close{}", &head[..end], kept.join("\r\n"));
     if upstream.write_all(rewritten.as_bytes()).is_err() {
         return;
     }
-    let (Ok(mut from_client), Ok(mut to_upstream)) = (client.try_clone(), upstream.try_clone()) else { return };
+    let (Ok(mut from_client), Ok(mut to_upstream)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
     let upload = std::thread::spawn(move || {
         let _ = std::io::copy(&mut from_client, &mut to_upstream);
         let _ = to_upstream.shutdown(Shutdown::Write);

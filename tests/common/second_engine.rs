@@ -17,16 +17,30 @@ pub struct SecondEngine {
 
 /// `ip …`, asserting success.
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip (iproute2) runs");
-    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2) runs");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A private /24 no interface of this machine is in: `10.213.<n>.0/24`.
 fn free_subnet() -> u8 {
-    let out = Command::new("ip").args(["-4", "-o", "addr"]).output().expect("ip runs");
+    let out = Command::new("ip")
+        .args(["-4", "-o", "addr"])
+        .output()
+        .expect("ip runs");
     let taken = String::from_utf8_lossy(&out.stdout).to_string();
     let start = (std::process::id() % 200) as u8;
-    (0..200u8).map(|i| 20 + (start + i) % 200).find(|n| !taken.contains(&format!("10.213.{n}."))).expect("a free 10.213.x.0/24")
+    (0..200u8)
+        .map(|i| 20 + (start + i) % 200)
+        .find(|n| !taken.contains(&format!("10.213.{n}.")))
+        .expect("a free 10.213.x.0/24")
 }
 
 impl SecondEngine {
@@ -39,7 +53,11 @@ impl SecondEngine {
     /// `--insecure-registry` listening on it).
     pub fn start_with(extra: impl FnOnce(&str) -> Vec<String>) -> SecondEngine {
         // Short paths: containerd's sockets live under the exec root (108-byte limit).
-        let dir = tempfile::Builder::new().prefix("fse").tempdir_in("/tmp").unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("fse")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
         // Tests of one binary start engines at once: one picks a subnet and claims it at a time.
         static CLAIM: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let claim = CLAIM.lock().unwrap_or_else(|e| e.into_inner());
@@ -47,7 +65,12 @@ impl SecondEngine {
         let bridge = format!("fsb{}x{n}", std::process::id() % 100_000);
         // Made first, so that a failure below still removes the directory and the bridge.
         let bridge_ip = format!("10.213.{n}.1");
-        let mut engine = SecondEngine { dir: dir.clone(), bridge: bridge.clone(), bridge_ip: bridge_ip.clone(), child: None };
+        let mut engine = SecondEngine {
+            dir: dir.clone(),
+            bridge: bridge.clone(),
+            bridge_ip: bridge_ip.clone(),
+            child: None,
+        };
         ip(&["link", "add", &bridge, "type", "bridge"]);
         ip(&["addr", "add", &format!("10.213.{n}.1/24"), "dev", &bridge]);
         ip(&["link", "set", &bridge, "up"]);
@@ -70,7 +93,11 @@ impl SecondEngine {
         engine.child = Some(child);
         let started = Instant::now();
         while !engine.answers() {
-            assert!(started.elapsed() < Duration::from_secs(60), "the second engine did not answer within 60 s: {}", engine.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the second engine did not answer within 60 s: {}",
+                engine.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         engine
@@ -88,11 +115,17 @@ impl SecondEngine {
 
     /// `docker …` against this engine.
     pub fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker").env("DOCKER_HOST", self.address()).args(args).output().expect("docker runs")
+        Command::new("docker")
+            .env("DOCKER_HOST", self.address())
+            .args(args)
+            .output()
+            .expect("docker runs")
     }
 
     fn answers(&self) -> bool {
-        self.docker(&["version", "--format", "{{.Server.Version}}"]).status.success()
+        self.docker(&["version", "--format", "{{.Server.Version}}"])
+            .status
+            .success()
     }
 
     /// Its daemon log so far.
@@ -116,7 +149,10 @@ impl SecondEngine {
             .flatten()
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle)))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            })
             .collect()
     }
 }
@@ -125,27 +161,41 @@ impl Drop for SecondEngine {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // A clean stop first: dockerd stops its containers and containerd.
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(20) && matches!(child.try_wait(), Ok(None)) {
+            while started.elapsed() < Duration::from_secs(20)
+                && matches!(child.try_wait(), Ok(None))
+            {
                 std::thread::sleep(Duration::from_millis(100));
             }
             let _ = child.kill();
             let _ = child.wait();
         }
         for pid in SecondEngine::processes(&self.dir) {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
         }
         std::thread::sleep(Duration::from_millis(300));
         // Mounts under the directory, deepest first, then the directory itself.
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         let prefix = self.dir.display().to_string();
-        let mut points: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(1)).filter(|p| p.starts_with(&prefix)).collect();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|p| p.starts_with(&prefix))
+            .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in points {
             let _ = Command::new("umount").arg("-l").arg(p).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
     }
 }

@@ -31,18 +31,37 @@ impl TestMirror {
     /// Serves an empty repository on the default bridge's gateway address.
     pub fn start() -> TestMirror {
         for tool in ["dpkg-deb", "apt-ftparchive"] {
-            let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap().status.success();
+            let found = Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {tool}"))
+                .output()
+                .unwrap()
+                .status
+                .success();
             assert!(found, "`{tool}` is needed for the test mirror (dpkg-deb comes with dpkg; scripts/setup installs apt-utils)");
         }
         // The IPAM `Gateway` appears only after the engine restarts; `docker0`'s address is
         // the same one (as src/engine/network.rs finds it).
-        let out = docker(&["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"]);
+        let out = docker(&[
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ]);
         let mut ip = stdout(&out).trim().to_string();
         if ip.is_empty() || ip == "<no value>" {
-            let out = Command::new("sh").arg("-c").arg("ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1").output().unwrap();
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg("ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1")
+                .output()
+                .unwrap();
             ip = stdout(&out).trim().to_string();
         }
-        assert!(!ip.is_empty(), "the engine's default bridge has no host address");
+        assert!(
+            !ip.is_empty(),
+            "the engine's default bridge has no host address"
+        );
         let dir = tempfile::tempdir().unwrap();
         let pool = dir.path().join("pool");
         let root = dir.path().join("repo");
@@ -50,16 +69,33 @@ impl TestMirror {
         std::fs::create_dir_all(&root).unwrap();
         let port = super::local_registry::free_port(&ip);
         let child = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", &ip, "--directory"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                &ip,
+                "--directory",
+            ])
             .arg(&root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mirror = TestMirror { _dir: dir, pool, root, child, ip, port };
+        let mirror = TestMirror {
+            _dir: dir,
+            pool,
+            root,
+            child,
+            ip,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect((mirror.ip.as_str(), mirror.port)).is_err() {
-            assert!(Instant::now() < deadline, "the test mirror did not start listening");
+            assert!(
+                Instant::now() < deadline,
+                "the test mirror did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         mirror
@@ -80,8 +116,17 @@ impl TestMirror {
             std::fs::copy(&deb, self.root.join(deb.file_name().unwrap())).unwrap();
         }
         let sh = |script: &str| {
-            let out = Command::new("sh").arg("-c").arg(script).current_dir(&self.root).output().unwrap();
-            assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(&self.root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         sh("apt-ftparchive packages . > Packages && apt-ftparchive release . > Release");
     }
@@ -92,14 +137,31 @@ impl TestMirror {
             return deb;
         }
         let tree = tempfile::tempdir().unwrap();
-        let depends = if p.depends.is_empty() { String::new() } else { format!("Depends: {}\n", p.depends) };
+        let depends = if p.depends.is_empty() {
+            String::new()
+        } else {
+            format!("Depends: {}\n", p.depends)
+        };
         write(tree.path(), "DEBIAN/control", &format!(
             "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: ferrostack tests <tests@example.invalid>\n{depends}Description: ferrostack test package\n",
             p.name, p.version
         ));
-        write(tree.path(), &format!("usr/share/{}/version", p.name), &format!("{}\n", p.version));
-        let out = Command::new("dpkg-deb").args(["--build", "--root-owner-group"]).arg(tree.path()).arg(&deb).output().unwrap();
-        assert!(out.status.success(), "dpkg-deb: {}", String::from_utf8_lossy(&out.stderr));
+        write(
+            tree.path(),
+            &format!("usr/share/{}/version", p.name),
+            &format!("{}\n", p.version),
+        );
+        let out = Command::new("dpkg-deb")
+            .args(["--build", "--root-owner-group"])
+            .arg(tree.path())
+            .arg(&deb)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dpkg-deb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         deb
     }
 }

@@ -560,7 +560,10 @@ fn the_same_upload_gets_the_same_manifests_lasting_as_long_as_the_source() {
     for name in manifests {
         let a = std::fs::read(first.join(name)).unwrap();
         let b = std::fs::read(second.join(name)).unwrap();
-        assert!(a == b, "{name} differs between two packagings of one upload");
+        assert!(
+            a == b,
+            "{name} differs between two packagings of one upload"
+        );
         if name.ends_with(".m3u8") {
             let text = String::from_utf8(a).unwrap();
             assert!(!text.contains("PROGRAM-DATE-TIME"), "{name}: {text}");
