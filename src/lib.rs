@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod graph;
 pub mod hash;
 pub mod helper;
+pub mod https;
 pub mod interfaces;
 pub mod language_packages;
 pub mod licenses;

@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 
 use super::RegistryAddress;
 use crate::error::{Error, Result};
+use crate::https::HttpsSetupError;
 
 /// Every manifest kind a stack's tag may name.
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
@@ -44,25 +45,22 @@ impl RegistryClient {
         credentials: Option<DockerCredentials>,
         ca_bundle: Option<&Path>,
     ) -> Result<RegistryClient> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let host = address.host().to_string();
-        let fail = |message: String| Error::Registry {
-            registry: host.clone(),
-            message,
-            help: "check the CA bundle setting (`[build] ca_bundle`)".into(),
-        };
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(15))
-            .timeout(std::time::Duration::from_secs(120));
-        if let Some(path) = ca_bundle {
-            let pem = std::fs::read(path).map_err(|e| Error::io("read the CA bundle", path, e))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| fail(format!("`{}` is not a PEM bundle: {e}", path.display())))?;
-            builder = builder.tls_certs_merge(certificates);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| fail(format!("cannot set up HTTPS: {e}")))?;
+        let http = crate::https::client(
+            ca_bundle,
+            std::time::Duration::from_secs(15),
+            std::time::Duration::from_secs(120),
+        )
+        .map_err(|e| match e {
+            HttpsSetupError::ReadBundle { path, source } => {
+                Error::io("read the CA bundle", &path, source)
+            }
+            other => Error::Registry {
+                registry: host.clone(),
+                message: other.to_string(),
+                help: "check the CA bundle setting (`[build] ca_bundle`)".into(),
+            },
+        })?;
         let scheme = if is_loopback(&host) || address.is_insecure() {
             "http"
         } else {

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha512};
 
 use super::{Release, UpstreamError};
+use crate::https::HttpsSetupError;
 
 /// No release ferrostack pins is near this size (npm 9.2.0 is 2.4 MB).
 const MAX_BYTES: u64 = 256 << 20;
@@ -39,19 +40,13 @@ pub async fn fetch(
         url: url.clone(),
         message,
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .timeout(Duration::from_secs(300));
-    if let Some(ca) = ca_bundle {
-        let pem = std::fs::read(ca).map_err(|e| UpstreamError::io("read the CA bundle", ca, e))?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| fail(format!("`{}` is not a PEM bundle: {e}", ca.display())))?;
-        builder = builder.tls_certs_merge(certificates);
-    }
-    let client = builder
-        .build()
-        .map_err(|e| fail(format!("cannot set up HTTPS: {e}")))?;
+    let client = crate::https::client(ca_bundle, Duration::from_secs(15), Duration::from_secs(300))
+        .map_err(|e| match e {
+            HttpsSetupError::ReadBundle { path, source } => {
+                UpstreamError::io("read the CA bundle", &path, source)
+            }
+            other => fail(other.to_string()),
+        })?;
     let mut response = client
         .get(&url)
         .send()
