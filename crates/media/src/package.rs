@@ -523,7 +523,7 @@ pub fn package(
         std::fs::remove_file(&mpd).map_err(|e| MediaError::io(&mpd, e))?;
     }
     if hls {
-        vod_playlist::strip_dates(staged.path())?;
+        vod_playlist::finish(staged.path(), MASTER, f64::from(frame_rate))?;
     }
     // Seconds of video from its first frame (the storyboard branch starts its clock there too).
     let video_duration = lanes.first().map_or(0.0, VideoLane::duration);

@@ -579,3 +579,83 @@ fn the_same_upload_gets_the_same_manifests_lasting_as_long_as_the_source() {
     let vtt = std::fs::read_to_string(&report.storyboard.as_ref().unwrap().vtt).unwrap();
     assert!(vtt.contains("00:00:03.000 --> 00:00:04.000"), "{vtt}");
 }
+
+/// The highest bit rate of any media segment of an HLS media playlist: the segment file's size
+/// over its `#EXTINF` duration (RFC 8216's peak segment bit rate).
+fn peak_segment_bit_rate(dir: &Path, playlist: &str) -> f64 {
+    let text = std::fs::read_to_string(dir.join(playlist)).unwrap();
+    let mut seconds = None;
+    let mut peak: f64 = 0.0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            seconds = Some(rest.trim_end_matches(',').parse::<f64>().unwrap());
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let bytes = std::fs::metadata(dir.join(line)).unwrap().len() as f64;
+            peak = peak.max(bytes * 8.0 / seconds.take().unwrap());
+        }
+    }
+    peak
+}
+
+#[test]
+fn the_master_playlist_declares_the_peak_that_was_written() {
+    // Noise under a low cap: x264's VBV lets a segment run above `maxrate` while its buffer
+    // drains, and for a finished VOD variant RFC 8216 wants BANDWIDTH to be the peak segment bit
+    // rate of the video plus the audio, not the encoder's cap (a player sizing its connection by
+    // the cap would stall on such a segment).
+    let dir = tempfile::tempdir().unwrap();
+    let input = Media::av()
+        .video("testsrc2=size=320x240:rate=25:duration=4,noise=alls=40:allf=t")
+        .audio(&common::tone(2, "stereo", 48000, 4.0, 0.25))
+        .h264_aac()
+        .write(&dir.path().join("in.mp4"));
+    let capped = |height, maxrate| Rung {
+        height,
+        maxrate: Some(maxrate),
+        bufsize: Some(4 * maxrate),
+        crf: Some(18),
+    };
+    let options = PackageOptions {
+        ladder: Some(vec![capped(240, 150_000), capped(120, 60_000)]),
+        ..fast()
+    };
+    let out = dir.path().join("out");
+    let report = package(&input, &out, &options, &mut Monitor::new()).unwrap();
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert!(
+        master.contains("\n#EXT-X-INDEPENDENT-SEGMENTS\n"),
+        "{master}"
+    );
+    let audio = report.audio.as_ref().unwrap().playlist.as_ref().unwrap();
+    let audio_peak = peak_segment_bit_rate(&out, &audio.file_name().unwrap().to_string_lossy());
+    for (i, rung) in report.rungs.iter().enumerate() {
+        let playlist = format!("media_{i}.m3u8");
+        let lines: Vec<&str> = master.lines().collect();
+        let at = lines.iter().position(|l| *l == playlist).unwrap();
+        let variant = lines[at - 1];
+        let attribute = |name: &str| -> &str {
+            variant
+                .split(&format!("{name}="))
+                .nth(1)
+                .unwrap_or_else(|| panic!("no {name} in {variant}"))
+                .split(',')
+                .next()
+                .unwrap()
+        };
+        let video_peak = peak_segment_bit_rate(&out, &playlist);
+        // The premise: this source does run above the cap.
+        assert!(
+            video_peak > rung.maxrate as f64 * 1.1,
+            "{playlist}: peak {video_peak} under the cap {}",
+            rung.maxrate
+        );
+        let bandwidth: f64 = attribute("BANDWIDTH").parse().unwrap();
+        let measured = video_peak + audio_peak;
+        assert!(
+            bandwidth >= measured && bandwidth < measured + 2.0,
+            "{variant}: measured {measured}"
+        );
+        assert!(bandwidth >= rung.peak_segment_bit_rate as f64, "{rung:?}");
+        assert_eq!(attribute("FRAME-RATE"), "25.000", "{variant}");
+    }
+}
