@@ -1,7 +1,7 @@
 //! `package`'s HLS playlists made VOD-clean. FFmpeg's `dash` muxer stamps every segment of a
 //! media playlist with the wall-clock time it wrote it (`#EXT-X-PROGRAM-DATE-TIME`), which claims
 //! the video was recorded at packaging time and makes two packagings of one upload differ: the
-//! stamps are dropped. Its master playlist declares each variant's `BANDWIDTH` from the encoder's
+//! stamps are dropped, and each finished media playlist is typed `#EXT-X-PLAYLIST-TYPE:VOD`. Its master playlist declares each variant's `BANDWIDTH` from the encoder's
 //! cap, but a VBV-capped segment may run above the cap (the buffer drains), and RFC 8216 wants
 //! the peak segment bit rate of a finished VOD variant: it becomes the measured peak wherever
 //! that is higher, and the master gains `FRAME-RATE` and `#EXT-X-INDEPENDENT-SEGMENTS` (every
@@ -13,11 +13,13 @@ use crate::MediaError;
 const STAMP: &str = "#EXT-X-PROGRAM-DATE-TIME:";
 const INDEPENDENT: &str = "#EXT-X-INDEPENDENT-SEGMENTS";
 const VARIANT: &str = "#EXT-X-STREAM-INF:";
+const ENDLIST: &str = "#EXT-X-ENDLIST";
+const PLAYLIST_TYPE: &str = "#EXT-X-PLAYLIST-TYPE:";
 
 /// Finishes the HLS playlists in `dir` (the staged output): dates dropped from every playlist,
 /// and the master `master` declaring what was written (`frame_rate`: every rung's).
 pub(crate) fn finish(dir: &Path, master: &str, frame_rate: f64) -> Result<(), MediaError> {
-    strip_dates(dir)?;
+    vod_playlists(dir)?;
     let path = dir.join(master);
     let text = std::fs::read_to_string(&path).map_err(|e| MediaError::io(&path, e))?;
     let audio_peak = match audio_playlist(&text) {
@@ -131,8 +133,9 @@ fn peak_bit_rate(dir: &Path, uri: &str) -> Result<u64, MediaError> {
     Ok(peak)
 }
 
-/// Removes the program date-time lines from every `.m3u8` file in `dir` (the staged output).
-fn strip_dates(dir: &Path) -> Result<(), MediaError> {
+/// Makes every `.m3u8` file in `dir` (the staged output) a VOD playlist: without program
+/// date-time lines, and a finished media playlist typed `#EXT-X-PLAYLIST-TYPE:VOD`.
+fn vod_playlists(dir: &Path) -> Result<(), MediaError> {
     let entries = std::fs::read_dir(dir).map_err(|e| MediaError::io(dir, e))?;
     for entry in entries {
         let path = entry.map_err(|e| MediaError::io(dir, e))?.path();
@@ -140,23 +143,39 @@ fn strip_dates(dir: &Path) -> Result<(), MediaError> {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| MediaError::io(&path, e))?;
-        if let Some(clean) = without_dates(&text) {
+        if let Some(clean) = as_vod(&text) {
             std::fs::write(&path, clean).map_err(|e| MediaError::io(&path, e))?;
         }
     }
     Ok(())
 }
 
-/// The playlist without its date-time lines; `None` when it has none.
-fn without_dates(text: &str) -> Option<String> {
-    if !text.contains(STAMP) {
+/// The playlist without its date-time lines and, when it is finished (`#EXT-X-ENDLIST`) and
+/// untyped, typed VOD after its version line; `None` when nothing changes.
+fn as_vod(text: &str) -> Option<String> {
+    let typed = !text.contains(ENDLIST) || text.contains(PLAYLIST_TYPE);
+    if typed && !text.contains(STAMP) {
         return None;
     }
-    Some(
-        text.split_inclusive('\n')
-            .filter(|line| !line.starts_with(STAMP))
-            .collect(),
-    )
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut pending = !typed;
+    let after = if text.contains("#EXT-X-VERSION:") {
+        "#EXT-X-VERSION:"
+    } else {
+        "#EXTM3U"
+    };
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(STAMP) {
+            continue;
+        }
+        out.push_str(line);
+        if pending && line.starts_with(after) {
+            out.push_str(PLAYLIST_TYPE);
+            out.push_str("VOD\n");
+            pending = false;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -164,16 +183,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drops_only_the_date_lines() {
-        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init-stream0.m4s\"\n#EXTINF:4.000000,\n\
+    fn drops_the_date_lines_and_types_a_finished_playlist_vod() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:4\n\
+                    #EXT-X-MAP:URI=\"init-stream0.m4s\"\n#EXTINF:4.000000,\n\
                     #EXT-X-PROGRAM-DATE-TIME:2026-12-03T21:37:56.000+0000\nchunk-stream0-00001.m4s\n\
                     #EXT-X-ENDLIST\n";
+        let vod = as_vod(text).unwrap();
         assert_eq!(
-            without_dates(text).unwrap(),
-            "#EXTM3U\n#EXT-X-MAP:URI=\"init-stream0.m4s\"\n#EXTINF:4.000000,\n\
+            vod,
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:4\n\
+             #EXT-X-MAP:URI=\"init-stream0.m4s\"\n#EXTINF:4.000000,\n\
              chunk-stream0-00001.m4s\n#EXT-X-ENDLIST\n"
         );
-        assert_eq!(without_dates("#EXTM3U\nmedia_0.m3u8\n"), None);
+        assert_eq!(as_vod(&vod), None);
+        // Without a version line the type follows the header; a master is left alone.
+        assert_eq!(
+            as_vod("#EXTM3U\na.m4s\n#EXT-X-ENDLIST\n").unwrap(),
+            "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\na.m4s\n#EXT-X-ENDLIST\n"
+        );
+        assert_eq!(as_vod("#EXTM3U\nmedia_0.m3u8\n"), None);
     }
 
     #[test]
@@ -187,10 +215,10 @@ mod tests {
         .unwrap();
         let other = dir.path().join("storyboard.vtt");
         std::fs::write(&other, format!("WEBVTT\n{STAMP}kept\n")).unwrap();
-        strip_dates(dir.path()).unwrap();
+        vod_playlists(dir.path()).unwrap();
         assert_eq!(std::fs::read_to_string(&media).unwrap(), "#EXTM3U\na.m4s\n");
         assert!(std::fs::read_to_string(&other).unwrap().contains(STAMP));
-        let e = strip_dates(&dir.path().join("missing")).unwrap_err();
+        let e = vod_playlists(&dir.path().join("missing")).unwrap_err();
         assert!(e.to_string().contains("missing"), "{e}");
     }
 

@@ -598,7 +598,7 @@ fn peak_segment_bit_rate(dir: &Path, playlist: &str) -> f64 {
 }
 
 #[test]
-fn the_master_playlist_declares_the_peak_that_was_written() {
+fn the_playlists_declare_the_peak_that_was_written_and_vod() {
     // Noise under a low cap: x264's VBV lets a segment run above `maxrate` while its buffer
     // drains, and for a finished VOD variant RFC 8216 wants BANDWIDTH to be the peak segment bit
     // rate of the video plus the audio, not the encoder's cap (a player sizing its connection by
@@ -642,6 +642,8 @@ fn the_master_playlist_declares_the_peak_that_was_written() {
                 .next()
                 .unwrap()
         };
+        let media = std::fs::read_to_string(out.join(&playlist)).unwrap();
+        assert!(media.contains("\n#EXT-X-PLAYLIST-TYPE:VOD\n"), "{media}");
         let video_peak = peak_segment_bit_rate(&out, &playlist);
         // The premise: this source does run above the cap.
         assert!(
