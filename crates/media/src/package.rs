@@ -755,7 +755,7 @@ fn measure(
         let media_bytes: u64 = sizes.iter().sum();
         let start = lane.span.start(lane.tb);
         // Segment j runs from key frame j to key frame j+1 (the last to the end).
-        let peak = sizes
+        let segment_bit_rates: Vec<u64> = sizes
             .iter()
             .enumerate()
             .map(|(j, bytes)| {
@@ -764,8 +764,7 @@ fn measure(
                 let secs = (to - from).max(1e-3);
                 (*bytes as f64 * 8.0 / secs).round() as u64
             })
-            .max()
-            .unwrap_or(0);
+            .collect();
         rungs.push(RungReport {
             name: format!("{}p", rung.height),
             width: rung.width,
@@ -780,7 +779,8 @@ fn measure(
             size,
             duration,
             bit_rate: (media_bytes as f64 * 8.0 / duration.max(1e-3)).round() as u64,
-            peak_segment_bit_rate: peak,
+            peak_segment_bit_rate: segment_bit_rates.iter().copied().max().unwrap_or(0),
+            segment_bit_rates,
         });
     }
     let audio = match audio {

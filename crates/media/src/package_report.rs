@@ -62,6 +62,8 @@ pub struct RungReport {
     pub bit_rate: u64,
     /// Highest bits per second of any one segment (its file size over its duration).
     pub peak_segment_bit_rate: u64,
+    /// Bits per second of each media segment, in order (its file size over its duration).
+    pub segment_bit_rates: Vec<u64>,
 }
 
 /// The one audio rendition every rung shares.

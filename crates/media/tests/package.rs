@@ -580,21 +580,28 @@ fn the_same_upload_gets_the_same_manifests_lasting_as_long_as_the_source() {
     assert!(vtt.contains("00:00:03.000 --> 00:00:04.000"), "{vtt}");
 }
 
-/// The highest bit rate of any media segment of an HLS media playlist: the segment file's size
-/// over its `#EXTINF` duration (RFC 8216's peak segment bit rate).
-fn peak_segment_bit_rate(dir: &Path, playlist: &str) -> f64 {
+/// The bit rate of each media segment of an HLS media playlist: the segment file's size over
+/// its `#EXTINF` duration (RFC 8216's segment bit rate).
+fn segment_bit_rates(dir: &Path, playlist: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(dir.join(playlist)).unwrap();
     let mut seconds = None;
-    let mut peak: f64 = 0.0;
+    let mut rates = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
             seconds = Some(rest.trim_end_matches(',').parse::<f64>().unwrap());
         } else if !line.starts_with('#') && !line.is_empty() {
             let bytes = std::fs::metadata(dir.join(line)).unwrap().len() as f64;
-            peak = peak.max(bytes * 8.0 / seconds.take().unwrap());
+            rates.push(bytes * 8.0 / seconds.take().unwrap());
         }
     }
-    peak
+    rates
+}
+
+/// The highest of [`segment_bit_rates`]: the playlist's peak segment bit rate.
+fn peak_segment_bit_rate(dir: &Path, playlist: &str) -> f64 {
+    segment_bit_rates(dir, playlist)
+        .into_iter()
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -644,6 +651,19 @@ fn the_playlists_declare_the_peak_that_was_written_and_vod() {
         };
         let media = std::fs::read_to_string(out.join(&playlist)).unwrap();
         assert!(media.contains("\n#EXT-X-PLAYLIST-TYPE:VOD\n"), "{media}");
+        // The report's per-segment rates are the playlist's, within rounding.
+        let rates = segment_bit_rates(&out, &playlist);
+        assert_eq!(rung.segment_bit_rates.len(), rates.len(), "{rung:?}");
+        for (reported, measured) in rung.segment_bit_rates.iter().zip(&rates) {
+            assert!(
+                (*reported as f64 - measured).abs() <= measured * 0.01,
+                "{playlist}: reported {reported}, measured {measured}"
+            );
+        }
+        assert_eq!(
+            rung.peak_segment_bit_rate,
+            *rung.segment_bit_rates.iter().max().unwrap()
+        );
         let video_peak = peak_segment_bit_rate(&out, &playlist);
         // The premise: this source does run above the cap.
         assert!(
