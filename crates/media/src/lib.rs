@@ -9,6 +9,7 @@ mod container;
 mod decoding;
 mod error;
 mod fan_out;
+mod frame_clock;
 mod frame_filter;
 mod geometry;
 mod ladder;

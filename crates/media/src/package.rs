@@ -20,6 +20,7 @@ use crate::audio_lane::AudioLane;
 use crate::av;
 use crate::decoding::{decode_error, open_decoder, receive};
 use crate::fan_out::FanOut;
+use crate::frame_clock::FrameClock;
 use crate::ladder::{self, PlannedRung, Rung};
 use crate::monitor::Monitor;
 use crate::mux::Mux;
@@ -237,6 +238,8 @@ pub fn package(
         .into_iter()
         .find(|r| r.numerator() > 0 && r.denominator() > 0)
         .unwrap_or(Rational(25, 1));
+    // The encoders count one tick per picture on the rate every picture falls on.
+    let grid = FrameClock::grid(vstream.rate(), vstream.avg_frame_rate());
     let display_width = (f64::from(vdec.width()) * f64::from(sar.numerator())
         / f64::from(sar.denominator()))
     .round() as u32;
@@ -355,6 +358,7 @@ pub fn package(
             &rung_formats[i],
             sars[i],
             frame_rate,
+            grid,
             segment,
             &speed,
             threads[i],

@@ -4,12 +4,13 @@
 //! (a `StreamPlan`); this module owns the FFmpeg plumbing, timestamps, progress and cancellation.
 use std::path::Path;
 
-use ffmpeg::{codec, encoder, filter, format, media, Dictionary, Packet, Rational, Rescale};
+use ffmpeg::{codec, encoder, filter, format, media, Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 use serde::Serialize;
 
 use crate::av;
 use crate::container::Container;
+use crate::frame_clock::FrameClock;
 use crate::limits::Limits;
 use crate::loudness::{LiveMeter, Loudness, MeterSettings};
 use crate::monitor::{Monitor, Tracker};
@@ -88,8 +89,8 @@ struct Transcoder {
     decoder: codec::decoder::Opened,
     graph: filter::Graph,
     encoder: codec::encoder::Encoder,
-    sink_tb: Rational,
-    enc_tb: Rational,
+    /// Moves the filtered frames onto the encoder's time base.
+    clock: FrameClock,
     ost: usize,
     codec_name: String,
     /// Frames that came out of the decoder; none at the end means the stream is undecodable.
@@ -337,7 +338,7 @@ impl Transcoder {
 
         let mut graph = filter::Graph::new();
         let map_graph = |e| MediaError::ffmpeg("build the filter graph for", input, e);
-        let (decoder, encoder, sink_tb, enc_tb);
+        let (decoder, encoder, clock);
         if video {
             let dec = dctx.decoder().video().map_err(|e| decode_error(input, e))?;
             if dec.format() == format::Pixel::None || dec.width() == 0 || dec.height() == 0 {
@@ -397,12 +398,18 @@ impl Transcoder {
                 Rational(1, 1)
             };
             enc.set_aspect_ratio(out_sar);
-            enc.set_time_base(sf.time_base);
-            let fr = if sf.frame_rate.numerator() > 0 {
-                Some(sf.frame_rate)
-            } else {
-                dec.frame_rate()
-            };
+            let valid = |r: Rational| (r.numerator() > 0 && r.denominator() > 0).then_some(r);
+            // The graph's rate when a filter set one (`fps`), else the stream's.
+            let fr = valid(sf.frame_rate)
+                .or_else(|| valid(ist.avg_frame_rate()))
+                .or_else(|| dec.frame_rate().and_then(valid));
+            // One tick per picture: x264 writes the time base into the stream's timing info.
+            let grid = valid(sf.frame_rate)
+                .or_else(|| FrameClock::grid(ist.rate(), ist.avg_frame_rate()))
+                .or(fr);
+            clock = FrameClock::for_video(sf.time_base, grid);
+            let enc_tb = clock.time_base();
+            enc.set_time_base(enc_tb);
             enc.set_frame_rate(fr);
             if let Some(b) = spec.bit_rate {
                 enc.set_bit_rate(b as usize);
@@ -420,8 +427,6 @@ impl Transcoder {
             let opened = enc
                 .open_with(options(spec))
                 .map_err(|e| MediaError::ffmpeg("open the video encoder for", output, e))?;
-            sink_tb = sf.time_base;
-            enc_tb = sf.time_base;
             let mut ost = octx
                 .add_stream(codec)
                 .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
@@ -516,8 +521,8 @@ impl Transcoder {
                     .sink()
                     .set_frame_size(opened.frame_size());
             }
-            sink_tb = sf.time_base;
-            enc_tb = Rational(1, rate as i32);
+            let enc_tb = Rational(1, rate as i32);
+            clock = FrameClock::new(sf.time_base, enc_tb);
             let mut ost = octx
                 .add_stream(codec)
                 .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
@@ -532,8 +537,7 @@ impl Transcoder {
             decoder,
             graph,
             encoder,
-            sink_tb,
-            enc_tb,
+            clock,
             ost: ost_index,
             codec_name: codec.name().to_owned(),
             decoded: 0,
@@ -600,10 +604,11 @@ impl Transcoder {
                 Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
                 Err(e) => return Err(MediaError::ffmpeg("filter", output, e)),
             }
+            if !self.clock.place(&mut filtered) {
+                continue;
+            }
             if let Some(pts) = filtered.pts() {
-                let pts = pts.rescale(self.sink_tb, self.enc_tb);
-                filtered.set_pts(Some(pts));
-                on_frame(pts as f64 * f64::from(self.enc_tb));
+                on_frame(pts as f64 * f64::from(self.clock.time_base()));
             }
             if self.video {
                 av::clear_picture_type(&mut filtered);
@@ -631,7 +636,7 @@ impl Transcoder {
                 Err(e) => return Err(MediaError::ffmpeg("encode", output, e)),
             }
             packet.set_stream(self.ost);
-            packet.rescale_ts(self.enc_tb, ost_tbs[self.ost]);
+            packet.rescale_ts(self.clock.time_base(), ost_tbs[self.ost]);
             if let Some((_, meter)) = tap.filter(|(ost, _)| *ost == self.ost) {
                 meter.send(&packet);
             }

@@ -6,6 +6,7 @@ use ffmpeg::{codec, format, Dictionary, Rational, Rescale};
 use ffmpeg_next as ffmpeg;
 
 use crate::av;
+use crate::frame_clock::FrameClock;
 use crate::ladder::PlannedRung;
 use crate::mux::{PacketSink, Span};
 use crate::MediaError;
@@ -27,6 +28,8 @@ pub(crate) struct VideoLane {
     /// last picture then lasted nothing, and the rung's duration (the report's, the storyboard's
     /// last cue) came out a frame short of the source.
     frame_ticks: i64,
+    /// Moves the filtered pictures onto the encoder's time base, `tb`.
+    clock: FrameClock,
 }
 
 impl VideoLane {
@@ -37,6 +40,7 @@ impl VideoLane {
         sf: &av::SinkFormat,
         sar: Rational,
         frame_rate: Rational,
+        grid: Option<Rational>,
         segment: f64,
         speed: &str,
         threads: usize,
@@ -53,7 +57,10 @@ impl VideoLane {
         enc.set_height(sf.height);
         enc.set_format(format::Pixel::YUV420P);
         enc.set_aspect_ratio(sar);
-        enc.set_time_base(sf.time_base);
+        // One tick per picture: x264 writes the time base into the stream's timing info.
+        let clock = FrameClock::for_video(sf.time_base, grid.or(Some(frame_rate)));
+        let tb = clock.time_base();
+        enc.set_time_base(tb);
         enc.set_frame_rate(Some(frame_rate));
         // The encoder never places a key frame of its own inside a segment: only forced ones.
         let per_segment = (segment * f64::from(frame_rate)).ceil().max(1.0) as u32;
@@ -92,7 +99,7 @@ impl VideoLane {
             .add_stream(codec)
             .map_err(|e| MediaError::ffmpeg("add a stream to", output, e))?;
         stream.set_parameters(&opened);
-        stream.set_time_base(sf.time_base);
+        stream.set_time_base(tb);
         stream.set_avg_frame_rate(frame_rate);
         av::set_stream_sar(&mut stream, sar);
         // The manifests advertise the rung's cap (the encoder has no target bit rate of its own).
@@ -100,7 +107,8 @@ impl VideoLane {
         Ok(VideoLane {
             encoder: opened.0 .0,
             codec: codec.name().to_owned(),
-            tb: sf.time_base,
+            tb,
+            clock,
             ost,
             segment,
             last_key: None,
@@ -110,7 +118,7 @@ impl VideoLane {
             frame_ticks: 1i64
                 .rescale(
                     Rational(frame_rate.denominator(), frame_rate.numerator()),
-                    sf.time_base,
+                    tb,
                 )
                 .max(1),
         })
@@ -123,6 +131,9 @@ impl VideoLane {
         frame: &mut ffmpeg::Frame,
         mux: &mut impl PacketSink,
     ) -> Result<(), MediaError> {
+        if !self.clock.place(frame) {
+            return Ok(());
+        }
         self.frames += 1;
         let t = frame.pts().map(|p| p as f64 * f64::from(self.tb));
         let key = match (t, self.last_key) {
