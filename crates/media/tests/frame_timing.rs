@@ -51,6 +51,17 @@ fn probe(path: &Path, entries: &str) -> Vec<String> {
         .collect()
 }
 
+/// `input` resized to 160 pixels wide, beside it.
+fn resized(input: &Path) -> PathBuf {
+    let out = input.with_file_name("small.mp4");
+    let options = ResizeOptions {
+        width: Some(160),
+        ..Default::default()
+    };
+    resize(input, &out, &options, &mut Monitor::new()).unwrap();
+    out
+}
+
 #[test]
 fn every_package_rung_tells_the_source_frame_rate() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,12 +109,7 @@ fn a_resized_stream_tells_the_source_frame_rate() {
         .video("testsrc2=size=320x240:rate=30000/1001:duration=2")
         .h264_aac()
         .write(&dir.path().join("in.mp4"));
-    let out = dir.path().join("small.mp4");
-    let options = ResizeOptions {
-        width: Some(160),
-        ..Default::default()
-    };
-    resize(&input, &out, &options, &mut Monitor::new()).unwrap();
+    let out = resized(&input);
     assert_eq!(
         probe(&elementary(&out), "stream=r_frame_rate"),
         ["30000/1001"]
@@ -121,14 +127,8 @@ fn a_variable_rate_source_keeps_every_picture() {
         .h264_aac()
         .args(&["-fps_mode", "passthrough", "-video_track_timescale", "3000"])
         .write(&dir.path().join("vfr.mp4"));
-    let source_frames = probe(&input, "packet=pts_time").len();
-    assert_eq!(source_frames, 60);
-    let out = dir.path().join("small.mp4");
-    let options = ResizeOptions {
-        width: Some(160),
-        ..Default::default()
-    };
-    resize(&input, &out, &options, &mut Monitor::new()).unwrap();
+    assert_eq!(probe(&input, "packet=pts_time").len(), 60);
+    let out = resized(&input);
     let mut source: Vec<f64> = probe(&input, "packet=pts_time")
         .iter()
         .map(|t| t.parse().unwrap())
