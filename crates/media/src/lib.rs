@@ -3,8 +3,10 @@
 //! a progress callback, cancellation, atomic output and one typed error enum.
 //!
 //! Nothing here starts an `ffmpeg` or `ffprobe` process: all work goes through libav*.
+mod audio_encoder;
 mod audio_lane;
 mod av;
+mod chunked_encoder;
 mod container;
 mod decoding;
 mod error;

@@ -57,6 +57,9 @@ struct Meter {
     rms: Option<f64>,
     frame: ffmpeg::Frame,
     filtered: ffmpeg::Frame,
+    /// The peaks, measured on a thread of its own (`ebur128` measures only loudness):
+    /// over-sampling to 192 kHz for the true peak is most of the meter's work.
+    peaks: Option<PeakWorker>,
 }
 
 impl Meter {
@@ -90,8 +93,9 @@ impl Meter {
         let mut graph = filter::Graph::new();
         crate::av::add_filter(&mut graph, "abuffer", "in", &args).map_err(map)?;
         crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map)?;
+        let peaks = Some(PeakWorker::start(&args, path)?);
         let mut spec = format!(
-            "ebur128=peak=true+sample:metadata=1:dualmono={}",
+            "ebur128=metadata=1:dualmono={}",
             u8::from(settings.dual_mono)
         );
         if settings.with_rms {
@@ -116,6 +120,7 @@ impl Meter {
             rms: None,
             frame: av::new_frame(),
             filtered: av::new_frame(),
+            peaks,
         })
     }
 
@@ -148,6 +153,9 @@ impl Meter {
             self.frame.set_pts(ts);
             if let Some(t) = ts {
                 on_time(t);
+            }
+            if let Some(w) = &self.peaks {
+                w.send(&self.frame)?;
             }
             self.graph
                 .get("in")
@@ -187,19 +195,16 @@ impl Meter {
             if let Some(l) = get("lavfi.r128.LRA") {
                 self.lra = l;
             }
-            if let Some(p) = get("lavfi.r128.true_peak") {
-                self.true_peak = self.true_peak.max(p);
-            }
-            if let Some(p) = get("lavfi.r128.sample_peak") {
-                self.sample_peak = self.sample_peak.max(p);
-            }
             if let Some(r) = get("lavfi.astats.Overall.RMS_level") {
                 self.rms = Some(r);
             }
         }
     }
 
-    fn result(&self) -> Result<Loudness, MediaError> {
+    fn result(&mut self) -> Result<Loudness, MediaError> {
+        if let Some(w) = self.peaks.take() {
+            (self.sample_peak, self.true_peak) = w.finish()?;
+        }
         if !self.seen {
             return Err(MediaError::InvalidInput {
                 path: self.path.clone(),
@@ -313,5 +318,199 @@ impl Drop for LiveMeter {
     fn drop(&mut self) {
         // On an error path: close the channel and let the thread end on its own.
         drop(self.tx.take());
+    }
+}
+
+/// Measures the peaks of decoded audio on a thread of its own, as `ebur128` does, but exactly
+/// (its metadata rounds them to three decimals of linear amplitude: 0.9 dB at -40 dBFS): the
+/// samples as doubles give the sample peak; over-sampled to 192 kHz by FFmpeg's resampler with
+/// its defaults (as `ebur128`'s own), the true peak. Like `ebur128`, the resampler is not
+/// flushed at the end.
+struct PeakWorker {
+    tx: Option<mpsc::SyncSender<ffmpeg::Frame>>,
+    handle: Option<thread::JoinHandle<Result<(f64, f64), MediaError>>>,
+    path: PathBuf,
+}
+
+/// A graph from `abuffer` through `chain` to `abuffersink`.
+fn chain_graph(source: &str, chain: &str, path: &Path) -> Result<filter::Graph, MediaError> {
+    let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
+    let mut graph = filter::Graph::new();
+    crate::av::add_filter(&mut graph, "abuffer", "in", source).map_err(map)?;
+    crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map)?;
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(chain))
+        .map_err(map)?;
+    graph.validate().map_err(map)?;
+    Ok(graph)
+}
+
+/// The largest magnitude of a packed `dbl` frame.
+fn largest(frame: &ffmpeg::frame::Audio) -> f64 {
+    let values = frame.samples() * usize::from(frame.channels());
+    frame.data(0)[..values * 8]
+        .chunks_exact(8)
+        .map(|v| f64::from_ne_bytes(v.try_into().expect("8 bytes")).abs())
+        .fold(0.0, f64::max)
+}
+
+impl PeakWorker {
+    /// `source`: the `abuffer` arguments of the decoded audio.
+    fn start(source: &str, path: &Path) -> Result<Self, MediaError> {
+        let mut doubles = chain_graph(source, "aformat=sample_fmts=dbl", path)?;
+        // The converted audio's own `abuffer` arguments: the same but for the sample format.
+        let converted: Vec<&str> = source
+            .split(':')
+            .filter(|p| !p.starts_with("sample_fmt="))
+            .chain(["sample_fmt=dbl"])
+            .collect();
+        let mut oversampled = chain_graph(
+            &converted.join(":"),
+            "aresample=192000,aformat=sample_fmts=dbl",
+            path,
+        )?;
+        let (tx, rx) = mpsc::sync_channel::<ffmpeg::Frame>(16);
+        let owned = path.to_owned();
+        let handle = thread::Builder::new()
+            .name("peaks".into())
+            .spawn(move || {
+                let fail = |e| MediaError::ffmpeg("measure", &owned, e);
+                let (mut sample, mut truep) = (0.0f64, 0.0f64);
+                let mut dbl = ffmpeg::frame::Audio::empty();
+                let mut over = ffmpeg::frame::Audio::empty();
+                for frame in rx {
+                    doubles
+                        .get("in")
+                        .expect("source")
+                        .source()
+                        .add(&frame)
+                        .map_err(fail)?;
+                    while doubles
+                        .get("out")
+                        .expect("sink")
+                        .sink()
+                        .frame(&mut dbl)
+                        .is_ok()
+                    {
+                        sample = sample.max(largest(&dbl));
+                        oversampled
+                            .get("in")
+                            .expect("source")
+                            .source()
+                            .add(&dbl)
+                            .map_err(fail)?;
+                        while oversampled
+                            .get("out")
+                            .expect("sink")
+                            .sink()
+                            .frame(&mut over)
+                            .is_ok()
+                        {
+                            truep = truep.max(largest(&over));
+                        }
+                    }
+                }
+                Ok((sample, truep))
+            })
+            .expect("a thread can be started");
+        Ok(PeakWorker {
+            tx: Some(tx),
+            handle: Some(handle),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Hands a decoded frame over (a new reference, no copy).
+    fn send(&self, frame: &ffmpeg::Frame) -> Result<(), MediaError> {
+        let shared =
+            av::share_frame(frame).map_err(|e| MediaError::ffmpeg("measure", &self.path, e))?;
+        if let Some(tx) = &self.tx {
+            // A worker that failed has dropped its receiver; finish() reports its error.
+            let _ = tx.send(shared);
+        }
+        Ok(())
+    }
+
+    /// The sample peak and the true peak (linear).
+    fn finish(mut self) -> Result<(f64, f64), MediaError> {
+        drop(self.tx.take());
+        let handle = self.handle.take().expect("finish is called once");
+        handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl Drop for PeakWorker {
+    fn drop(&mut self) {
+        // On an error path: close the channel; the thread ends with it.
+        drop(self.tx.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn astats_peak(file: &Path, chain: &str) -> f64 {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-nostats", "-i"])
+            .arg(file)
+            .args([
+                "-af",
+                &format!("{chain}astats=measure_perchannel=none:measure_overall=Peak_level"),
+            ])
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find_map(|l| l.split("Peak level dB:").nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak level in {text}"))
+    }
+
+    /// The peaks are exact: as the ffmpeg CLI's `astats` finds them on the same samples (as
+    /// doubles, and over-sampled to 192 kHz as `ebur128` does), where `ebur128`'s own metadata
+    /// would have rounded them.
+    #[test]
+    fn the_peaks_are_exact() {
+        crate::av::init();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("overs.mp3");
+        // A quiet MP3 (at -40 dBFS metadata's rounding is about 1 dB) whose decoded waveform
+        // peaks between samples.
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i"])
+            .arg("anoisesrc=color=pink:amplitude=0.02:duration=6:seed=7,tremolo=f=0.5:d=0.7")
+            .args([
+                "-ac",
+                "2",
+                "-ar",
+                "44100",
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "128k",
+            ])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let settings = MeterSettings {
+            dual_mono: false,
+            with_rms: false,
+        };
+        let m = measure(&file, settings, &mut Monitor::new()).unwrap();
+        let sample = astats_peak(&file, "aformat=sample_fmts=dbl,");
+        let truep = astats_peak(
+            &file,
+            "aformat=sample_fmts=dbl,aresample=192000,aformat=sample_fmts=dbl,",
+        );
+        assert!((m.sample_peak - sample).abs() < 0.001, "{m:?} vs {sample}");
+        assert!((m.true_peak - truep).abs() < 0.001, "{m:?} vs {truep}");
+        assert!(m.true_peak > m.sample_peak, "inter-sample peaks: {m:?}");
     }
 }

@@ -8,7 +8,9 @@ use ffmpeg::{codec, encoder, filter, format, media, Dictionary, Packet, Rational
 use ffmpeg_next as ffmpeg;
 use serde::Serialize;
 
+use crate::audio_encoder::AudioEncoderSettings;
 use crate::av;
+use crate::chunked_encoder::{ChunkPlan, ChunkedEncoder};
 use crate::container::Container;
 use crate::frame_clock::FrameClock;
 use crate::limits::Limits;
@@ -54,6 +56,9 @@ pub struct StreamOutcome {
     pub action: String,
     /// Codec of the output stream.
     pub codec: String,
+    /// An AAC stream encoded in chunks on every core (see `chunked_encoder.rs`): how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<usize>,
 }
 
 /// Everything the loop needs.
@@ -84,11 +89,17 @@ enum Lane {
     Encode(Box<Transcoder>),
 }
 
+/// The encoder of a lane: FFmpeg's own, or an AAC stream spread over the cores.
+enum Encoding {
+    Direct(codec::encoder::Encoder),
+    Chunked(Box<ChunkedEncoder>),
+}
+
 struct Transcoder {
     video: bool,
     decoder: codec::decoder::Opened,
     graph: filter::Graph,
-    encoder: codec::encoder::Encoder,
+    encoder: Encoding,
     /// Moves the filtered frames onto the encoder's time base.
     clock: FrameClock,
     ost: usize,
@@ -165,6 +176,7 @@ pub(crate) fn run(
             kind: kind.to_owned(),
             action: action.to_owned(),
             codec: codec_name,
+            chunks: None,
         });
     }
 
@@ -269,6 +281,15 @@ pub(crate) fn run(
                     tracker_frame(&mut tracker, monitor, time);
                 }
             })?;
+        }
+    }
+    for lane in lanes.iter().flatten() {
+        if let Lane::Encode(t) = lane {
+            if let Encoding::Chunked(e) = &t.encoder {
+                if let Some(o) = outcomes.iter_mut().find(|o| o.output_index == t.ost) {
+                    o.chunks = (!e.cuts.is_empty()).then(|| e.cuts.len() + 1);
+                }
+            }
         }
     }
     // A stream that decoded to nothing would leave an empty track: the input is the problem.
@@ -441,7 +462,7 @@ impl Transcoder {
                 av::copy_display_matrix(ist, &mut ost);
             }
             decoder = dec.0;
-            encoder = opened.0 .0;
+            encoder = Encoding::Direct(opened.0 .0);
         } else {
             let dec = dctx.decoder().audio().map_err(|e| decode_error(input, e))?;
             if dec.format() == format::Sample::None || dec.rate() == 0 {
@@ -492,24 +513,20 @@ impl Transcoder {
                 .map_err(map_graph)?;
             graph.validate().map_err(map_graph)?;
             let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
-            let mut enc = codec::context::Context::new_with_codec(codec)
-                .encoder()
-                .audio()
-                .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-            enc.set_rate(rate as i32);
-            enc.set_format(sample_fmt);
-            av::set_encoder_layout(&mut enc, &out_layout)
-                .map_err(|e| MediaError::ffmpeg("configure", output, e))?;
-            enc.set_time_base((1, rate as i32));
-            if let Some(b) = spec.bit_rate {
-                enc.set_bit_rate(b as usize);
-            }
-            if global_header {
-                enc.set_flags(codec::Flags::GLOBAL_HEADER);
-            }
-            let opened = enc
-                .open_with(options(spec))
+            let mut settings = AudioEncoderSettings {
+                codec,
+                rate,
+                format: sample_fmt,
+                channels: 0,
+                layout: out_layout.clone(),
+                bit_rate: spec.bit_rate,
+                global_header,
+                options: spec.options.clone(),
+            };
+            let opened = settings
+                .open()
                 .map_err(|e| MediaError::ffmpeg("open the audio encoder for", output, e))?;
+            settings.channels = AudioEncoderSettings::channels_of(&opened);
             if !codec
                 .capabilities()
                 .contains(codec::capabilities::Capabilities::VARIABLE_FRAME_SIZE)
@@ -530,7 +547,19 @@ impl Transcoder {
             ost.set_time_base(enc_tb);
             ost.set_metadata(ist.metadata().to_owned());
             decoder = dec.0;
-            encoder = opened.0 .0;
+            // An AAC stream that is the job's only work: every core encodes a chunk of it.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            encoder = if job.streams.len() == 1 && cores > 1 && ChunkedEncoder::suits(&settings) {
+                Encoding::Chunked(Box::new(ChunkedEncoder::new(
+                    settings,
+                    opened.frame_size(),
+                    cores,
+                    ChunkPlan::DEFAULT,
+                    output.to_owned(),
+                )))
+            } else {
+                Encoding::Direct(opened.0 .0)
+            };
         }
         Ok(Transcoder {
             video,
@@ -613,9 +642,12 @@ impl Transcoder {
             if self.video {
                 av::clear_picture_type(&mut filtered);
             }
-            self.encoder
-                .send_frame(&filtered)
-                .map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+            match &mut self.encoder {
+                Encoding::Direct(e) => e
+                    .send_frame(&filtered)
+                    .map_err(|e| MediaError::ffmpeg("encode", output, e))?,
+                Encoding::Chunked(e) => e.send_frame(&filtered)?,
+            }
             self.drain_encoder(octx, ost_tbs, output, tap)?;
         }
     }
@@ -629,11 +661,17 @@ impl Transcoder {
     ) -> Result<(), MediaError> {
         let mut packet = Packet::empty();
         loop {
-            match self.encoder.receive_packet(&mut packet) {
-                Ok(()) => {}
-                Err(ffmpeg::Error::Eof) => return Ok(()),
-                Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
-                Err(e) => return Err(MediaError::ffmpeg("encode", output, e)),
+            match &mut self.encoder {
+                Encoding::Direct(e) => match e.receive_packet(&mut packet) {
+                    Ok(()) => {}
+                    Err(ffmpeg::Error::Eof) => return Ok(()),
+                    Err(ffmpeg::Error::Other { errno }) if errno == EAGAIN => return Ok(()),
+                    Err(e) => return Err(MediaError::ffmpeg("encode", output, e)),
+                },
+                Encoding::Chunked(e) => match e.receive_packet() {
+                    Some(p) => packet = p,
+                    None => return Ok(()),
+                },
             }
             packet.set_stream(self.ost);
             packet.rescale_ts(self.clock.time_base(), ost_tbs[self.ost]);
@@ -666,9 +704,12 @@ impl Transcoder {
             .flush()
             .map_err(|e| MediaError::ffmpeg("filter", input, e))?;
         self.drain_filter(octx, ost_tbs, output, tap, &mut on_frame)?;
-        self.encoder
-            .send_eof()
-            .map_err(|e| MediaError::ffmpeg("encode", output, e))?;
+        match &mut self.encoder {
+            Encoding::Direct(e) => e
+                .send_eof()
+                .map_err(|e| MediaError::ffmpeg("encode", output, e))?,
+            Encoding::Chunked(e) => e.send_eof()?,
+        }
         self.drain_encoder(octx, ost_tbs, output, tap)
     }
 }

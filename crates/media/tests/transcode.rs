@@ -338,3 +338,119 @@ fn progress_is_reported_and_cancel_stops_without_output() {
     assert!(!out.exists());
     assert_eq!(common::files_in(dir.path()), ["in.mp4", "out.webm"]);
 }
+
+/// Decoded samples of `path`'s audio: 48 kHz stereo floats, interleaved (the ffmpeg CLI).
+fn pcm(path: &Path) -> Vec<f32> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "f32le", "-ac", "2", "-ar", "48000", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// Signal-to-noise ratio (dB) of each 1024-frame block of `coded` against `source`.
+fn block_snr(source: &[f32], coded: &[f32]) -> Vec<f64> {
+    source
+        .chunks_exact(2048)
+        .zip(coded.chunks_exact(2048))
+        .map(|(s, c)| {
+            let sig: f64 = s.iter().map(|v| f64::from(*v).powi(2)).sum();
+            let err: f64 = s
+                .iter()
+                .zip(c)
+                .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                .sum();
+            10.0 * (sig / err.max(1e-12)).log10()
+        })
+        .collect()
+}
+
+fn packets(path: &Path) -> usize {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn a_long_aac_stream_is_encoded_in_chunks_without_a_seam() {
+    let dir = tempfile::tempdir().unwrap();
+    // 70 s of steady tones: 3282 AAC frames, cut near frames 1024, 2048 and 3072. A steady tone
+    // codes to about the same SNR in every block, so a seam would show as a dip.
+    let input = Media::av()
+        .no_video()
+        .audio(&common::tone(2, "stereo", 48000, 70.0, 0.3))
+        .args(&["-c:a", "flac"])
+        .write(&dir.path().join("in.flac"));
+    let out = dir.path().join("out.m4a");
+    let report = run(
+        &input,
+        &out,
+        TranscodeOptions {
+            audio_bitrate: Some(128_000),
+            ..Default::default()
+        },
+    );
+    assert_eq!(report.streams[0].codec, "aac");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = (cores > 1).then_some(4);
+    assert_eq!(report.streams[0].chunks, expected, "{report:#?}");
+    // The same encoder in one piece, by the ffmpeg CLI.
+    let one = dir.path().join("one.m4a");
+    common::ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(packets(&out), packets(&one));
+    let source = pcm(&input);
+    let (ours, theirs) = (pcm(&out), pcm(&one));
+    // As long as one encoder's output, to the sample (the CLI's decoder keeps the last frame's
+    // padding: both are 768 samples a channel longer than the source).
+    assert_eq!(ours.len(), theirs.len());
+    assert!(ours.len() >= source.len());
+    let ours = block_snr(&source, &ours);
+    let theirs = block_snr(&source, &theirs);
+    let mut sorted = theirs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let level = sorted[sorted.len() / 2];
+    // Within a frame of each cut (near frames 1024, 2048, 3072), no seam: no block far below
+    // what one encoder makes there.
+    for k in [1024usize, 2048, 3072] {
+        for b in k - 34..k + 10 {
+            assert!(
+                ours[b] > theirs[b].min(level) - 6.0,
+                "block {b}: {:.1} dB, one encoder {:.1} dB",
+                ours[b],
+                theirs[b]
+            );
+        }
+    }
+    // And each chunk codes as well as one encoder does there: FFmpeg's AAC encoder settles
+    // slowly, and a chunk's encoder must have settled (its pre-roll) before its first frame.
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for k in [1024usize, 2048, 3072] {
+        let (a, b) = (median(&ours[k..k + 160]), median(&theirs[k..k + 160]));
+        assert!(
+            a > b - 3.0,
+            "after the cut near frame {k}: {a:.1} dB, one encoder {b:.1} dB"
+        );
+    }
+}
