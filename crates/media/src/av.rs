@@ -467,11 +467,12 @@ pub(crate) fn stream_sar(stream: &format::stream::Stream) -> Rational {
         )
         .into()
     };
-    if r.numerator() > 0 && r.denominator() > 0 {
-        r
-    } else {
-        Rational(1, 1)
-    }
+    known(r).unwrap_or(Rational(1, 1))
+}
+
+/// A rate or ratio that is set: both terms positive (FFmpeg writes 0/0 or 0/1 for unknown).
+pub(crate) fn known(r: Rational) -> Option<Rational> {
+    (r.numerator() > 0 && r.denominator() > 0).then_some(r)
 }
 
 /// Sets the container-level sample aspect ratio of an output stream.

@@ -9,6 +9,8 @@
 use ffmpeg::{Rational, Rescale};
 use ffmpeg_next as ffmpeg;
 
+use crate::av;
+
 /// The fastest nominal rate that gets one tick per picture; above it (a container's 90 kHz
 /// guess, a broken header) the pictures keep their own time base.
 const MAX_FRAME_RATE: f64 = 1000.0;
@@ -38,7 +40,7 @@ impl FrameClock {
     /// is known and plausible, else `from` itself.
     pub(crate) fn for_video(from: Rational, frame_rate: Option<Rational>) -> FrameClock {
         let to = frame_rate
-            .filter(|r| r.numerator() > 0 && r.denominator() > 0)
+            .and_then(av::known)
             .filter(|r| f64::from(*r) <= MAX_FRAME_RATE)
             .map_or(from, |r| Rational(r.denominator(), r.numerator()));
         FrameClock {
@@ -53,7 +55,7 @@ impl FrameClock {
     pub(crate) fn grid(r_frame_rate: Rational, average: Rational) -> Option<Rational> {
         [r_frame_rate, average]
             .into_iter()
-            .filter(|r| r.numerator() > 0 && r.denominator() > 0)
+            .filter_map(av::known)
             .find(|r| f64::from(*r) <= MAX_FRAME_RATE)
     }
 

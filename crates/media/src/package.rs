@@ -236,7 +236,7 @@ pub fn package(
     let sar = av::stream_sar(&vstream);
     let frame_rate = [vstream.avg_frame_rate(), vstream.rate()]
         .into_iter()
-        .find(|r| r.numerator() > 0 && r.denominator() > 0)
+        .find_map(av::known)
         .unwrap_or(Rational(25, 1));
     // The encoders count one tick per picture on the rate every picture falls on.
     let grid = FrameClock::grid(vstream.rate(), vstream.avg_frame_rate());

@@ -419,13 +419,12 @@ impl Transcoder {
                 Rational(1, 1)
             };
             enc.set_aspect_ratio(out_sar);
-            let valid = |r: Rational| (r.numerator() > 0 && r.denominator() > 0).then_some(r);
             // The graph's rate when a filter set one (`fps`), else the stream's.
-            let fr = valid(sf.frame_rate)
-                .or_else(|| valid(ist.avg_frame_rate()))
-                .or_else(|| dec.frame_rate().and_then(valid));
+            let fr = av::known(sf.frame_rate)
+                .or_else(|| av::known(ist.avg_frame_rate()))
+                .or_else(|| dec.frame_rate().and_then(av::known));
             // One tick per picture: x264 writes the time base into the stream's timing info.
-            let grid = valid(sf.frame_rate)
+            let grid = av::known(sf.frame_rate)
                 .or_else(|| FrameClock::grid(ist.rate(), ist.avg_frame_rate()))
                 .or(fr);
             clock = FrameClock::for_video(sf.time_base, grid);

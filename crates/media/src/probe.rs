@@ -76,7 +76,7 @@ fn tags(d: ffmpeg::DictionaryRef) -> BTreeMap<String, String> {
 }
 
 fn ratio(r: Rational) -> Option<String> {
-    (r.numerator() > 0 && r.denominator() > 0).then(|| {
+    av::known(r).map(|r| {
         let r = r.reduce();
         format!("{}:{}", r.numerator(), r.denominator())
     })
@@ -145,7 +145,7 @@ fn stream_info(s: &ffmpeg::format::stream::Stream) -> StreamInfo {
         info.rotation = Some(av::stream_rotation(s).unwrap_or(0.0));
         let fr = s.avg_frame_rate();
         let fr = if fr.numerator() > 0 { fr } else { s.rate() };
-        info.frame_rate = (fr.numerator() > 0 && fr.denominator() > 0).then(|| f64::from(fr));
+        info.frame_rate = av::known(fr).map(f64::from);
         info.pixel_format = av::pixel_format_name(raw.format);
     }
     if par.medium() == media::Type::Audio {
