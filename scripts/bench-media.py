@@ -576,7 +576,10 @@ ffmpeg -v error -y -i '{inp}' -af "loudnorm=I=-23:TP=-2:LRA=7:measured_I=$(v inp
             i, tp = ebur128(s.outputs[0])
             hit = abs(i + 23) <= 1.0 and tp <= -2.0 + 0.1
             ok &= hit
-            chk.append(f"{s.label}: I {i:.1f} LUFS, true peak {tp:.1f} dBTP ({'hits' if hit else 'MISSES'} the target)")
+            a0 = probe_packets(s.outputs[0], "a:0")
+            kbps = os.path.getsize(s.outputs[0]) * 8 / a0["duration"] / 1000 if ext != ".mp4" else None
+            size = f", {a0['codec']} {a0['frames']} packets" + (f", file {kbps:.1f} kb/s" if kbps else "")
+            chk.append(f"{s.label}: I {i:.1f} LUFS, true peak {tp:.1f} dBTP ({'hits' if hit else 'MISSES'} the target){size}")
         chk = "; ".join(chk)
         s1, r = compare(a, b)
         rows3.append((title + " vs ffmpeg-normalize", a, b, s1, chk))
