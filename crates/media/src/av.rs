@@ -517,6 +517,29 @@ pub(crate) fn add_filter(
     graph.add(&f, label, args).map(|_| ())
 }
 
+/// A filter graph from a source (`buffer` or `abuffer`, given `args`) through `chain` to a sink
+/// (`buffersink` or `abuffersink`), labelled `in` and `out`, configured.
+pub(crate) fn chain_graph(
+    audio: bool,
+    args: &str,
+    chain: &str,
+) -> Result<filter::Graph, ffmpeg::Error> {
+    let (source, sink) = if audio {
+        ("abuffer", "abuffersink")
+    } else {
+        ("buffer", "buffersink")
+    };
+    let mut graph = filter::Graph::new();
+    add_filter(&mut graph, source, "in", args)?;
+    add_filter(&mut graph, sink, "out", "")?;
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(chain))?;
+    graph.validate()?;
+    Ok(graph)
+}
+
 /// Marks a frame as a key frame the encoder must honour (an IDR for x264 with `forced-idr`), or
 /// lets the encoder decide.
 pub(crate) fn force_key_picture(frame: &mut ffmpeg::Frame, key: bool) {

@@ -35,16 +35,8 @@ impl FrameFilter {
             source.sar.numerator(),
             source.sar.denominator()
         );
-        let map = |e| MediaError::ffmpeg("build the filter graph for", path, e);
-        let mut graph = filter::Graph::new();
-        av::add_filter(&mut graph, "buffer", "in", &args).map_err(map)?;
-        av::add_filter(&mut graph, "buffersink", "out", "").map_err(map)?;
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(chain))
-            .map_err(map)?;
-        graph.validate().map_err(map)?;
+        let graph = av::chain_graph(false, &args, chain)
+            .map_err(|e| MediaError::ffmpeg("build the filter graph for", path, e))?;
         Ok(FrameFilter { graph })
     }
 

@@ -89,10 +89,6 @@ impl Meter {
             decoder.format().name(),
             av::layout_for(layout.as_deref(), channels)
         );
-        let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
-        let mut graph = filter::Graph::new();
-        crate::av::add_filter(&mut graph, "abuffer", "in", &args).map_err(map)?;
-        crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map)?;
         let peaks = Some(PeakWorker::start(&args, path)?);
         let mut spec = format!(
             "ebur128=metadata=1:dualmono={}",
@@ -101,12 +97,7 @@ impl Meter {
         if settings.with_rms {
             spec.push_str(",astats=metadata=1:reset=0");
         }
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(&spec))
-            .map_err(map)?;
-        graph.validate().map_err(map)?;
+        let graph = chain_graph(&args, &spec, path)?;
         Ok(Meter {
             decoder,
             graph,
@@ -332,19 +323,10 @@ struct PeakWorker {
     path: PathBuf,
 }
 
-/// A graph from `abuffer` through `chain` to `abuffersink`.
+/// A meter's graph: from `abuffer` (`source`) through `chain`.
 fn chain_graph(source: &str, chain: &str, path: &Path) -> Result<filter::Graph, MediaError> {
-    let map = |e| MediaError::ffmpeg("build the loudness meter for", path, e);
-    let mut graph = filter::Graph::new();
-    crate::av::add_filter(&mut graph, "abuffer", "in", source).map_err(map)?;
-    crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map)?;
-    graph
-        .output("in", 0)
-        .and_then(|p| p.input("out", 0))
-        .and_then(|p| p.parse(chain))
-        .map_err(map)?;
-    graph.validate().map_err(map)?;
-    Ok(graph)
+    av::chain_graph(true, source, chain)
+        .map_err(|e| MediaError::ffmpeg("build the loudness meter for", path, e))
 }
 
 /// The largest magnitude of a packed `dbl` frame.

@@ -357,7 +357,7 @@ impl Transcoder {
             format!("{},", spec.filter)
         };
 
-        let mut graph = filter::Graph::new();
+        let mut graph;
         let map_graph = |e| MediaError::ffmpeg("build the filter graph for", input, e);
         let (decoder, encoder, clock);
         if video {
@@ -397,14 +397,7 @@ impl Transcoder {
                 _ => "",
             };
             let spec_str = format!("{trim}{user}{even}format=pix_fmts={pix_name}");
-            crate::av::add_filter(&mut graph, "buffer", "in", &src_args).map_err(map_graph)?;
-            crate::av::add_filter(&mut graph, "buffersink", "out", "").map_err(map_graph)?;
-            graph
-                .output("in", 0)
-                .and_then(|p| p.input("out", 0))
-                .and_then(|p| p.parse(&spec_str))
-                .map_err(map_graph)?;
-            graph.validate().map_err(map_graph)?;
+            graph = av::chain_graph(false, &src_args, &spec_str).map_err(map_graph)?;
             let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
             let mut enc = codec::context::Context::new_with_codec(codec)
                 .encoder()
@@ -503,14 +496,7 @@ impl Transcoder {
                 "{trim}{user}aformat=sample_fmts={}:sample_rates={rate}:channel_layouts={out_layout}",
                 sample_fmt.name()
             );
-            crate::av::add_filter(&mut graph, "abuffer", "in", &src_args).map_err(map_graph)?;
-            crate::av::add_filter(&mut graph, "abuffersink", "out", "").map_err(map_graph)?;
-            graph
-                .output("in", 0)
-                .and_then(|p| p.input("out", 0))
-                .and_then(|p| p.parse(&spec_str))
-                .map_err(map_graph)?;
-            graph.validate().map_err(map_graph)?;
+            graph = av::chain_graph(true, &src_args, &spec_str).map_err(map_graph)?;
             let sf = av::sink_format(&mut graph.get("out").expect("sink was added"));
             let mut settings = AudioEncoderSettings {
                 codec,
